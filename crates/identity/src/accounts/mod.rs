@@ -1,0 +1,146 @@
+//! Account rules on top of the store: registration and password login with lockout. Each
+//! operation owns its transaction and takes `now` from the caller; every outcome is audited.
+
+mod lockout;
+mod login;
+mod register;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditOutcome, NewAuditEvent};
+use crate::db::Database;
+use crate::error::IdentityError;
+use crate::password::PasswordHasher;
+pub use crate::validation::FieldError;
+
+/// Brute-force protection: `max_failures` wrong passwords within `window` lock the account for
+/// `lock_for`. A `max_failures` of zero turns locking off.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub max_failures: u32,
+    pub window: chrono::Duration,
+    pub lock_for: chrono::Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_failures: 5,
+            window: chrono::Duration::minutes(15),
+            lock_for: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+/// Where a request came from, for the audit trail. `actor` is who acts (an admin, `bootstrap`),
+/// when that is not the account itself.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// A sign-up form.
+#[derive(Clone, serde::Deserialize)]
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{}: {}", .0.field, .0.message)]
+    Invalid(FieldError),
+    #[error("{field} is already taken")]
+    Duplicate { field: &'static str },
+    #[error(transparent)]
+    Internal(#[from] IdentityError),
+}
+
+/// Unknown account, wrong password, locked and disabled all read the same to the caller, so a
+/// login form cannot be used to probe which accounts exist or their state; the audit trail
+/// records the real reason.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Internal(#[from] IdentityError),
+}
+
+/// Registration and login. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    db: Database,
+    hasher: PasswordHasher,
+    lockout: LockoutPolicy,
+}
+
+impl Accounts {
+    pub fn new(db: Database, hasher: PasswordHasher, lockout: LockoutPolicy) -> Self {
+        Accounts {
+            db,
+            hasher,
+            lockout,
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        self.lockout
+    }
+}
+
+/// Runs synchronous Diesel work off the async workers, inside the caller's tracing span.
+async fn blocking<T, E, F>(work: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<IdentityError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|err| E::from(IdentityError::from(err)))?
+}
+
+fn audit_event(
+    ctx: &RequestContext,
+    now: DateTime<Utc>,
+    action: &str,
+    outcome: AuditOutcome,
+    target: Option<String>,
+    details: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        occurred_at: now,
+        actor: ctx.actor.clone(),
+        action: action.to_owned(),
+        target,
+        ip: ctx.ip.clone(),
+        user_agent: ctx.user_agent.clone(),
+        outcome,
+        details,
+    }
+}

@@ -1,0 +1,177 @@
+//! Sign-up: validate, hash, then create the user, its roles and the audit record in one
+//! transaction, so a failure at any step leaves no trace.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::{Accounts, RegisterError, Registration, RequestContext, audit_event, blocking};
+use crate::audit::{self, AuditOutcome};
+use crate::db::stored;
+use crate::error::IdentityError;
+use crate::users::{self, User, UserStatus, queries};
+use crate::validation::{validate_email, validate_password, validate_username};
+
+/// Index names from the migrations; a unique violation names one of them.
+const USERNAME_INDEX: &str = "users_username_lower_key";
+const EMAIL_INDEX: &str = "users_email_lower_key";
+
+impl Accounts {
+    /// Creates an active account holding `roles` (which must exist). Usernames and emails are
+    /// unique case-insensitively; the username is checked first. Writes nothing on any error.
+    #[tracing::instrument(skip(self, input, ctx), fields(username = %input.username))]
+    pub async fn register(
+        &self,
+        input: Registration,
+        roles: &[&str],
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<User, RegisterError> {
+        validate_username(&input.username).map_err(RegisterError::Invalid)?;
+        validate_email(&input.email).map_err(RegisterError::Invalid)?;
+        validate_password(&input.password).map_err(RegisterError::Invalid)?;
+
+        let password_hash = self.hasher.hash(input.password).await?;
+        let now = stored(now);
+        let user = User {
+            id: uuid::Uuid::new_v4(),
+            username: input.username,
+            email: input.email,
+            email_verified: false,
+            password_hash,
+            status: UserStatus::Active,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let roles: Vec<String> = roles
+            .iter()
+            .map(|role| (*role).to_owned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let event = audit_event(
+            ctx,
+            now,
+            "user.register",
+            AuditOutcome::Success,
+            Some(users::id_text(user.id)),
+            serde_json::json!({ "username": user.username, "roles": roles }),
+        );
+
+        let db = self.db.clone();
+        blocking(move || {
+            db.write(|conn| {
+                if queries::username_taken(conn, &user.username)? {
+                    return Err(Failure::Duplicate("username"));
+                }
+                if queries::email_taken(conn, &user.email)? {
+                    return Err(Failure::Duplicate("email"));
+                }
+                queries::insert(conn, &user)?;
+                queries::grant_roles(conn, user.id, &roles)?;
+                audit::append(conn, &event)?;
+                Ok(user)
+            })
+        })
+        .await
+        .map_err(RegisterError::from)
+        .inspect(|user| tracing::info!(user_id = %user.id, "registered a user"))
+    }
+}
+
+/// Why the registration transaction rolled back.
+enum Failure {
+    Duplicate(&'static str),
+    Internal(IdentityError),
+}
+
+/// A concurrent registration can pass the explicit checks and still lose at the unique index;
+/// the index name says which field collided.
+impl From<DieselError> for Failure {
+    fn from(err: DieselError) -> Self {
+        match duplicate_field(&err) {
+            Some(field) => Failure::Duplicate(field),
+            None => Failure::Internal(err.into()),
+        }
+    }
+}
+
+impl From<IdentityError> for Failure {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::Query(err) => Failure::from(err),
+            other => Failure::Internal(other),
+        }
+    }
+}
+
+impl From<Failure> for RegisterError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Duplicate(field) => RegisterError::Duplicate { field },
+            Failure::Internal(err) => RegisterError::Internal(err),
+        }
+    }
+}
+
+/// Postgres reports the index as the constraint name; SQLite only in the message
+/// ("UNIQUE constraint failed: index 'users_username_lower_key'").
+fn duplicate_field(err: &DieselError) -> Option<&'static str> {
+    let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = err else {
+        return None;
+    };
+    let names = |index: &str| {
+        info.constraint_name().is_some_and(|name| name == index) || info.message().contains(index)
+    };
+    if names(USERNAME_INDEX) {
+        Some("username")
+    } else if names(EMAIL_INDEX) {
+        Some("email")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{fixture, t0};
+
+    fn user(username: &str, email: &str) -> User {
+        User {
+            id: uuid::Uuid::new_v4(),
+            username: username.to_owned(),
+            email: email.to_owned(),
+            email_verified: false,
+            password_hash: "$argon2id$placeholder".to_owned(),
+            status: UserStatus::Active,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    /// The race backstop, without the race: only the index stands between these rows.
+    #[test]
+    fn unique_index_violations_name_the_field() {
+        let fx = fixture();
+        let mut conn = fx.db.conn().unwrap();
+        queries::insert(&mut conn, &user("dup", "dup@example.com")).unwrap();
+
+        let err = queries::insert(&mut conn, &user("DUP", "other@example.com")).unwrap_err();
+        assert_eq!(duplicate_field(&err), Some("username"), "{err}");
+        let err = queries::insert(&mut conn, &user("other", "Dup@Example.com")).unwrap_err();
+        assert_eq!(duplicate_field(&err), Some("email"), "{err}");
+
+        let same_id = User {
+            id: fx.db.find_user_by_login("dup").unwrap().unwrap().id,
+            ..user("third", "third@example.com")
+        };
+        let err = queries::insert(&mut conn, &same_id).unwrap_err();
+        assert_eq!(duplicate_field(&err), None, "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! One connection type for both backends, and the r2d2 manager that opens it.
+//!
+//! Diesel's derived `MultiConnection::establish` tries each backend in turn and throws the errors
+//! away ("Invalid connection url for multiconnection"). This manager picks the backend from the
+//! URL itself, so a refused or misconfigured Postgres connection reports libpq's own message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, R2D2Connection};
+
+use super::Backend;
+use crate::error::IdentityError;
+
+/// The connection every query in this crate is written against.
+#[derive(diesel::MultiConnection)]
+pub(crate) enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// How long to wait for a Postgres server before giving up, so a start-up against an
+/// unreachable host fails within seconds instead of hanging on TCP retries.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `busy_timeout` comes first: switching to WAL needs a moment of exclusive access, and the
+/// pool opens several connections at once.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL;";
+
+/// Where a database URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A libpq URL, `connect_timeout` already applied.
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    /// `postgres://` / `postgresql://` select Postgres; `sqlite://PATH`, `sqlite:PATH` or a bare
+    /// path select SQLite.
+    pub(crate) fn parse(url: &str) -> Result<Target, IdentityError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(with_connect_timeout(url)));
+        }
+        let path = match url.strip_prefix("sqlite://") {
+            Some(path) => path,
+            None => match url.strip_prefix("sqlite:") {
+                Some(path) => path,
+                None if url.contains("://") => {
+                    let scheme = url.split("://").next().unwrap_or_default();
+                    return Err(IdentityError::Connect(format!(
+                        "unsupported database URL scheme `{scheme}`: use postgres://, \
+                         postgresql:// or sqlite://"
+                    )));
+                }
+                None => url,
+            },
+        };
+        if path.is_empty() {
+            return Err(IdentityError::Connect(
+                "the SQLite database URL names no file".to_owned(),
+            ));
+        }
+        // Each pooled connection would get its own private in-memory database.
+        if path == ":memory:" || path.contains("mode=memory") {
+            return Err(IdentityError::Connect(
+                "in-memory SQLite cannot be pooled: give a file path".to_owned(),
+            ));
+        }
+        Ok(Target::Sqlite(PathBuf::from(path)))
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Target::Postgres(_) => Backend::Postgres,
+            Target::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}connect_timeout={}",
+        CONNECT_TIMEOUT.as_secs()
+    )
+}
+
+/// Opens `DbConnection`s for r2d2, preparing each SQLite connection for concurrent use.
+#[derive(Debug)]
+pub(crate) struct DbManager {
+    target: Target,
+}
+
+impl DbManager {
+    pub(crate) fn new(target: Target) -> Self {
+        DbManager { target }
+    }
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = IdentityError;
+
+    fn connect(&self) -> Result<DbConnection, IdentityError> {
+        match &self.target {
+            Target::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Pg)
+                .map_err(|err| IdentityError::Connect(format!("postgres: {err}"))),
+            Target::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), IdentityError> {
+        conn.ping().map_err(IdentityError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+fn open_sqlite(path: &Path) -> Result<SqliteConnection, IdentityError> {
+    let shown = path.display();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|err| {
+            IdentityError::Connect(format!(
+                "sqlite: cannot create directory {}: {err}",
+                parent.display()
+            ))
+        })?;
+    }
+    let path_str = path.to_str().ok_or_else(|| {
+        IdentityError::Connect(format!("sqlite: path {shown} is not valid UTF-8"))
+    })?;
+    let mut conn = SqliteConnection::establish(path_str)
+        .map_err(|err| IdentityError::Connect(format!("sqlite: {shown}: {err}")))?;
+    conn.batch_execute(SQLITE_PRAGMAS).map_err(|err| {
+        IdentityError::Connect(format!("sqlite: {shown}: preparing the connection: {err}"))
+    })?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_select_postgres_and_get_a_connect_timeout() {
+        assert_eq!(
+            Target::parse("postgres://u@h/db").unwrap(),
+            Target::Postgres("postgres://u@h/db?connect_timeout=5".to_owned())
+        );
+        assert_eq!(
+            Target::parse("postgresql://u@h/db?sslmode=disable").unwrap(),
+            Target::Postgres("postgresql://u@h/db?sslmode=disable&connect_timeout=5".to_owned())
+        );
+        assert_eq!(
+            Target::parse("postgres://u@h/db?connect_timeout=1").unwrap(),
+            Target::Postgres("postgres://u@h/db?connect_timeout=1".to_owned())
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_and_bare_paths_select_sqlite() {
+        let cases = [
+            ("sqlite:///var/lib/gh.db", "/var/lib/gh.db"),
+            ("sqlite://data/gh.db", "data/gh.db"),
+            ("sqlite:data/gh.db", "data/gh.db"),
+            ("data/gh.db", "data/gh.db"),
+        ];
+        for (url, path) in cases {
+            assert_eq!(
+                Target::parse(url).unwrap(),
+                Target::Sqlite(PathBuf::from(path)),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn unusable_urls_are_rejected_with_a_reason() {
+        for url in ["mysql://h/db", "sqlite://", "sqlite::memory:", ""] {
+            let err = Target::parse(url).unwrap_err();
+            assert!(matches!(err, IdentityError::Connect(_)), "{url}: {err}");
+        }
+    }
+}

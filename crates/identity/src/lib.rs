@@ -1,0 +1,32 @@
+//! Gatehouse's durable identity data: users, roles and the audit trail, on Diesel over either
+//! Postgres or SQLite with one query code; plus the account rules built on them (registration,
+//! password verification with Argon2id, brute-force lockout).
+//!
+//! Everything here is synchronous Diesel underneath. `Database` methods block and belong in
+//! `spawn_blocking`; `Accounts` and `PasswordHasher` are async and do that themselves, so callers
+//! on an async runtime never stall a worker.
+
+mod accounts;
+mod audit;
+mod db;
+mod error;
+mod password;
+mod schema;
+mod users;
+mod validation;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+pub use accounts::{
+    Accounts, FieldError, LockoutPolicy, LoginError, RegisterError, Registration, RequestContext,
+};
+pub use audit::{AuditEvent, AuditOutcome, NewAuditEvent};
+pub use db::{Backend, Database};
+pub use error::IdentityError;
+pub use password::{Argon2Params, PasswordHasher};
+pub use users::{User, UserStatus};
+pub use validation::{validate_email, validate_password, validate_username};

@@ -1,0 +1,79 @@
+//! Tests against real databases: SQLite by default, Postgres when `TEST_DATABASE_URL` is set.
+//! Each test gets its own database; time is injected, never slept through.
+
+mod database;
+mod login;
+mod register;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::testing::TestDatabase;
+use crate::{
+    Accounts, Argon2Params, AuditEvent, Database, LockoutPolicy, PasswordHasher, Registration,
+    RequestContext,
+};
+
+/// Debug builds hash slowly; these keep the suite fast while exercising the same code.
+pub(crate) const CHEAP_ARGON2: Argon2Params = Argon2Params {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+pub(crate) const PASSWORD: &str = "plume-atlas-47-quietly";
+
+/// One test's database and the services on it. Field order drops the pool before the database.
+pub(crate) struct Fixture {
+    pub accounts: Accounts,
+    pub db: Database,
+    pub _test_db: TestDatabase,
+}
+
+pub(crate) fn fixture() -> Fixture {
+    fixture_with(LockoutPolicy::default())
+}
+
+pub(crate) fn fixture_with(lockout: LockoutPolicy) -> Fixture {
+    let test_db = TestDatabase::create().unwrap();
+    let db = test_db.connect().unwrap();
+    let hasher = PasswordHasher::new(CHEAP_ARGON2, 4).unwrap();
+    Fixture {
+        accounts: Accounts::new(db.clone(), hasher, lockout),
+        db,
+        _test_db: test_db,
+    }
+}
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 9, 0, 0).unwrap()
+}
+
+pub(crate) fn registration(username: &str) -> Registration {
+    Registration {
+        username: username.to_owned(),
+        email: format!("{username}@example.com"),
+        password: PASSWORD.to_owned(),
+    }
+}
+
+pub(crate) fn ctx() -> RequestContext {
+    RequestContext {
+        ip: Some("192.0.2.7".to_owned()),
+        user_agent: Some("gatehouse-tests".to_owned()),
+        actor: None,
+    }
+}
+
+/// All audit events, oldest first.
+pub(crate) fn audit_log(db: &Database) -> Vec<AuditEvent> {
+    let mut events = db.recent_audit_events(1_000).unwrap();
+    events.reverse();
+    events
+}
+
+pub(crate) fn actions(db: &Database) -> Vec<String> {
+    audit_log(db)
+        .into_iter()
+        .map(|event| event.action)
+        .collect()
+}

@@ -1,0 +1,180 @@
+//! Queries on `users` and `user_roles`, written once for both backends. Case-insensitive
+//! matching always goes through SQL `lower()` on both sides, so it agrees exactly with the
+//! `lower(...)` unique indexes of the backend in use.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use super::{LoginState, User, UserRow, UserStatus, id_text};
+use crate::db::{DbConnection, from_db, to_db};
+use crate::error::IdentityError;
+use crate::schema::{user_roles, users};
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(x: Text) -> Text;
+}
+
+pub(crate) fn find_by_id(
+    conn: &mut DbConnection,
+    id: uuid::Uuid,
+) -> Result<Option<User>, IdentityError> {
+    users::table
+        .find(id_text(id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Usernames cannot contain `@` and emails must, so at most one row matches.
+pub(crate) fn find_by_login(
+    conn: &mut DbConnection,
+    username_or_email: &str,
+) -> Result<Option<User>, IdentityError> {
+    users::table
+        .filter(
+            lower(users::username)
+                .eq(lower(username_or_email))
+                .or(lower(users::email).eq(lower(username_or_email))),
+        )
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+pub(crate) fn count(conn: &mut DbConnection) -> Result<i64, IdentityError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+pub(crate) fn roles_of(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+) -> Result<Vec<String>, IdentityError> {
+    Ok(user_roles::table
+        .filter(user_roles::user_id.eq(id_text(user_id)))
+        .select(user_roles::role)
+        .order(user_roles::role.asc())
+        .load(conn)?)
+}
+
+pub(crate) fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
+    diesel::select(exists(
+        users::table.filter(lower(users::username).eq(lower(username))),
+    ))
+    .get_result(conn)
+}
+
+pub(crate) fn email_taken(conn: &mut DbConnection, email: &str) -> QueryResult<bool> {
+    diesel::select(exists(
+        users::table.filter(lower(users::email).eq(lower(email))),
+    ))
+    .get_result(conn)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUserRow<'a> {
+    id: String,
+    username: &'a str,
+    email: &'a str,
+    email_verified: bool,
+    password_hash: &'a str,
+    status: &'static str,
+    failed_logins: i32,
+    locked_until: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+pub(crate) fn insert(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(NewUserRow {
+            id: id_text(user.id),
+            username: &user.username,
+            email: &user.email,
+            email_verified: user.email_verified,
+            password_hash: &user.password_hash,
+            status: user.status.as_str(),
+            failed_logins: user.failed_logins,
+            locked_until: user.locked_until.map(to_db),
+            created_at: to_db(user.created_at),
+            updated_at: to_db(user.updated_at),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Grants `roles`, which must exist in `roles` and be free of repeats.
+pub(crate) fn grant_roles(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+    roles: &[String],
+) -> QueryResult<()> {
+    let user_id = id_text(user_id);
+    for role in roles {
+        diesel::insert_into(user_roles::table)
+            .values((user_roles::user_id.eq(&user_id), user_roles::role.eq(role)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Takes the row's write lock for the rest of the transaction, so that a read-decide-write on
+/// the lockout counters cannot interleave with another login's. A no-op `UPDATE` does this on
+/// both backends, where `SELECT … FOR UPDATE` exists only on Postgres. Returns whether the row
+/// exists.
+pub(crate) fn lock_row(conn: &mut DbConnection, user_id: uuid::Uuid) -> QueryResult<bool> {
+    let touched = diesel::update(users::table.find(id_text(user_id)))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)?;
+    Ok(touched > 0)
+}
+
+pub(crate) fn login_state(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+) -> Result<Option<LoginState>, IdentityError> {
+    let row: Option<(String, i32, Option<NaiveDateTime>, Option<NaiveDateTime>)> = users::table
+        .find(id_text(user_id))
+        .select((
+            users::status,
+            users::failed_logins,
+            users::failed_window_started_at,
+            users::locked_until,
+        ))
+        .first(conn)
+        .optional()?;
+    row.map(|(status, failed_logins, window, locked_until)| {
+        Ok(LoginState {
+            status: UserStatus::parse(&status)?,
+            failed_logins,
+            window_started_at: window.map(from_db),
+            locked_until: locked_until.map(from_db),
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn save_login_state(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+    state: &LoginState,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id_text(user_id)))
+        .set((
+            users::status.eq(state.status.as_str()),
+            users::failed_logins.eq(state.failed_logins),
+            users::failed_window_started_at.eq(state.window_started_at.map(to_db)),
+            users::locked_until.eq(state.locked_until.map(to_db)),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The `gatehouse` command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use gatehouse_identity::{RegisterError, Registration, RequestContext};
+
+use crate::app::{Application, open_accounts};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: an OAuth 2 / OpenID Connect authorization server",
+    long_about = "Gatehouse: an OAuth 2 / OpenID Connect authorization server.\n\n\
+        With no configuration it runs on SQLite (./data/) and an in-process session store.\n\
+        Configuration: built-in defaults, then --config FILE, then GATEHOUSE__SECTION__KEY \
+        environment variables (see config/default.toml)."
+)]
+pub struct Cli {
+    /// A TOML file overriding the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the REST API's OpenAPI document.
+    Openapi,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input (prompted on a terminal).
+    Create(CreateUser),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: String,
+    /// Grant the `admin` role.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let accounts = tokio::task::spawn_blocking(move || open_accounts(&settings)).await??;
+            drop(accounts);
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => create_user(settings, args).await,
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document_json());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.server.listen;
+    let issuer = settings.issuer();
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    tracing::info!(%listen, %issuer, "gatehouse is listening");
+    app.run_until_stopped().await?;
+    tracing::info!("gatehouse stopped");
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let accounts = tokio::task::spawn_blocking(move || open_accounts(&settings)).await??;
+    let roles: &[&str] = if args.admin { &["admin"] } else { &[] };
+    let ctx = RequestContext {
+        actor: Some("cli".to_owned()),
+        ..RequestContext::default()
+    };
+    let registration = Registration {
+        username: args.username,
+        email: args.email,
+        password,
+    };
+    match accounts
+        .register(registration, roles, &ctx, SystemClock.now())
+        .await
+    {
+        Ok(user) => {
+            println!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(RegisterError::Invalid(field)) => bail!("{}: {}", field.field, field.message),
+        Err(RegisterError::Duplicate { field }) => {
+            bail!("{field}: a user with this {field} already exists")
+        }
+        Err(RegisterError::Internal(err)) => Err(err.into()),
+    }
+}

@@ -1,0 +1,321 @@
+//! Typed, layered configuration.
+//!
+//! Layers, later ones winning: the compiled-in `config/default.toml` → an optional `--config FILE`
+//! → environment variables `GATEHOUSE__SECTION__KEY`. Every struct rejects unknown keys, so a typo
+//! fails at start instead of being silently ignored. Secrets (`database.url`, `sessions.redis_url`,
+//! `bootstrap.admin_password`) are `SecretString`s and never reach a log line.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// The documented defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub sessions: SessionSettings,
+    pub registration: RegistrationSettings,
+    pub passwords: PasswordSettings,
+    pub lockout: LockoutSettings,
+    pub logging: LoggingSettings,
+    pub bootstrap: BootstrapSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub issuer: Url,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    #[serde(default)]
+    pub redis_url: Option<SecretString>,
+    pub key_prefix: String,
+    pub browser_session_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSettings {
+    pub max_failures: u32,
+    pub window_secs: u64,
+    pub lock_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub admin_username: String,
+    pub admin_email: String,
+    #[serde(default)]
+    pub admin_password: Option<SecretString>,
+}
+
+/// A configuration problem, reported as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults → `file` → the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("GATEHOUSE__").split("__"))
+    }
+
+    /// Defaults only, for tests and tools that build settings in code.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(env))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let key = if err.path.is_empty() {
+                match &err.kind {
+                    figment::error::Kind::UnknownField(field, _) => field.clone(),
+                    _ => "config".to_owned(),
+                }
+            } else {
+                let mut path = err.path.join(".");
+                if let figment::error::Kind::UnknownField(field, _) = &err.kind {
+                    path = format!("{path}.{field}");
+                }
+                path
+            };
+            ConfigError::new(key, err.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that serde cannot express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = &self.server.issuer;
+        if !matches!(issuer.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must be an http or https URL",
+            ));
+        }
+        // OIDC Discovery §3: the issuer has no query or fragment.
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must not contain a query or fragment",
+            ));
+        }
+        if self.database.url.expose_secret().trim().is_empty() {
+            return Err(ConfigError::new("database.url", "must not be empty"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if let Some(url) = &self.sessions.redis_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "sessions.redis_url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        if self.sessions.browser_session_ttl_secs == 0 {
+            return Err(ConfigError::new(
+                "sessions.browser_session_ttl_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.lockout.max_failures == 0 {
+            return Err(ConfigError::new(
+                "lockout.max_failures",
+                "must be at least 1",
+            ));
+        }
+        if self.passwords.memory_kib < 8 * self.passwords.parallelism.max(1) {
+            return Err(ConfigError::new(
+                "passwords.memory_kib",
+                "must be at least 8 × parallelism",
+            ));
+        }
+        if self.passwords.iterations == 0 || self.passwords.parallelism == 0 {
+            return Err(ConfigError::new(
+                "passwords",
+                "iterations and parallelism must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer as clients see it: no trailing slash (OIDC Discovery §4.3 compares it exactly).
+    pub fn issuer(&self) -> String {
+        self.server.issuer.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// Cookies carry `Secure` when the public URL is https.
+    pub fn cookies_secure(&self) -> bool {
+        self.server.issuer.scheme() == "https"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn load_with_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        // Jail serialises tests that touch the process environment and restores it afterwards.
+        let mut result = None;
+        figment::Jail::expect_with(|jail| {
+            for (key, value) in vars {
+                jail.set_env(key, value);
+            }
+            result = Some(Settings::load(None));
+            Ok(())
+        });
+        result.unwrap()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.issuer(), "http://127.0.0.1:8080");
+        assert!(settings.sessions.redis_url.is_none());
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "sqlite://data/gatehouse.db"
+        );
+        assert_eq!(settings.passwords.memory_kib, 19456);
+        assert_eq!(settings.lockout.max_failures, 5);
+        assert!(!settings.cookies_secure());
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = load_with_env(&[
+            ("GATEHOUSE__SERVER__LISTEN", "0.0.0.0:9000"),
+            ("GATEHOUSE__SERVER__ISSUER", "https://id.example.com/"),
+            ("GATEHOUSE__SESSIONS__REDIS_URL", "redis://cache:6379"),
+        ])
+        .unwrap();
+        assert_eq!(settings.server.listen.port(), 9000);
+        assert_eq!(settings.issuer(), "https://id.example.com");
+        assert!(settings.cookies_secure());
+        assert_eq!(
+            settings.sessions.redis_url.unwrap().expose_secret(),
+            "redis://cache:6379"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = load_with_env(&[("GATEHOUSE__SERVER__LISTEN", "not-an-address")]).unwrap_err();
+        assert_eq!(err.key, "server.listen");
+
+        let err = load_with_env(&[("GATEHOUSE__SERVER__ISSUER", "ftp://x")]).unwrap_err();
+        assert_eq!(err.key, "server.issuer");
+
+        let err = load_with_env(&[("GATEHOUSE__SESSIONS__REDIS_URL", "localhost")]).unwrap_err();
+        assert_eq!(err.key, "sessions.redis_url");
+
+        let err = load_with_env(&[("GATEHOUSE__LOCKOUT__MAX_FAILURES", "many")]).unwrap_err();
+        assert_eq!(err.key, "lockout.max_failures");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = load_with_env(&[("GATEHOUSE__SERVER__LISTN", "127.0.0.1:1")]).unwrap_err();
+        assert!(err.key.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = load_with_env(&[(
+            "GATEHOUSE__DATABASE__URL",
+            "postgres://u:hunter2hunter2@db/x",
+        )])
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,19 @@
+//! The Gatehouse web server: configuration, the actix-web application, browser pages, the REST API
+//! and the `gatehouse` command line. Protocol and data logic live in the crates below this one.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod bootstrap;
+pub mod browser;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod health;
+pub mod pages;
+pub mod problem;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Settings;

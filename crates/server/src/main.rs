@@ -1,0 +1,30 @@
+//! The `gatehouse` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gatehouse_server::cli::{Cli, Command, run};
+use gatehouse_server::config::Settings;
+use gatehouse_server::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            // One line, no backtrace: the operator needs the key and the reason.
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.logging);
+    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The HTML error page: what a browser sees for any failure on a page route.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::telemetry::current_request_id;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    request_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct PageError {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing at this address.",
+        )
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad request", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Request refused", message)
+    }
+
+    /// Unexpected: log the cause, show only the request id.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error on a page");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "An unexpected error occurred. Quote the request id below if you report it.",
+        )
+    }
+
+    /// A backend (session store, database) is down: a 503 the user can retry.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "backend unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "Sign-in is temporarily unavailable. Please try again in a moment.",
+        )
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = ErrorPage {
+            title: self.title,
+            message: &self.message,
+            request_id: current_request_id(),
+        };
+        let body = page.render().unwrap_or_else(|_| self.message.clone());
+        HttpResponse::build(self.status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body)
+    }
+}
+
+/// Renders a page template as an HTML response that is never cached.
+pub fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+    let body = page.render().map_err(|err| PageError::internal(&err))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}

@@ -1,0 +1,201 @@
+//! `/login` and `/logout`: password sign-in that opens a browser session, and signing out.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use gatehouse_identity::LoginError;
+use gatehouse_sessions::BrowserSession;
+use serde::Deserialize;
+
+use super::{PageError, html};
+use crate::app::AppState;
+use crate::browser::{
+    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, expired_cookie,
+    request_context, safe_return_to, session_cookie,
+};
+
+const DEFAULT_LANDING: &str = "/account";
+const FAILED_LOGIN: &str = "Invalid username or password.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf_token: &'a str,
+    return_to: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// Every field optional so that a missing one is our error message, not the extractor's.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    csrf_token: Option<String>,
+    return_to: Option<String>,
+}
+
+fn render_login(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    return_to: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let (token, fresh) = csrf_token(req);
+    let page = LoginPage {
+        csrf_token: &token,
+        return_to,
+        username,
+        error,
+    };
+    let mut response = html(status, &page)?;
+    if fresh {
+        response
+            .add_cookie(&csrf_cookie(state, &token))
+            .map_err(|err| PageError::internal(&err))?;
+    }
+    Ok(response)
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    if current_session(&state, &req).await?.is_some() {
+        return Ok(redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING)));
+    }
+    render_login(
+        &req,
+        &state,
+        StatusCode::OK,
+        return_to.as_deref().unwrap_or(""),
+        "",
+        None,
+    )
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let return_field = return_to.as_deref().unwrap_or("");
+    let username = form.username.as_deref().unwrap_or("").trim();
+    if !csrf_matches(&req, form.csrf_token.as_deref()) {
+        return render_login(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            return_field,
+            username,
+            Some("Your sign-in form expired. Please try again."),
+        );
+    }
+    let password = form.password.unwrap_or_default();
+    if username.is_empty() || password.is_empty() {
+        return render_login(
+            &req,
+            &state,
+            StatusCode::BAD_REQUEST,
+            return_field,
+            username,
+            Some("Enter your username and password."),
+        );
+    }
+
+    let ctx = request_context(&req);
+    let now = state.clock.now();
+    let user = match state
+        .accounts
+        .authenticate(username, &password, &ctx, now)
+        .await
+    {
+        Ok(user) => user,
+        Err(LoginError::InvalidCredentials) => {
+            return render_login(
+                &req,
+                &state,
+                StatusCode::UNAUTHORIZED,
+                return_field,
+                username,
+                Some(FAILED_LOGIN),
+            );
+        }
+        Err(LoginError::Internal(err)) => return Err(PageError::internal(&err)),
+    };
+
+    // A new session id on every login: a fixated pre-login cookie is never promoted.
+    if let Some(old) = req.cookie(SESSION_COOKIE) {
+        let _ = state.sessions.destroy(old.value()).await;
+    }
+    let session = BrowserSession {
+        user_id: user.id,
+        username: user.username.clone(),
+        auth_time: now.timestamp(),
+        created_at: now.timestamp(),
+        amr: vec!["pwd".to_owned()],
+        user_agent: ctx.user_agent.clone(),
+        ip: ctx.ip.clone(),
+    };
+    let (secret, _handle) = state
+        .sessions
+        .create(&session)
+        .await
+        .map_err(PageError::unavailable)?;
+    let mut response = redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING));
+    response
+        .add_cookie(&session_cookie(&state, secret))
+        .map_err(|err| PageError::internal(&err))?;
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, PageError> {
+    if !csrf_matches(&req, form.csrf_token.as_deref()) {
+        return Err(PageError::forbidden(
+            "The sign-out form expired. Reload the page and try again.",
+        ));
+    }
+    if let Some((secret, _handle, session)) = current_session(&state, &req).await? {
+        state
+            .sessions
+            .destroy(&secret)
+            .await
+            .map_err(PageError::unavailable)?;
+        let mut ctx = request_context(&req);
+        ctx.actor = Some(session.user_id.to_string());
+        crate::audit::record_success(&state, "logout", Some(session.user_id.to_string()), &ctx)
+            .await;
+    }
+    let mut response = redirect("/login");
+    response
+        .add_cookie(&expired_cookie(&state, SESSION_COOKIE))
+        .map_err(|err| PageError::internal(&err))?;
+    Ok(response)
+}

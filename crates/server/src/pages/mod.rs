@@ -1,0 +1,57 @@
+//! Server-rendered pages (askama). Page failures render the HTML error page, never JSON.
+
+mod account;
+mod error;
+mod login;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub use error::{PageError, html};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // A form that cannot be decoded (wrong content type, bad encoding) is a page error, not text.
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|err, _req| PageError::bad_request(err.to_string()).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _req| PageError::bad_request(err.to_string()).into()),
+    )
+    .route("/", web::get().to(root))
+    .route("/static/gatehouse.css", web::get().to(stylesheet))
+    .service(
+        web::resource("/login")
+            .route(web::get().to(login::show))
+            .route(web::post().to(login::submit)),
+    )
+    .route("/logout", web::post().to(login::logout))
+    .route("/account", web::get().to(account::show));
+}
+
+async fn root() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/account"))
+        .finish()
+}
+
+/// Compiled in, like the templates, so the binary serves its pages from any directory.
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../../static/gatehouse.css"))
+}
+
+/// The fallback for unknown paths: problem JSON under `/api/`, an HTML page elsewhere.
+pub async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    if req.path().starts_with("/api/") {
+        return Err(crate::problem::Problem::new(
+            crate::problem::ProblemKind::NotFound,
+            format!("no resource at {} {}", req.method(), req.path()),
+        )
+        .into());
+    }
+    Err(PageError::not_found().into())
+}

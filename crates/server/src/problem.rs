@@ -1,0 +1,254 @@
+//! Errors of the REST API, rendered as `application/problem+json` (RFC 9457).
+//!
+//! Policy: a client mistake gets a 4xx whose `type` is a stable URN and whose `detail` says what
+//! to fix, with the offending `field` when there is one. Anything unexpected is logged in full
+//! (inside the request span, so with the request id) and answered with an opaque 500 that carries
+//! only the request id to quote. Every body carries `request_id`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::telemetry::current_request_id;
+
+/// The kinds of problem the API reports. `type` URNs are part of the API contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Validation,
+    MalformedBody,
+    UnsupportedMediaType,
+    Conflict,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Forbidden,
+    Internal,
+    Unavailable,
+}
+
+impl ProblemKind {
+    fn urn(self) -> &'static str {
+        match self {
+            Self::Validation => "urn:gatehouse:problem:validation",
+            Self::MalformedBody => "urn:gatehouse:problem:malformed-body",
+            Self::UnsupportedMediaType => "urn:gatehouse:problem:unsupported-media-type",
+            Self::Conflict => "urn:gatehouse:problem:conflict",
+            Self::NotFound => "urn:gatehouse:problem:not-found",
+            Self::MethodNotAllowed => "urn:gatehouse:problem:method-not-allowed",
+            Self::PayloadTooLarge => "urn:gatehouse:problem:payload-too-large",
+            Self::Forbidden => "urn:gatehouse:problem:forbidden",
+            Self::Internal => "urn:gatehouse:problem:internal",
+            Self::Unavailable => "urn:gatehouse:problem:unavailable",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Validation => "Invalid field",
+            Self::MalformedBody => "Malformed request body",
+            Self::UnsupportedMediaType => "Unsupported content type",
+            Self::Conflict => "Already exists",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::Forbidden => "Forbidden",
+            Self::Internal => "Internal server error",
+            Self::Unavailable => "Service unavailable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            // The issue fixes 400 for every malformed request, wrong content type included.
+            Self::Validation | Self::MalformedBody | Self::UnsupportedMediaType => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {detail}")]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    request_id: String,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// An unexpected failure: the cause goes to the log, the client gets the request id only.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            ProblemKind::Internal,
+            "An unexpected error occurred. Quote the request id when you report it.",
+        )
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ProblemBody {
+            kind: self.kind.urn(),
+            title: self.kind.title(),
+            status: self.kind.status().as_u16(),
+            detail: &self.detail,
+            field: self.field.as_deref(),
+            request_id: current_request_id(),
+        };
+        let json = serde_json::to_string(&body).unwrap_or_default();
+        HttpResponse::build(self.status_code())
+            .insert_header((CONTENT_TYPE, "application/problem+json"))
+            .body(json)
+    }
+}
+
+/// Decodes a JSON request body strictly: `Content-Type` must be JSON, the body must parse, and a
+/// missing, unknown or mistyped field is named in the error.
+pub fn decode_json<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+) -> Result<T, Problem> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            format!(
+                "Content-Type must be application/json, got {}",
+                if content_type.is_empty() {
+                    "none"
+                } else {
+                    content_type
+                }
+            ),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        // "." is the root and "?" an unknown segment (a syntax error inside a key): no field.
+        let field = if path != "." && !path.is_empty() && !path.contains('?') {
+            Some(path)
+        } else {
+            missing_or_unknown_field(&message)
+        };
+        let problem = Problem::new(ProblemKind::MalformedBody, message);
+        match field {
+            Some(field) => problem.with_field(field),
+            None => problem,
+        }
+    })?;
+    deserializer.end().map_err(|err| {
+        Problem::new(
+            ProblemKind::MalformedBody,
+            format!("trailing data after the JSON value: {err}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// serde reports a missing or unknown field at the parent's path; the name is in the message.
+fn missing_or_unknown_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    (message.starts_with("missing field") || message.starts_with("unknown field"))
+        .then(|| message[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        age: u8,
+    }
+
+    fn request(content_type: Option<&str>) -> actix_web::HttpRequest {
+        let mut req = actix_web::test::TestRequest::default();
+        if let Some(ct) = content_type {
+            req = req.insert_header(("content-type", ct));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let err = decode_json::<Body>(&request(Some("application/json")), br#"{"name":"x"}"#)
+            .unwrap_err();
+        assert_eq!(err.kind, ProblemKind::MalformedBody);
+        assert_eq!(err.field.as_deref(), Some("age"));
+    }
+
+    #[test]
+    fn mistyped_and_unknown_fields_are_named() {
+        let req = request(Some("application/json; charset=utf-8"));
+        let err = decode_json::<Body>(&req, br#"{"name":"x","age":"old"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("age"));
+        let err = decode_json::<Body>(&req, br#"{"name":"x","age":1,"zzz":1}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("zzz"));
+    }
+
+    #[test]
+    fn wrong_content_type_and_bad_json_are_rejected() {
+        let err = decode_json::<Body>(&request(Some("text/plain")), b"{}").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::UnsupportedMediaType);
+        let err = decode_json::<Body>(&request(None), b"{}").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::UnsupportedMediaType);
+        let err = decode_json::<Body>(&request(Some("application/json")), b"{nope").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::MalformedBody);
+        assert_eq!(err.field, None);
+    }
+}

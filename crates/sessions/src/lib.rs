@@ -1,0 +1,21 @@
+//! Short-lived state of the authorization server: browser sessions now, authorization codes and
+//! one-time tokens later.
+//!
+//! - [`store`]: the [`KvStore`] contract every kind of state is written against, its error type,
+//!   and [`open_store`], which picks the backend from configuration.
+//! - [`memory`]: [`MemoryStore`], in-process, for a single instance, development and tests.
+//! - [`redis_store`]: [`RedisStore`], shared between instances, connecting lazily.
+//! - [`browser`]: [`BrowserSessions`], the login session behind the session cookie.
+//!
+//! Expiry is the store's job (a TTL on every write), so nothing here needs a cleanup job beyond
+//! the memory store's sweeper.
+
+pub mod browser;
+pub mod memory;
+pub mod redis_store;
+pub mod store;
+
+pub use browser::{BrowserSession, BrowserSessions, SessionHandle};
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+pub use store::{DEFAULT_SWEEP_INTERVAL, KvStore, StoreError, open_store};

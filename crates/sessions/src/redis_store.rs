@@ -1,0 +1,219 @@
+//! Redis-backed [`KvStore`], shared by every server instance. Needs Redis ≥ 7.0 (GETDEL,
+//! `PEXPIRE … NX`).
+//!
+//! Each key is stored as `{key_prefix}{key}`, so deployments (and parallel tests) sharing one Redis
+//! never collide. Connecting is lazy: an unreachable Redis must not stop the server from starting;
+//! the readiness probe ([`KvStore::ping`]) reports it instead, and every operation fails with
+//! [`StoreError::Unavailable`] until Redis answers again.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError};
+use tokio::sync::OnceCell;
+
+use crate::store::{KvStore, StoreError, effective_ttl};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Bounds the readiness probe as a whole (connecting and answering together).
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct RedisStore {
+    client: Client,
+    key_prefix: String,
+    /// Created on first use because `ConnectionManager` needs a running tokio runtime and
+    /// [`RedisStore::new`] may be called before one exists. The manager connects lazily and, after a
+    /// connection error, starts a new attempt that the next call picks up; concurrent callers
+    /// share one attempt instead of queueing behind each other.
+    connection: OnceCell<ConnectionManager>,
+}
+
+impl RedisStore {
+    /// Does NOT connect eagerly: an unreachable Redis must not stop the server from starting
+    /// (readiness reports it). An unparseable URL is an immediate Err.
+    pub fn new(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let client = Client::open(url)
+            .map_err(|err| StoreError::Unavailable(format!("invalid Redis URL: {err}")))?;
+        Ok(Self {
+            client,
+            key_prefix: key_prefix.to_owned(),
+            connection: OnceCell::new(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.key_prefix)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let manager = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    // A failed attempt is retried by the next call, not by sleeping inside this
+                    // one: callers (and the readiness probe) get their answer within the timeout.
+                    .set_number_of_retries(0);
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(manager.clone())
+    }
+}
+
+/// Written by hand because the client's connection info may include the Redis password.
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(err: RedisError) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(effective_ttl(ttl).as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait::async_trait]
+impl KvStore for RedisStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let written: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(written.is_some())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let removed: u64 = redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
+        let mut conn = self.connection().await?;
+        let key = self.key(key);
+        // MULTI/EXEC so no client ever sees a counter without an expiry; NX keeps the expiry
+        // that was set when the counter was created.
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&key)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let key = self.key(key);
+        redis::pipe()
+            .atomic()
+            .cmd("SADD")
+            .arg(&key)
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("SREM")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("SMEMBERS")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let probe = async {
+            let mut conn = self.connection().await?;
+            redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)
+        };
+        tokio::time::timeout(PING_TIMEOUT, probe)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer from Redis within {PING_TIMEOUT:?}"
+                )))
+            })
+    }
+}

@@ -1,0 +1,129 @@
+//! The storage contract for short-lived state ([`KvStore`]), its error type, and the factory that
+//! picks a backend from configuration.
+//!
+//! Everything kept here is disposable: losing it logs users out or voids an in-flight
+//! authorization code, nothing worse. That is why the contract is a small key/value surface with a
+//! TTL on every write instead of a database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::memory::MemoryStore;
+use crate::redis_store::RedisStore;
+
+/// How often the in-process store started by [`open_store`] drops expired entries.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Shortest TTL a backend is asked for: Redis rejects `PX 0`.
+const MIN_TTL: Duration = Duration::from_millis(1);
+/// Longest TTL a backend is asked for: keeps `Instant + ttl` and Redis' absolute expiry from
+/// overflowing when a caller passes something like `Duration::MAX`.
+const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or did not answer in time (connection refused, timeout,
+    /// a command the server rejected). Callers usually answer 503; readiness reports it.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered, but what it holds cannot be decoded (undecodable JSON, a counter that
+    /// is not a number, a set where a value was expected).
+    #[error("corrupt value in session store: {0}")]
+    Corrupt(String),
+}
+
+/// One trait, two implementations ([`MemoryStore`], [`RedisStore`]).
+///
+/// Keys are plain strings; implementations prepend their own prefix. Every write carries a TTL,
+/// clamped to 1 ms ..= 10 years so that neither backend rejects or overflows it.
+#[async_trait::async_trait]
+pub trait KvStore: Send + Sync + 'static {
+    /// Writes (or overwrites) a value and its TTL.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Atomic set-if-absent with TTL (Redis SET NX PX). true if written.
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Atomic get-and-delete (Redis GETDEL): of N concurrent takers exactly one gets Some.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// true if a live key was removed.
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Atomic increment; the TTL is set when the counter is created and NOT extended by later
+    /// increments, so a rate-limit window cannot be kept open by hammering it. Returns the new
+    /// value. The counter reads back through [`KvStore::get`] as its decimal digits.
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError>;
+    /// Small sets for secondary indexes (e.g. a user's session handles). The TTL applies to the
+    /// whole set and is refreshed on add.
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Removing the last member removes the set.
+    async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError>;
+    /// Members in no particular order.
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError>;
+    /// Readiness probe: Err if the backend cannot be reached (bounded by a short timeout, ~1 s).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+pub(crate) fn effective_ttl(ttl: Duration) -> Duration {
+    ttl.max(MIN_TTL).min(MAX_TTL)
+}
+
+/// Factory used by the server: `None` → [`MemoryStore`] (and spawns its sweeper if inside a tokio
+/// runtime), `Some(url)` → [`RedisStore`], which connects lazily so that an unreachable Redis does
+/// not stop the server from starting.
+pub fn open_store(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+) -> Result<Arc<dyn KvStore>, StoreError> {
+    match redis_url {
+        Some(url) => {
+            tracing::info!(key_prefix, "session store: Redis");
+            Ok(Arc::new(RedisStore::new(url, key_prefix)?))
+        }
+        None => {
+            tracing::info!(
+                "session store: in-process memory (lost on restart, not shared between instances)"
+            );
+            let store = Arc::new(MemoryStore::new());
+            if tokio::runtime::Handle::try_current().is_ok() {
+                store.spawn_sweeper(DEFAULT_SWEEP_INTERVAL);
+            } else {
+                tracing::warn!(
+                    "no tokio runtime: expired session entries are only removed when read"
+                );
+            }
+            Ok(store)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_clamped_to_what_backends_accept() {
+        assert_eq!(effective_ttl(Duration::ZERO), MIN_TTL);
+        assert_eq!(effective_ttl(Duration::MAX), MAX_TTL);
+        assert_eq!(
+            effective_ttl(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn open_store_rejects_an_unparseable_url() {
+        assert!(matches!(
+            open_store(Some("not a url"), "p:"),
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn open_store_without_runtime_still_gives_a_memory_store() {
+        assert!(open_store(None, "p:").is_ok());
+    }
+}

@@ -1,0 +1,335 @@
+//! Browser sessions over both backends: the cookie secret stays out of the store, lookups by
+//! secret and by handle, per-user listing and ending, and expiry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use gatehouse_sessions::{BrowserSession, BrowserSessions, KvStore, SessionHandle, StoreError};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::harness::{HOUR, PAST_TTL, TTL, TestStore};
+
+backend_tests!(paused:
+    create_get_destroy_round_trip,
+    secret_is_43_chars_of_base64url_and_the_handle_is_its_sha256,
+    raw_secret_never_reaches_the_store,
+    malformed_secrets_are_rejected_without_touching_the_store,
+    session_expires_after_its_ttl,
+    undecodable_session_is_corrupt,
+    list_for_user_returns_only_that_users_sessions,
+    list_for_user_prunes_handles_of_vanished_sessions,
+    destroy_removes_the_handle_from_the_users_index,
+    destroy_handle_ends_only_the_users_own_session,
+    destroy_all_for_user_ends_every_session_of_that_user_only,
+);
+
+fn session(user_id: Uuid, created_at: i64) -> BrowserSession {
+    BrowserSession {
+        user_id,
+        username: format!("user-{user_id}"),
+        auth_time: created_at,
+        created_at,
+        amr: vec!["pwd".to_owned()],
+        user_agent: Some("Mozilla/5.0".to_owned()),
+        ip: Some("192.0.2.1".to_owned()),
+    }
+}
+
+async fn create_get_destroy_round_trip(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let alice = session(Uuid::new_v4(), 1_700_000_000);
+    let (secret, handle) = sessions.create(&alice).await.unwrap();
+
+    assert_eq!(sessions.get(&secret).await.unwrap(), Some((handle, alice)));
+    assert!(sessions.destroy(&secret).await.unwrap());
+    assert_eq!(sessions.get(&secret).await.unwrap(), None);
+    assert!(!sessions.destroy(&secret).await.unwrap());
+}
+
+async fn secret_is_43_chars_of_base64url_and_the_handle_is_its_sha256(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let user = session(Uuid::new_v4(), 1);
+    let (first, handle) = sessions.create(&user).await.unwrap();
+    let (second, _) = sessions.create(&user).await.unwrap();
+
+    assert_ne!(first, second);
+    for secret in [&first, &second] {
+        assert_eq!(secret.len(), 43);
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+    }
+    assert_eq!(handle, BrowserSessions::handle_of(&first));
+    assert_eq!(
+        BrowserSessions::handle_of("abc").as_str(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+async fn raw_secret_never_reaches_the_store(t: TestStore) {
+    let recorder = Arc::new(RecordingStore::new(t.store.clone()));
+    let sessions = BrowserSessions::new(recorder.clone(), HOUR);
+    let user_id = Uuid::new_v4();
+    let (secret, handle) = sessions.create(&session(user_id, 1)).await.unwrap();
+    sessions.get(&secret).await.unwrap();
+    sessions.list_for_user(user_id).await.unwrap();
+
+    let written = recorder.written.lock().clone();
+    assert!(written.iter().any(|text| text.contains(handle.as_str())));
+    for text in &written {
+        assert!(
+            !text.contains(&secret),
+            "cookie secret written to the store: {text}"
+        );
+    }
+    if let Some(mut keys) = t.raw_redis_keys() {
+        keys.sort();
+        assert_eq!(
+            keys,
+            [format!("sess:{handle}"), format!("user_sess:{user_id}")]
+        );
+    }
+}
+
+async fn malformed_secrets_are_rejected_without_touching_the_store(t: TestStore) {
+    let recorder = Arc::new(RecordingStore::new(t.store.clone()));
+    let sessions = BrowserSessions::new(recorder.clone(), HOUR);
+    let valid = "A".repeat(43);
+    let malformed = [
+        String::new(),
+        "short".to_owned(),
+        "A".repeat(42),
+        "A".repeat(44),
+        format!("{}=", &valid[1..]),
+        format!("{}+", &valid[1..]),
+        format!("{}/", &valid[1..]),
+        format!("{} ", &valid[1..]),
+    ];
+    for secret in &malformed {
+        assert_eq!(sessions.get(secret).await.unwrap(), None, "{secret:?}");
+        assert!(!sessions.destroy(secret).await.unwrap(), "{secret:?}");
+    }
+    let bogus = SessionHandle("sess:../user_sess:x".to_owned());
+    assert!(
+        !sessions
+            .destroy_handle(Uuid::new_v4(), &bogus)
+            .await
+            .unwrap()
+    );
+    assert_eq!(recorder.calls.load(Ordering::SeqCst), 0);
+
+    // A well-formed but unknown secret does reach the store, and simply finds nothing.
+    assert_eq!(sessions.get(&valid).await.unwrap(), None);
+    assert_eq!(recorder.calls.load(Ordering::SeqCst), 1);
+}
+
+async fn session_expires_after_its_ttl(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), TTL);
+    let user_id = Uuid::new_v4();
+    let (secret, _) = sessions.create(&session(user_id, 1)).await.unwrap();
+    assert!(sessions.get(&secret).await.unwrap().is_some());
+    t.elapse(PAST_TTL).await;
+    assert_eq!(sessions.get(&secret).await.unwrap(), None);
+    assert!(sessions.list_for_user(user_id).await.unwrap().is_empty());
+}
+
+async fn undecodable_session_is_corrupt(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let secret = "B".repeat(43);
+    let handle = BrowserSessions::handle_of(&secret);
+    t.store
+        .put(&format!("sess:{handle}"), b"{not json", HOUR)
+        .await
+        .unwrap();
+    assert!(matches!(
+        sessions.get(&secret).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    // Logging out still works and removes it.
+    assert!(sessions.destroy(&secret).await.unwrap());
+    assert_eq!(sessions.get(&secret).await.unwrap(), None);
+}
+
+async fn list_for_user_returns_only_that_users_sessions(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (_, newer) = sessions.create(&session(alice, 200)).await.unwrap();
+    let (_, older) = sessions.create(&session(alice, 100)).await.unwrap();
+    sessions.create(&session(bob, 150)).await.unwrap();
+
+    let listed = sessions.list_for_user(alice).await.unwrap();
+    assert_eq!(
+        listed,
+        [(older, session(alice, 100)), (newer, session(alice, 200))]
+    );
+    assert!(
+        sessions
+            .list_for_user(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn list_for_user_prunes_handles_of_vanished_sessions(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let alice = Uuid::new_v4();
+    let (_, kept) = sessions.create(&session(alice, 1)).await.unwrap();
+    let (_, lost) = sessions.create(&session(alice, 2)).await.unwrap();
+    t.store.delete(&format!("sess:{lost}")).await.unwrap();
+
+    let listed = sessions.list_for_user(alice).await.unwrap();
+    assert_eq!(listed, [(kept.clone(), session(alice, 1))]);
+    assert_eq!(index_of(&t, alice).await, [kept.0]);
+}
+
+async fn destroy_removes_the_handle_from_the_users_index(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let alice = Uuid::new_v4();
+    let (secret, _) = sessions.create(&session(alice, 1)).await.unwrap();
+    let (_, other) = sessions.create(&session(alice, 2)).await.unwrap();
+    assert!(sessions.destroy(&secret).await.unwrap());
+    assert_eq!(index_of(&t, alice).await, [other.0]);
+}
+
+async fn destroy_handle_ends_only_the_users_own_session(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let (alice, mallory) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice_secret, alice_handle) = sessions.create(&session(alice, 1)).await.unwrap();
+    let (kept_secret, _) = sessions.create(&session(alice, 2)).await.unwrap();
+
+    assert!(
+        !sessions
+            .destroy_handle(mallory, &alice_handle)
+            .await
+            .unwrap()
+    );
+    assert!(sessions.get(&alice_secret).await.unwrap().is_some());
+
+    assert!(sessions.destroy_handle(alice, &alice_handle).await.unwrap());
+    assert_eq!(sessions.get(&alice_secret).await.unwrap(), None);
+    assert!(!sessions.destroy_handle(alice, &alice_handle).await.unwrap());
+    assert!(sessions.get(&kept_secret).await.unwrap().is_some());
+    assert_eq!(sessions.list_for_user(alice).await.unwrap().len(), 1);
+}
+
+async fn destroy_all_for_user_ends_every_session_of_that_user_only(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut alice_secrets = Vec::new();
+    for created_at in 0..3 {
+        alice_secrets.push(
+            sessions
+                .create(&session(alice, created_at))
+                .await
+                .unwrap()
+                .0,
+        );
+    }
+    let (bob_secret, _) = sessions.create(&session(bob, 0)).await.unwrap();
+
+    assert_eq!(sessions.destroy_all_for_user(alice).await.unwrap(), 3);
+    for secret in &alice_secrets {
+        assert_eq!(sessions.get(secret).await.unwrap(), None);
+    }
+    assert!(index_of(&t, alice).await.is_empty());
+    assert!(sessions.get(&bob_secret).await.unwrap().is_some());
+    assert_eq!(sessions.destroy_all_for_user(alice).await.unwrap(), 0);
+}
+
+async fn index_of(t: &TestStore, user_id: Uuid) -> Vec<String> {
+    let mut members = t
+        .store
+        .set_members(&format!("user_sess:{user_id}"))
+        .await
+        .unwrap();
+    members.sort();
+    members
+}
+
+/// Passes every call through, counting calls and recording every key, value and member written.
+struct RecordingStore {
+    inner: Arc<dyn KvStore>,
+    calls: AtomicUsize,
+    written: Mutex<Vec<String>>,
+}
+
+impl RecordingStore {
+    fn new(inner: Arc<dyn KvStore>) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            written: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, texts: &[&[u8]]) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut written = self.written.lock();
+        for text in texts {
+            written.push(String::from_utf8_lossy(text).into_owned());
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KvStore for RecordingStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.record(&[key.as_bytes(), value]);
+        self.inner.put(key, value, ttl).await
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.record(&[key.as_bytes(), value]);
+        self.inner.put_if_absent(key, value, ttl).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.record(&[key.as_bytes()]);
+        self.inner.get(key).await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.record(&[key.as_bytes()]);
+        self.inner.take(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.record(&[key.as_bytes()]);
+        self.inner.delete(key).await
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
+        self.record(&[key.as_bytes()]);
+        self.inner.increment(key, ttl).await
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner.set_add(key, member, ttl).await
+    }
+
+    async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner.set_remove(key, member).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.record(&[key.as_bytes()]);
+        self.inner.set_members(key).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.record(&[]);
+        self.inner.ping().await
+    }
+}

@@ -1,0 +1,231 @@
+//! The `KvStore` contract, checked identically against both backends.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::harness::{HOUR, PAST_TTL, TTL, TestStore};
+
+backend_tests!(paused:
+    get_of_missing_key_is_none,
+    put_then_get_returns_the_value,
+    put_expires_after_its_ttl,
+    put_overwrites_value_and_ttl,
+    zero_ttl_is_accepted_and_expires,
+    huge_ttl_is_accepted,
+    put_if_absent_writes_only_when_absent,
+    put_if_absent_writes_again_after_expiry,
+    take_returns_the_value_once,
+    take_ignores_expired_values,
+    delete_reports_whether_a_key_was_removed,
+    increment_counts_from_one_and_reads_back_as_digits,
+    increment_does_not_extend_the_ttl,
+    increment_restarts_after_expiry,
+    set_add_remove_and_members,
+    removing_the_last_member_removes_the_set,
+    set_expires_after_its_ttl,
+    set_ttl_is_refreshed_on_add,
+    ping_succeeds,
+);
+
+backend_tests!(concurrent:
+    concurrent_takes_yield_exactly_one_value,
+    concurrent_put_if_absent_has_exactly_one_winner,
+    concurrent_increments_are_all_counted,
+);
+
+async fn get_of_missing_key_is_none(t: TestStore) {
+    assert_eq!(t.store.get("missing").await.unwrap(), None);
+}
+
+async fn put_then_get_returns_the_value(t: TestStore) {
+    t.store.put("k", b"value", HOUR).await.unwrap();
+    assert_eq!(
+        t.store.get("k").await.unwrap().as_deref(),
+        Some(&b"value"[..])
+    );
+}
+
+async fn put_expires_after_its_ttl(t: TestStore) {
+    t.store.put("k", b"v", TTL).await.unwrap();
+    assert!(t.store.get("k").await.unwrap().is_some());
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.get("k").await.unwrap(), None);
+}
+
+async fn put_overwrites_value_and_ttl(t: TestStore) {
+    t.store.put("k", b"old", TTL).await.unwrap();
+    t.store.put("k", b"new", HOUR).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(
+        t.store.get("k").await.unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+}
+
+async fn zero_ttl_is_accepted_and_expires(t: TestStore) {
+    t.store.put("k", b"v", Duration::ZERO).await.unwrap();
+    t.elapse(Duration::from_millis(20)).await;
+    assert_eq!(t.store.get("k").await.unwrap(), None);
+}
+
+async fn huge_ttl_is_accepted(t: TestStore) {
+    t.store.put("k", b"v", Duration::MAX).await.unwrap();
+    t.store.increment("n", Duration::MAX).await.unwrap();
+    t.store.set_add("s", "m", Duration::MAX).await.unwrap();
+    assert!(t.store.get("k").await.unwrap().is_some());
+    assert_eq!(t.store.get("n").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(t.store.set_members("s").await.unwrap(), ["m"]);
+}
+
+async fn put_if_absent_writes_only_when_absent(t: TestStore) {
+    assert!(t.store.put_if_absent("k", b"first", HOUR).await.unwrap());
+    assert!(!t.store.put_if_absent("k", b"second", HOUR).await.unwrap());
+    assert_eq!(
+        t.store.get("k").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+}
+
+async fn put_if_absent_writes_again_after_expiry(t: TestStore) {
+    assert!(t.store.put_if_absent("k", b"first", TTL).await.unwrap());
+    t.elapse(PAST_TTL).await;
+    assert!(t.store.put_if_absent("k", b"second", HOUR).await.unwrap());
+    assert_eq!(
+        t.store.get("k").await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+}
+
+async fn take_returns_the_value_once(t: TestStore) {
+    t.store.put("k", b"code", HOUR).await.unwrap();
+    assert_eq!(
+        t.store.take("k").await.unwrap().as_deref(),
+        Some(&b"code"[..])
+    );
+    assert_eq!(t.store.take("k").await.unwrap(), None);
+    assert_eq!(t.store.get("k").await.unwrap(), None);
+}
+
+async fn take_ignores_expired_values(t: TestStore) {
+    t.store.put("k", b"code", TTL).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.take("k").await.unwrap(), None);
+}
+
+async fn delete_reports_whether_a_key_was_removed(t: TestStore) {
+    t.store.put("k", b"v", HOUR).await.unwrap();
+    t.store.put("short", b"v", TTL).await.unwrap();
+    assert!(t.store.delete("k").await.unwrap());
+    assert!(!t.store.delete("k").await.unwrap());
+    assert_eq!(t.store.get("k").await.unwrap(), None);
+    t.elapse(PAST_TTL).await;
+    assert!(!t.store.delete("short").await.unwrap());
+}
+
+async fn increment_counts_from_one_and_reads_back_as_digits(t: TestStore) {
+    assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 1);
+    assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 2);
+    assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 3);
+    assert_eq!(t.store.get("n").await.unwrap().as_deref(), Some(&b"3"[..]));
+}
+
+async fn increment_does_not_extend_the_ttl(t: TestStore) {
+    assert_eq!(t.store.increment("n", TTL).await.unwrap(), 1);
+    // Had this longer TTL been applied, the counter would survive the wait below.
+    assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 2);
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.get("n").await.unwrap(), None);
+}
+
+async fn increment_restarts_after_expiry(t: TestStore) {
+    t.store.increment("n", TTL).await.unwrap();
+    t.store.increment("n", TTL).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.increment("n", TTL).await.unwrap(), 1);
+}
+
+async fn set_add_remove_and_members(t: TestStore) {
+    assert!(t.store.set_members("s").await.unwrap().is_empty());
+    t.store.set_add("s", "a", HOUR).await.unwrap();
+    t.store.set_add("s", "b", HOUR).await.unwrap();
+    t.store.set_add("s", "a", HOUR).await.unwrap();
+    assert_eq!(members(&t, "s").await, ["a", "b"]);
+    t.store.set_remove("s", "a").await.unwrap();
+    t.store.set_remove("s", "not-a-member").await.unwrap();
+    t.store.set_remove("no-such-set", "a").await.unwrap();
+    assert_eq!(members(&t, "s").await, ["b"]);
+}
+
+async fn removing_the_last_member_removes_the_set(t: TestStore) {
+    t.store.set_add("s", "a", HOUR).await.unwrap();
+    t.store.set_remove("s", "a").await.unwrap();
+    assert!(t.store.set_members("s").await.unwrap().is_empty());
+    assert!(!t.store.delete("s").await.unwrap());
+}
+
+async fn set_expires_after_its_ttl(t: TestStore) {
+    t.store.set_add("s", "a", TTL).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert!(t.store.set_members("s").await.unwrap().is_empty());
+}
+
+async fn set_ttl_is_refreshed_on_add(t: TestStore) {
+    t.store.set_add("s", "a", TTL).await.unwrap();
+    t.store.set_add("s", "b", HOUR).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(members(&t, "s").await, ["a", "b"]);
+}
+
+async fn ping_succeeds(t: TestStore) {
+    t.store.ping().await.unwrap();
+}
+
+const CONTENDERS: usize = 50;
+
+async fn concurrent_takes_yield_exactly_one_value(t: TestStore) {
+    t.store.put("code", b"once", HOUR).await.unwrap();
+    let mut takers = JoinSet::new();
+    for _ in 0..CONTENDERS {
+        let store = t.store.clone();
+        takers.spawn(async move { store.take("code").await.unwrap() });
+    }
+    let taken: Vec<_> = takers.join_all().await.into_iter().flatten().collect();
+    assert_eq!(taken, [b"once".to_vec()]);
+}
+
+async fn concurrent_put_if_absent_has_exactly_one_winner(t: TestStore) {
+    let mut writers = JoinSet::new();
+    for i in 0..CONTENDERS {
+        let store = t.store.clone();
+        writers.spawn(async move {
+            let value = i.to_string();
+            let won = store
+                .put_if_absent("k", value.as_bytes(), HOUR)
+                .await
+                .unwrap();
+            won.then_some(value)
+        });
+    }
+    let winners: Vec<_> = writers.join_all().await.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let stored = t.store.get("k").await.unwrap().unwrap();
+    assert_eq!(stored, winners[0].as_bytes());
+}
+
+async fn concurrent_increments_are_all_counted(t: TestStore) {
+    let mut incrementers = JoinSet::new();
+    for _ in 0..CONTENDERS {
+        let store = t.store.clone();
+        incrementers.spawn(async move { store.increment("n", HOUR).await.unwrap() });
+    }
+    let seen: HashSet<u64> = incrementers.join_all().await.into_iter().collect();
+    assert_eq!(seen, (1..=CONTENDERS as u64).collect());
+}
+
+async fn members(t: &TestStore, key: &str) -> Vec<String> {
+    let mut members = t.store.set_members(key).await.unwrap();
+    members.sort();
+    members
+}

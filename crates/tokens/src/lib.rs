@@ -1,0 +1,41 @@
+//! Signing keys, the published JWKS, and JWT minting and verification for Gatehouse.
+//!
+//! A pure library: no database, no HTTP, no clock. Every time-dependent call takes `now`
+//! (Unix seconds) from the caller so tests can move the clock.
+//!
+//! | module | owns | specification |
+//! |---|---|---|
+//! | [`algorithm`] | the two JWS algorithms we sign with | RFC 7518 §3.1, §3.3, §3.4 |
+//! | [`signing_key`] | one private key, its cached signer/verifier, its public JWK | RFC 7517 §4, RFC 7518 §6 |
+//! | [`thumbprint`] | key ids | RFC 7638 §3 |
+//! | [`key_set`] | rotation states and the JWKS document | RFC 7517 §5 |
+//! | [`mod@seal`] | private keys encrypted at rest | RFC 7516 §7.1, RFC 7518 §4.5, §5.3 |
+//! | [`claims`] | access-token and ID-token claim sets | RFC 9068 §2, OIDC Core §2 |
+//! | [`mint`] | compact JWS serialization of claims | RFC 7515 §7.1, RFC 9068 §2.1 |
+//! | [`mod@at_hash`] | the ID token's access-token hash | OIDC Core §3.1.3.6 |
+//! | [`verify`] | signature and claim validation | RFC 7515 §5.2, RFC 7519 §7.2, RFC 9068 §4, RFC 8725 |
+//!
+//! Errors: see [`error`]. Every verification failure must reach a client as the single
+//! `invalid_token` error; the variants exist for the server log.
+
+pub mod algorithm;
+pub mod at_hash;
+pub mod claims;
+pub mod error;
+pub mod key_set;
+pub mod mint;
+pub mod seal;
+pub mod signing_key;
+pub mod thumbprint;
+pub mod verify;
+
+pub use algorithm::Algorithm;
+pub use at_hash::at_hash;
+pub use claims::{AccessTokenClaims, IdTokenClaims, new_jti};
+pub use error::TokenError;
+pub use key_set::{KeySet, KeyState};
+pub use mint::{ACCESS_TOKEN_TYP, ID_TOKEN_TYP, mint_access_token, mint_id_token};
+pub use seal::{open, seal};
+pub use signing_key::SigningKey;
+pub use thumbprint::jwk_thumbprint;
+pub use verify::{Validation, verify_access_token, verify_id_token};

@@ -1,0 +1,7 @@
+//! One end-to-end test binary: each module drives the real server over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod health;
+mod login;
+mod registration;
