@@ -11,8 +11,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use gatehouse_identity::testing::TestDatabase;
+use gatehouse_identity::{ClientType, GrantType, NewClient, TokenEndpointAuthMethod};
 use gatehouse_server::{AppState, Application, ManualClock, Settings};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -102,8 +103,13 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.sessions.redis_url = redis_url.clone().map(Into::into);
     settings.sessions.key_prefix = prefix.clone();
     settings.bootstrap.admin_password = Some("bootstrap admin password".to_owned().into());
+    let master: [u8; 32] = rand_bytes();
+    settings.keys.master_key =
+        Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master).into());
 
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap());
+    // Starts at the real time (relying-party libraries check `exp` against their own clock) and
+    // only moves when a test says so.
+    let clock = ManualClock::new(Utc::now());
     let app = Application::build_with_listener(settings, listener, Arc::new(clock.clone()))
         .await
         .expect("build the application");
@@ -129,6 +135,45 @@ impl Drop for TestApp {
         drop(self.handle.stop(false));
         if let Some((url, prefix)) = &self.redis {
             delete_redis_prefix(url, prefix);
+        }
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(16) {
+        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    bytes
+}
+
+/// A registered client as the tests use it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// What kind of client to register.
+pub struct ClientSpec {
+    pub public: bool,
+    pub first_party: bool,
+    pub grants: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub auth_method: Option<TokenEndpointAuthMethod>,
+    pub id_token_alg: Option<String>,
+}
+
+impl Default for ClientSpec {
+    fn default() -> Self {
+        Self {
+            public: false,
+            first_party: true,
+            grants: vec![],
+            scopes: vec![],
+            auth_method: None,
+            id_token_alg: None,
         }
     }
 }
@@ -242,4 +287,175 @@ impl TestApp {
     pub fn user_count(&self) -> i64 {
         self.state.accounts.database().count_users().unwrap()
     }
+
+    /// Registers a client directly in the identity store (as `gatehouse client create` does).
+    pub fn register_client(&self, spec: ClientSpec) -> TestClient {
+        let redirect_uri = "http://rp.example.test/callback".to_owned();
+        let new = NewClient {
+            name: "Test RP".to_owned(),
+            client_type: Some(if spec.public {
+                ClientType::Public
+            } else {
+                ClientType::Confidential
+            }),
+            redirect_uris: vec![redirect_uri.clone()],
+            post_logout_redirect_uris: vec!["http://rp.example.test/bye".to_owned()],
+            grant_types: spec.grants,
+            scopes: spec.scopes,
+            token_endpoint_auth_method: if spec.public {
+                Some(TokenEndpointAuthMethod::None)
+            } else {
+                spec.auth_method
+            },
+            id_token_signed_response_alg: spec.id_token_alg,
+            first_party: spec.first_party,
+        };
+        let (client, secret) = self
+            .state
+            .accounts
+            .database()
+            .create_client(&new, &self.state.secrets, self.clock_now())
+            .unwrap();
+        TestClient {
+            client_id: client.client_id,
+            client_secret: secret,
+            redirect_uri,
+        }
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        gatehouse_server::Clock::now(&self.clock)
+    }
+
+    /// Follows the browser through authorize → (login) → (consent) until the redirect to the
+    /// client, and returns that final redirect URL. `client` carries the browser's cookies.
+    pub async fn browse_authorize(
+        &self,
+        client: &reqwest::Client,
+        authorize_url: &str,
+        login: Option<(&str, &str)>,
+    ) -> reqwest::Url {
+        let mut next = authorize_url.to_owned();
+        for _ in 0..10 {
+            let url = if next.starts_with('/') {
+                self.url(&next)
+            } else {
+                next.clone()
+            };
+            if !url.starts_with(&self.address) {
+                return reqwest::Url::parse(&url).unwrap();
+            }
+            let response = client.get(&url).send().await.unwrap();
+            let status = response.status().as_u16();
+            if (300..400).contains(&status) {
+                next = response.headers()["location"].to_str().unwrap().to_owned();
+                continue;
+            }
+            let html = response.text().await.unwrap();
+            assert_eq!(status, 200, "unexpected page at {url}: {html}");
+            if html.contains(r#"action="/login""#) {
+                let (username, password) = login.expect("a login was needed");
+                let csrf = csrf_from_html(&html);
+                let return_to = hidden_value(&html, "return_to");
+                let response = client
+                    .post(self.url("/login"))
+                    .form(&[
+                        ("username", username),
+                        ("password", password),
+                        ("csrf_token", &csrf),
+                        ("return_to", &return_to),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 303, "login failed");
+                next = response.headers()["location"].to_str().unwrap().to_owned();
+            } else if html.contains(r#"name="consent""#) {
+                let mut form = hidden_fields(&html);
+                form.push(("consent".to_owned(), "approve".to_owned()));
+                let response = client
+                    .post(self.url("/authorize"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    response.status().is_redirection(),
+                    "consent: {}",
+                    response.status()
+                );
+                next = response.headers()["location"].to_str().unwrap().to_owned();
+            } else {
+                panic!("unexpected page at {url}: {html}");
+            }
+        }
+        panic!("too many redirects")
+    }
+}
+
+/// The value of a hidden input, HTML entities decoded.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    hidden_fields(html)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// Every `<input type="hidden" name=".." value="..">` of a page, decoded.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for part in html.split(r#"<input type="hidden" name=""#).skip(1) {
+        let Some((name, rest)) = part.split_once('"') else {
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix(r#" value=""#) else {
+            continue;
+        };
+        let Some((value, _)) = rest.split_once('"') else {
+            continue;
+        };
+        fields.push((decode_html(name), decode_html(value)));
+    }
+    fields
+}
+
+/// Decodes the entities askama writes: named `&amp;`-style ones and numeric `&#NN;`/`&#xNN;`.
+fn decode_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -1,6 +1,7 @@
-//! Gatehouse's durable identity data: users, roles and the audit trail, on Diesel over either
-//! Postgres or SQLite with one query code; plus the account rules built on them (registration,
-//! password verification with Argon2id, brute-force lockout).
+//! Gatehouse's durable identity data: users, roles and the audit trail, OAuth clients, consents
+//! and the OIDC signing keys, on Diesel over either Postgres or SQLite with one query code; plus
+//! the account rules built on them (registration, password verification with Argon2id,
+//! brute-force lockout) and the client registration rules.
 //!
 //! Everything here is synchronous Diesel underneath. `Database` methods block and belong in
 //! `spawn_blocking`; `Accounts` and `PasswordHasher` are async and do that themselves, so callers
@@ -8,10 +9,13 @@
 
 mod accounts;
 mod audit;
+mod clients;
+mod consents;
 mod db;
 mod error;
 mod password;
 mod schema;
+mod signing_keys;
 mod users;
 mod validation;
 
@@ -25,8 +29,13 @@ pub use accounts::{
     Accounts, FieldError, LockoutPolicy, LoginError, RegisterError, Registration, RequestContext,
 };
 pub use audit::{AuditEvent, AuditOutcome, NewAuditEvent};
+pub use clients::{
+    Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
+    TokenEndpointAuthMethod,
+};
 pub use db::{Backend, Database};
 pub use error::IdentityError;
 pub use password::{Argon2Params, PasswordHasher};
+pub use signing_keys::{KeyStatus, StoredSigningKey};
 pub use users::{User, UserStatus};
 pub use validation::{validate_email, validate_password, validate_username};

@@ -18,9 +18,49 @@ diesel::table! {
 }
 
 diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        client_type -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        token_endpoint_auth_method -> Text,
+        id_token_signed_response_alg -> Text,
+        first_party -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     roles (id) {
         id -> Text,
         description -> Text,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        status -> Text,
+        sealed_private_key -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        published_until -> Nullable<Timestamp>,
     }
 }
 
@@ -47,7 +87,17 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(consents -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(user_roles -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(audit_events, roles, user_roles, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    clients,
+    consents,
+    roles,
+    signing_keys,
+    user_roles,
+    users,
+);

@@ -8,13 +8,18 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use gatehouse_identity::{Accounts, Argon2Params, Database, LockoutPolicy, PasswordHasher};
+use gatehouse_authz::{Authz, AuthzSettings};
+use gatehouse_identity::{
+    Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
+};
 use gatehouse_sessions::{BrowserSessions, KvStore, open_store};
+use gatehouse_tokens::Algorithm;
+use gatehouse_tokens::keystore::{KeyManager, KeyPolicy, MasterKey};
 use secrecy::ExposeSecret;
 
 use crate::clock::Clock;
-use crate::config::Settings;
-use crate::{api, bootstrap, health, pages, telemetry};
+use crate::config::{Settings, SigningAlgorithm};
+use crate::{api, bootstrap, health, oidc, pages, telemetry};
 
 /// Everything a handler needs, shared by all workers.
 pub struct AppState {
@@ -24,6 +29,11 @@ pub struct AppState {
     pub store: Arc<dyn KvStore>,
     pub sessions: BrowserSessions,
     pub clock: Arc<dyn Clock>,
+    pub authz: Authz,
+    pub keys: Arc<KeyManager>,
+    pub secrets: ClientSecretHasher,
+    /// The discovery document, serialized once.
+    pub discovery: web::Bytes,
 }
 
 pub struct Application {
@@ -71,6 +81,76 @@ pub fn open_accounts(settings: &Settings) -> anyhow::Result<Accounts> {
     Ok(Accounts::new(db, hasher, lockout))
 }
 
+/// The master key from `keys.master_key`, else from (or into) `keys.master_key_file`.
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &settings.keys.master_key {
+        return MasterKey::from_base64(key.expose_secret())
+            .map_err(|err| anyhow::anyhow!("keys.master_key: {err}"));
+    }
+    let path = &settings.keys.master_key_file;
+    let (key, created) = MasterKey::load_or_create(path)
+        .with_context(|| format!("keys.master_key_file: {}", path.display()))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new master key file; every instance of a deployment needs the same key \
+             (set GATEHOUSE__KEYS__MASTER_KEY in production) and losing it invalidates all \
+             signing keys and client secrets"
+        );
+    }
+    Ok(key)
+}
+
+fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+pub fn key_policy(settings: &Settings) -> KeyPolicy {
+    let t = &settings.tokens;
+    // Another instance may sign with a just-retired key until its next reload, so the retired
+    // key stays published for the longest token lifetime plus one reload interval.
+    let longest = t
+        .access_token_ttl_secs
+        .max(t.id_token_ttl_secs)
+        .max(t.code_ttl_secs)
+        .saturating_add(settings.keys.reload_interval_secs);
+    KeyPolicy {
+        rotation_interval: chrono::Duration::days(i64::from(settings.keys.rotation_interval_days)),
+        max_token_lifetime: seconds(longest),
+    }
+}
+
+/// The client-secret hashing key is derived from the master key, so every instance agrees on it.
+pub fn client_secret_hasher(master: &MasterKey) -> ClientSecretHasher {
+    ClientSecretHasher::new(master.derive("client-secret-hmac-sha256"))
+}
+
+/// Re-reads keys (another instance may have rotated) and rotates the ones that are due.
+fn spawn_key_maintenance(keys: Arc<KeyManager>, clock: Arc<dyn Clock>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let keys = keys.clone();
+            let now = clock.now();
+            let result = tokio::task::spawn_blocking(move || {
+                keys.reload(now)?;
+                keys.rotate_due(now)
+            })
+            .await;
+            match result {
+                Ok(Ok(rotated)) if !rotated.is_empty() => {
+                    tracing::info!(?rotated, "rotated signing keys");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => tracing::error!(error = %err, "signing key maintenance failed"),
+                Err(err) => tracing::error!(error = %err, "signing key maintenance panicked"),
+            }
+        }
+    });
+}
+
 /// Connects the database (running migrations) and the session store, and builds the services.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let settings_for_db = settings.clone();
@@ -94,19 +174,61 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
 
     bootstrap::ensure_admin(&accounts, &settings.bootstrap, clock.now()).await?;
 
+    let master = load_master_key(&settings)?;
+    let secrets = client_secret_hasher(&master);
+    let db = accounts.database().clone();
+    let policy = key_policy(&settings);
+    let now = clock.now();
+    let keys = Arc::new(
+        tokio::task::spawn_blocking(move || KeyManager::open(db, &master, policy, now))
+            .await?
+            .context("signing keys")?,
+    );
+    spawn_key_maintenance(
+        keys.clone(),
+        clock.clone(),
+        Duration::from_secs(settings.keys.reload_interval_secs),
+    );
+
+    let issuer = settings.issuer();
+    let t = &settings.tokens;
+    let authz = Authz::new(
+        AuthzSettings {
+            issuer: issuer.clone(),
+            access_token_ttl: seconds(t.access_token_ttl_secs),
+            id_token_ttl: seconds(t.id_token_ttl_secs),
+            refresh_token_ttl: seconds(t.refresh_token_ttl_secs),
+            code_ttl: seconds(t.code_ttl_secs),
+            access_token_alg: match t.access_token_alg {
+                SigningAlgorithm::ES256 => Algorithm::ES256,
+                SigningAlgorithm::RS256 => Algorithm::RS256,
+            },
+        },
+        accounts.database().clone(),
+        store.clone(),
+        keys.clone(),
+        secrets.clone(),
+    );
+    let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
+
     Ok(AppState {
-        issuer: settings.issuer(),
+        issuer,
         settings,
         accounts,
         store,
         sessions,
         clock,
+        authz,
+        keys,
+        secrets,
+        discovery,
     })
 }
 
 /// Routes and middleware; shared by the server and by in-process handler tests.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
+    oidc::routes(cfg);
     api::routes(cfg);
     pages::routes(cfg);
 }

@@ -42,6 +42,12 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage OAuth clients (relying parties and machine clients).
+    #[command(subcommand)]
+    Client(crate::cli_clients::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(crate::cli_clients::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +77,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(settings, args).await,
+        Command::Client(command) => crate::cli_clients::run_client(command, settings).await,
+        Command::Keys(command) => crate::cli_clients::run_keys(command, settings).await,
         Command::Openapi => {
             print!("{}", crate::api::openapi::document_json());
             Ok(())

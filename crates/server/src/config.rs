@@ -23,6 +23,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub sessions: SessionSettings,
+    pub tokens: TokenSettings,
+    pub keys: KeySettings,
     pub registration: RegistrationSettings,
     pub passwords: PasswordSettings,
     pub lockout: LockoutSettings,
@@ -53,6 +55,32 @@ pub struct SessionSettings {
     pub redis_url: Option<SecretString>,
     pub key_prefix: String,
     pub browser_session_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlgorithm {
+    ES256,
+    RS256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub code_ttl_secs: u64,
+    pub access_token_alg: SigningAlgorithm,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    #[serde(default)]
+    pub master_key: Option<SecretString>,
+    pub master_key_file: std::path::PathBuf,
+    pub rotation_interval_days: u32,
+    pub reload_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +229,35 @@ impl Settings {
             return Err(ConfigError::new(
                 "sessions.browser_session_ttl_secs",
                 "must be at least 1",
+            ));
+        }
+        let t = &self.tokens;
+        for (key, value) in [
+            ("tokens.access_token_ttl_secs", t.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", t.id_token_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", t.refresh_token_ttl_secs),
+            ("tokens.code_ttl_secs", t.code_ttl_secs),
+            ("keys.reload_interval_secs", self.keys.reload_interval_secs),
+        ] {
+            if value == 0 || value > 10 * 365 * 24 * 3600 {
+                return Err(ConfigError::new(
+                    key,
+                    "must be between 1 and 315360000 seconds",
+                ));
+            }
+        }
+        if self.keys.rotation_interval_days == 0 {
+            return Err(ConfigError::new(
+                "keys.rotation_interval_days",
+                "must be at least 1",
+            ));
+        }
+        if let Some(key) = &self.keys.master_key
+            && gatehouse_tokens::keystore::MasterKey::from_base64(key.expose_secret()).is_err()
+        {
+            return Err(ConfigError::new(
+                "keys.master_key",
+                "must be the base64 encoding of exactly 32 bytes",
             ));
         }
         if self.lockout.max_failures == 0 {

@@ -160,3 +160,105 @@ fn user_create_reads_the_password_from_stdin() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+#[test]
+fn client_commands_work_on_the_configured_database() {
+    let (url, path) = temp_sqlite_url();
+    let key_file =
+        std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
+    let run = |args: &[&str]| {
+        gatehouse()
+            .env("GATEHOUSE__DATABASE__URL", &url)
+            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "client",
+        "create",
+        "--name",
+        "Web App",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--redirect-uri",
+        "https://app.example/cb2",
+        "--scope",
+        "openid profile",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(created["redirect_uris"].as_array().unwrap().len(), 2);
+    assert!(created.get("secret_hash").is_none(), "{created}");
+
+    let out = run(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        "https://spa.example/cb",
+        "--public",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let spa: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(spa["client_secret"].is_null());
+
+    let out = run(&[
+        "client",
+        "create",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "https://x.example/cb#frag",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redirect"));
+
+    let out = run(&["client", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let out = run(&["client", "delete", &client_id]);
+    assert!(out.status.success());
+    let out = run(&["client", "delete", &client_id]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Keys: rotating one algorithm publishes a new key and keeps the old one.
+    let before: serde_json::Value = serde_json::from_slice(&run(&["keys", "list"]).stdout).unwrap();
+    let out = run(&["keys", "rotate", "--alg", "ES256"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after: serde_json::Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+    let kids = |jwks: &serde_json::Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (before, after) = (kids(&before), kids(&after));
+    assert!(
+        before.iter().all(|kid| after.contains(kid)),
+        "old keys stay published"
+    );
+    assert_eq!(after.len(), before.len() + 1);
+
+    let _ = std::fs::remove_file(&key_file);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}

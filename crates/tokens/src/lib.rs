@@ -1,7 +1,8 @@
 //! Signing keys, the published JWKS, and JWT minting and verification for Gatehouse.
 //!
-//! A pure library: no database, no HTTP, no clock. Every time-dependent call takes `now`
-//! (Unix seconds) from the caller so tests can move the clock.
+//! No HTTP and no clock: every time-dependent call takes `now` (Unix seconds; a `DateTime`
+//! in [`keystore`]) from the caller so tests can move the clock. Only [`keystore`] touches
+//! the database and the file system.
 //!
 //! | module | owns | specification |
 //! |---|---|---|
@@ -10,6 +11,7 @@
 //! | [`thumbprint`] | key ids | RFC 7638 §3 |
 //! | [`key_set`] | rotation states and the JWKS document | RFC 7517 §5 |
 //! | [`mod@seal`] | private keys encrypted at rest | RFC 7516 §7.1, RFC 7518 §4.5, §5.3 |
+//! | [`keystore`] | the master key; signing keys stored in the database, rotated | OIDC Core §10.1.1 |
 //! | [`claims`] | access-token and ID-token claim sets | RFC 9068 §2, OIDC Core §2 |
 //! | [`mint`] | compact JWS serialization of claims | RFC 7515 §7.1, RFC 9068 §2.1 |
 //! | [`mod@at_hash`] | the ID token's access-token hash | OIDC Core §3.1.3.6 |
@@ -23,6 +25,7 @@ pub mod at_hash;
 pub mod claims;
 pub mod error;
 pub mod key_set;
+pub mod keystore;
 pub mod mint;
 pub mod seal;
 pub mod signing_key;
@@ -34,6 +37,7 @@ pub use at_hash::at_hash;
 pub use claims::{AccessTokenClaims, IdTokenClaims, new_jti};
 pub use error::TokenError;
 pub use key_set::{KeySet, KeyState};
+pub use keystore::{KeyManager, KeyPolicy, KeyStoreError, MasterKey};
 pub use mint::{ACCESS_TOKEN_TYP, ID_TOKEN_TYP, mint_access_token, mint_id_token};
 pub use seal::{open, seal};
 pub use signing_key::SigningKey;

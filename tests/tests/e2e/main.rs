@@ -4,4 +4,7 @@
 
 mod health;
 mod login;
+mod oidc_errors;
+mod oidc_flow;
 mod registration;
+mod snapshots;

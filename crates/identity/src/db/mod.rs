@@ -1,7 +1,9 @@
 //! The database handle: backend selection, the connection pool, migrations, and the read/write
-//! entry points other crates use. Queries themselves live with their models (`users`, `audit`).
+//! entry points other crates use. Queries themselves live with their models (`users`, `audit`,
+//! `clients`, `consents`, `signing_keys`).
 
 mod connection;
+mod json;
 mod migrations;
 mod timestamp;
 mod transaction;
@@ -14,13 +16,17 @@ use diesel::r2d2::{HandleError, ManageConnection, Pool, PooledConnection};
 
 pub(crate) use connection::DbConnection;
 use connection::{CONNECT_TIMEOUT, DbManager, Target};
+pub(crate) use json::{from_json_array, to_json_array};
 #[cfg(test)]
 pub(crate) use migrations::revert_all;
 pub(crate) use timestamp::{from_db, stored, to_db};
 pub(crate) use transaction::write_transaction;
 
 use crate::audit::{self, AuditEvent, NewAuditEvent};
+use crate::clients::{self, Client, ClientError, ClientSecretHasher, NewClient};
+use crate::consents;
 use crate::error::IdentityError;
+use crate::signing_keys::{self, StoredSigningKey};
 use crate::users::{self, User};
 
 /// Which SQL dialect a `Database` speaks.
@@ -113,6 +119,132 @@ impl Database {
     /// At most `limit` events, newest first.
     pub fn recent_audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>, IdentityError> {
         audit::recent(&mut *self.conn()?, limit)
+    }
+
+    /// Validates then inserts; returns the client and, for a confidential client, the plaintext
+    /// secret, which is stored only as its hash and cannot be shown again. Rules (each failure
+    /// is `ClientError::Invalid` naming the field): a name of 1–100 characters; at least one
+    /// redirect URI for the authorization code grant; redirect and post-logout URIs absolute,
+    /// without fragment, `http`, `https` or a reverse-domain private-use scheme; public clients
+    /// with auth method `none` (and only they) and without `client_credentials`; scopes that
+    /// are RFC 6749 §3.3 scope-tokens; ID tokens signed with RS256 or ES256.
+    #[tracing::instrument(skip(self, new, hasher), fields(name = %new.name))]
+    pub fn create_client(
+        &self,
+        new: &NewClient,
+        hasher: &ClientSecretHasher,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Client, Option<String>), ClientError> {
+        let (client, secret) = clients::prepare(new, hasher, now)?;
+        self.write(|conn| clients::insert(conn, &client).map_err(IdentityError::from))?;
+        tracing::info!(client_id = %client.client_id, "registered a client");
+        Ok((client, secret))
+    }
+
+    pub fn find_client(&self, client_id: &str) -> Result<Option<Client>, IdentityError> {
+        clients::find(&mut *self.conn()?, client_id)
+    }
+
+    /// Ordered by name, then client id.
+    pub fn list_clients(&self) -> Result<Vec<Client>, IdentityError> {
+        clients::list(&mut *self.conn()?)
+    }
+
+    /// Whether the client existed; its consents are deleted with it.
+    pub fn delete_client(&self, client_id: &str) -> Result<bool, IdentityError> {
+        Ok(clients::delete(&mut *self.conn()?, client_id)?)
+    }
+
+    /// The scopes the user has granted the client, sorted; `None` if never asked or revoked.
+    pub fn find_consent(
+        &self,
+        user_id: uuid::Uuid,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, IdentityError> {
+        consents::find(&mut *self.conn()?, user_id, client_id)
+    }
+
+    /// Upsert: the stored scopes become the union of old and new (sorted, deduplicated).
+    /// `granted_at` keeps the time of the first grant; concurrent grants all count.
+    pub fn grant_consent(
+        &self,
+        user_id: uuid::Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), IdentityError> {
+        consents::grant(self, user_id, client_id, scopes, now)
+    }
+
+    /// Whether there was a consent to revoke.
+    pub fn revoke_consent(
+        &self,
+        user_id: uuid::Uuid,
+        client_id: &str,
+    ) -> Result<bool, IdentityError> {
+        Ok(consents::revoke(&mut *self.conn()?, user_id, client_id)?)
+    }
+
+    /// `(client_id, scopes, granted_at)` for every client the user consented to, by client id.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the tuple is the agreed API, spelled out where it is used"
+    )]
+    pub fn list_consents(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> Result<Vec<(String, Vec<String>, chrono::DateTime<chrono::Utc>)>, IdentityError> {
+        consents::list(&mut *self.conn()?, user_id)
+    }
+
+    /// Every stored key, oldest first.
+    pub fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>, IdentityError> {
+        signing_keys::list(&mut *self.conn()?)
+    }
+
+    /// Inserts `key` as it is. A unique violation (another instance inserted the active or next
+    /// key of that algorithm first) is `Ok(false)`: reload and use theirs.
+    pub fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<bool, IdentityError> {
+        signing_keys::insert(&mut *self.conn()?, key)
+    }
+
+    /// One transaction, compare-and-swap so two instances cannot both rotate: if the active
+    /// key of `alg` has kid `expected_active_kid` (or there is no active key and expected is
+    /// `None`): that key becomes retired with `published_until = retired_published_until`, the
+    /// next key of `alg` (if any) becomes active with `activated_at = now`, and `new_next` is
+    /// inserted with status next. Returns `Ok(false)` and changes nothing if the CAS fails.
+    /// `new_next.alg` must be `alg` (an error otherwise).
+    #[tracing::instrument(skip(self, new_next), fields(new_next = %new_next.kid))]
+    pub fn rotate_signing_keys(
+        &self,
+        alg: &str,
+        expected_active_kid: Option<&str>,
+        retired_published_until: chrono::DateTime<chrono::Utc>,
+        new_next: &StoredSigningKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, IdentityError> {
+        let rotated = signing_keys::rotate(
+            self,
+            alg,
+            expected_active_kid,
+            retired_published_until,
+            new_next,
+            now,
+        )?;
+        if rotated {
+            tracing::info!("rotated signing keys");
+        } else {
+            tracing::debug!("another instance rotated the signing keys first");
+        }
+        Ok(rotated)
+    }
+
+    /// Deletes retired keys whose `published_until` is before `now`; returns how many.
+    pub fn delete_unpublished_signing_keys(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, IdentityError> {
+        Ok(signing_keys::delete_unpublished(&mut *self.conn()?, now)?)
     }
 
     /// Runs `f` in one write transaction on a pooled connection (see `write_transaction`).

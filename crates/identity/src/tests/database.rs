@@ -10,6 +10,11 @@ use crate::testing::TestDatabase;
 use crate::{AuditOutcome, Backend, Database, IdentityError, NewAuditEvent};
 
 const INIT: &str = "2025-01-01-000000_init";
+const OIDC: &str = "2025-01-02-000000_oidc";
+
+fn all_migrations() -> Vec<String> {
+    vec![INIT.to_owned(), OIDC.to_owned()]
+}
 
 #[test]
 fn migrations_apply_once_revert_and_apply_again() {
@@ -17,12 +22,14 @@ fn migrations_apply_once_revert_and_apply_again() {
     let db = Database::connect(test_db.url(), 2).unwrap();
     assert_eq!(db.backend(), test_db.backend());
 
-    assert_eq!(db.run_migrations().unwrap(), vec![INIT.to_owned()]);
+    assert_eq!(db.run_migrations().unwrap(), all_migrations());
     assert!(
         db.run_migrations().unwrap().is_empty(),
         "second run applies nothing"
     );
     assert_eq!(db.count_users().unwrap(), 0);
+    assert!(db.list_clients().unwrap().is_empty());
+    assert!(db.list_signing_keys().unwrap().is_empty());
     let seeded: Vec<String> = roles::table
         .select(roles::id)
         .load(&mut *db.conn().unwrap())
@@ -30,14 +37,18 @@ fn migrations_apply_once_revert_and_apply_again() {
     assert_eq!(seeded, vec!["admin".to_owned()]);
 
     let reverted = revert_all(&mut db.conn().unwrap()).unwrap();
-    assert_eq!(reverted.len(), 1);
+    assert_eq!(reverted.len(), 2);
     assert!(
         db.count_users().is_err(),
         "the down migration drops the tables"
     );
+    assert!(db.list_clients().is_err());
+    assert!(db.list_signing_keys().is_err());
+    assert!(db.list_consents(uuid::Uuid::new_v4()).is_err());
 
-    assert_eq!(db.run_migrations().unwrap(), vec![INIT.to_owned()]);
+    assert_eq!(db.run_migrations().unwrap(), all_migrations());
     assert_eq!(db.count_users().unwrap(), 0);
+    assert!(db.list_clients().unwrap().is_empty());
 }
 
 #[test]

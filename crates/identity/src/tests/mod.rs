@@ -1,9 +1,12 @@
 //! Tests against real databases: SQLite by default, Postgres when `TEST_DATABASE_URL` is set.
 //! Each test gets its own database; time is injected, never slept through.
 
+mod clients;
+mod consents;
 mod database;
 mod login;
 mod register;
+mod signing_keys;
 
 use chrono::{DateTime, TimeZone, Utc};
 

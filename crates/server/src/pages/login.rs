@@ -1,4 +1,4 @@
-//! `/login` and `/logout`: password sign-in that opens a browser session, and signing out.
+//! `/login`: password sign-in that opens a browser session.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::{PageError, html};
 use crate::app::AppState;
 use crate::browser::{
-    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, expired_cookie,
-    request_context, safe_return_to, session_cookie,
+    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, request_context,
+    safe_return_to, session_cookie,
 };
 
 const DEFAULT_LANDING: &str = "/account";
@@ -29,6 +29,8 @@ struct LoginPage<'a> {
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// Set by the authorization endpoint when the client demands a fresh login.
+    force: Option<String>,
 }
 
 /// Every field optional so that a missing one is our error message, not the extractor's.
@@ -77,7 +79,8 @@ pub async fn show(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    if current_session(&state, &req).await?.is_some() {
+    let forced = query.force.as_deref() == Some("1");
+    if !forced && current_session(&state, &req).await?.is_some() {
         return Ok(redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING)));
     }
     render_login(
@@ -163,39 +166,6 @@ pub async fn submit(
     let mut response = redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING));
     response
         .add_cookie(&session_cookie(&state, secret))
-        .map_err(|err| PageError::internal(&err))?;
-    Ok(response)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
-pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<LogoutForm>,
-) -> Result<HttpResponse, PageError> {
-    if !csrf_matches(&req, form.csrf_token.as_deref()) {
-        return Err(PageError::forbidden(
-            "The sign-out form expired. Reload the page and try again.",
-        ));
-    }
-    if let Some((secret, _handle, session)) = current_session(&state, &req).await? {
-        state
-            .sessions
-            .destroy(&secret)
-            .await
-            .map_err(PageError::unavailable)?;
-        let mut ctx = request_context(&req);
-        ctx.actor = Some(session.user_id.to_string());
-        crate::audit::record_success(&state, "logout", Some(session.user_id.to_string()), &ctx)
-            .await;
-    }
-    let mut response = redirect("/login");
-    response
-        .add_cookie(&expired_cookie(&state, SESSION_COOKIE))
         .map_err(|err| PageError::internal(&err))?;
     Ok(response)
 }

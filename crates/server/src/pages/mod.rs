@@ -26,7 +26,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(login::show))
             .route(web::post().to(login::submit)),
     )
-    .route("/logout", web::post().to(login::logout))
     .route("/account", web::get().to(account::show));
 }
 

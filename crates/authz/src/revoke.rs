@@ -1,0 +1,107 @@
+//! Token revocation (RFC 7009).
+//!
+//! - §2.1: the client authenticates as at the token endpoint; public clients identify
+//!   themselves by `client_id`. `token` is required (`invalid_request`); `token_type_hint` only
+//!   orders the lookup, and an unknown hint is ignored ("MUST extend its search").
+//! - A refresh token revokes its whole family, and with it the family's access tokens (§2.1:
+//!   "SHOULD also invalidate all access tokens based on the same authorization grant").
+//! - An access token (a self-contained JWT) is denylisted by `jti` until its `exp`.
+//! - §2.2: "invalid tokens do not cause an error response": unknown, malformed, expired and
+//!   already-revoked tokens answer 200. Tokens issued to a *different* client are left alone
+//!   and also answer 200 (§2.1 would have the request refused; answering alike keeps the
+//!   endpoint from confirming to one client that another client's token is live).
+//! - §2.2.1: a store outage is `temporarily_unavailable` (503), so the client retries rather
+//!   than believing the token is gone.
+
+use chrono::{DateTime, Utc};
+
+use crate::client_auth::{ClientCredentials, authenticate};
+use crate::denylist;
+use crate::error::OAuthError;
+use crate::params::{ParamMap, Params};
+use crate::refresh_tokens;
+use crate::service::Authz;
+use crate::store::{refresh_key, sha256_hex};
+
+impl Authz {
+    /// POST /revoke.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke(
+        &self,
+        form: &Params,
+        auth: ClientCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<(), OAuthError> {
+        let form = ParamMap::new(form);
+        let basic_attempted = !matches!(auth, ClientCredentials::None);
+        if let Some(name) = form.first_duplicate() {
+            return Err(
+                OAuthError::invalid_request(format!("parameter {name} is repeated"))
+                    .with_basic_attempted(basic_attempted),
+            );
+        }
+        let client = authenticate(self, &form, &auth).await?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let now = now.timestamp();
+        if form.get("token_type_hint") == Some("access_token") {
+            if !self
+                .revoke_access_token(token, &client.client_id, now)
+                .await?
+            {
+                self.revoke_refresh_token(token, &client.client_id, now)
+                    .await?;
+            }
+        } else if !self
+            .revoke_refresh_token(token, &client.client_id, now)
+            .await?
+        {
+            self.revoke_access_token(token, &client.client_id, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// true if `token` is a refresh token (of any client).
+    async fn revoke_refresh_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, OAuthError> {
+        let store = self.store();
+        let token_hash = sha256_hex(token);
+        let Some(record) = refresh_tokens::find(store, &token_hash).await? else {
+            return Ok(false);
+        };
+        if record.client_id == client_id {
+            refresh_tokens::revoke_family(store, &record.family, self.family_revocation_ttl(), now)
+                .await?;
+            store.delete(&refresh_key(&token_hash)).await?;
+        }
+        Ok(true)
+    }
+
+    /// true if `token` is a currently valid access token (of any client).
+    async fn revoke_access_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, OAuthError> {
+        let Ok(claims) = self.verify_access_token(token, now) else {
+            return Ok(false);
+        };
+        if claims.client_id == client_id {
+            denylist::deny(self.store(), &claims.jti, claims.exp, now).await?;
+        }
+        Ok(true)
+    }
+
+    /// Whether an access token's `jti` is denylisted, for resource endpoints that verify our
+    /// access tokens themselves.
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, OAuthError> {
+        Ok(denylist::is_denied(self.store(), jti).await?)
+    }
+}

@@ -1,0 +1,132 @@
+//! [`Authz`]: the handle the server holds, and the plumbing every flow shares (blocking
+//! database calls, the current key set, access-token verification).
+//!
+//! The endpoint methods themselves live with their flows (`authorize.rs`, `token/`, ...).
+
+use std::sync::Arc;
+
+use gatehouse_identity::{Client, ClientSecretHasher, Database, IdentityError, User, UserStatus};
+use gatehouse_sessions::KvStore;
+use gatehouse_tokens::keystore::KeyManager;
+use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token};
+
+use crate::error::OAuthError;
+use crate::settings::AuthzSettings;
+
+/// Whether an account may be served: `Active`, or `Locked` with the lock already over (the
+/// stored status only returns to `Active` at the next login, and the identity crate's login
+/// rules treat an elapsed lock as open too). `Disabled` never.
+pub(crate) fn is_active(user: &User, now: i64) -> bool {
+    match user.status {
+        UserStatus::Active => true,
+        UserStatus::Locked => user
+            .locked_until
+            .is_some_and(|until| until.timestamp() <= now),
+        UserStatus::Disabled => false,
+    }
+}
+
+/// Cheap to clone: one `Arc` around everything the flows need.
+#[derive(Clone)]
+pub struct Authz {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: AuthzSettings,
+    db: Database,
+    store: Arc<dyn KvStore>,
+    keys: Arc<KeyManager>,
+    secrets: ClientSecretHasher,
+}
+
+impl Authz {
+    pub fn new(
+        settings: AuthzSettings,
+        db: Database,
+        store: Arc<dyn KvStore>,
+        keys: Arc<KeyManager>,
+        secrets: ClientSecretHasher,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                db,
+                store,
+                keys,
+                secrets,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthzSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn store(&self) -> &dyn KvStore {
+        self.inner.store.as_ref()
+    }
+
+    pub(crate) fn secrets(&self) -> &ClientSecretHasher {
+        &self.inner.secrets
+    }
+
+    pub(crate) fn key_set(&self) -> Arc<KeySet> {
+        self.inner.keys.current()
+    }
+
+    /// Runs a blocking database call on tokio's blocking pool, so that a slow database never
+    /// stalls the async workers.
+    pub(crate) async fn db<T, F>(&self, call: F) -> Result<T, IdentityError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, IdentityError> + Send + 'static,
+    {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || call(&db)).await?
+    }
+
+    pub(crate) async fn find_client(&self, client_id: &str) -> Result<Option<Client>, OAuthError> {
+        let client_id = client_id.to_owned();
+        Ok(self.db(move |db| db.find_client(&client_id)).await?)
+    }
+
+    pub(crate) async fn find_user(&self, id: uuid::Uuid) -> Result<Option<User>, OAuthError> {
+        Ok(self.db(move |db| db.find_user_by_id(id)).await?)
+    }
+
+    /// The user, if it exists and may use tokens at `now` (Unix seconds); see [`is_active`].
+    pub(crate) async fn find_active_user(
+        &self,
+        id: uuid::Uuid,
+        now: i64,
+    ) -> Result<Option<User>, OAuthError> {
+        Ok(self
+            .find_user(id)
+            .await?
+            .filter(|user| is_active(user, now)))
+    }
+
+    /// How long a family's revocation marker must last: longer than any refresh token of the
+    /// family can live (each one's TTL is at most `refresh_token_ttl` from now), with a minute
+    /// to spare for a rotation in flight.
+    pub(crate) fn family_revocation_ttl(&self) -> std::time::Duration {
+        crate::store::ttl(self.inner.settings.refresh_token_ttl + chrono::Duration::minutes(1))
+    }
+
+    /// Verifies one of our access tokens (RFC 9068 §4): signature by a published key, `typ`
+    /// `at+jwt`, `iss`, `exp`/`nbf`/`iat`, and `aud` containing the issuer. The denylist is a
+    /// separate, asynchronous check.
+    pub(crate) fn verify_access_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<AccessTokenClaims, TokenError> {
+        let issuer = self.inner.settings.issuer.as_str();
+        let validation = Validation {
+            audience: Some(issuer),
+            ..Validation::new(issuer, now)
+        };
+        verify_access_token(token, &self.key_set(), &validation)
+    }
+}

@@ -1,0 +1,123 @@
+//! Issuing a user's tokens, shared by the code exchange and the refresh grant.
+//!
+//! The access token always; a refresh token when the grant belongs to a family (the client is
+//! registered for `refresh_token`, RFC 6749 §1.5 — issued whether or not `offline_access` was
+//! asked for, since OIDC Core §11's consent rule for offline access is covered by our consent
+//! page listing every scope); an ID token when the scope has `openid` (OIDC Core §3.1.3.3).
+
+use gatehouse_identity::{Client, User};
+
+use super::TokenResponse;
+use crate::denylist;
+use crate::error::OAuthError;
+use crate::params::has_scope;
+use crate::refresh_tokens::{self, RefreshRecord};
+use crate::service::Authz;
+use crate::store::ttl;
+use crate::tokens::{AccessTokenRequest, IdTokenRequest};
+
+pub(super) struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    /// The access token's scope (the refresh grant may narrow it).
+    pub scopes: &'a [String],
+    /// The scope a new refresh token keeps: the original grant's (RFC 6749 §6).
+    pub refresh_scopes: &'a [String],
+    pub auth_time: i64,
+    pub sid: &'a str,
+    pub amr: &'a [String],
+    /// Only from an authorization request; never on refresh (OIDC Core §12.2).
+    pub nonce: Option<String>,
+    /// The refresh-token family; `None` when the client gets no refresh tokens.
+    pub family: Option<String>,
+    /// Chosen by the caller, so a code's tombstone can name it before it is minted.
+    pub jti: String,
+}
+
+impl Authz {
+    pub(super) async fn issue_user_tokens(
+        &self,
+        grant: UserGrant<'_>,
+        now: i64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let settings = self.settings();
+        let sub = grant.user.id.to_string();
+        let access = self.mint_access_token(
+            AccessTokenRequest {
+                sub: &sub,
+                client_id: &grant.client.client_id,
+                scopes: grant.scopes,
+                jti: grant.jti,
+                auth_time: Some(grant.auth_time),
+                sid: Some(grant.sid),
+            },
+            now,
+        )?;
+
+        let refresh_token = match &grant.family {
+            None => None,
+            Some(family) => {
+                let store = self.store();
+                refresh_tokens::track_access_token(
+                    store,
+                    family,
+                    &access.jti,
+                    access.exp,
+                    ttl(settings.access_token_ttl),
+                )
+                .await?;
+                // A replay that revoked the family between our checks and the line above
+                // could not see this jti yet: close that window ourselves.
+                if refresh_tokens::is_family_revoked(store, family).await? {
+                    denylist::deny(store, &access.jti, access.exp, now).await?;
+                }
+                let record = RefreshRecord {
+                    family: family.clone(),
+                    client_id: grant.client.client_id.clone(),
+                    user_id: grant.user.id,
+                    scopes: grant.refresh_scopes.to_vec(),
+                    auth_time: grant.auth_time,
+                    sid: grant.sid.to_owned(),
+                    amr: grant.amr.to_vec(),
+                    iat: now,
+                    exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
+                };
+                let token = refresh_tokens::issue(store, &record, ttl(settings.refresh_token_ttl))
+                    .await?
+                    .ok_or_else(|| {
+                        OAuthError::server_error(
+                            "refresh token",
+                            &"could not store a fresh refresh token",
+                        )
+                    })?;
+                Some(token)
+            }
+        };
+
+        let id_token = if has_scope(grant.scopes, "openid") {
+            Some(self.mint_id_token(
+                IdTokenRequest {
+                    client: grant.client,
+                    user: grant.user,
+                    scopes: grant.scopes,
+                    nonce: grant.nonce,
+                    auth_time: grant.auth_time,
+                    sid: grant.sid,
+                    amr: grant.amr,
+                    access_token: &access.token,
+                },
+                now,
+            )?)
+        } else {
+            None
+        };
+
+        Ok(TokenResponse {
+            access_token: access.token,
+            expires_in: settings.access_token_ttl.num_seconds(),
+            scopes: grant.scopes.to_vec(),
+            refresh_token,
+            id_token,
+        })
+    }
+}

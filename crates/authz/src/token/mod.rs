@@ -1,0 +1,88 @@
+//! The token endpoint (RFC 6749 §3.2): client authentication, then one of three grants.
+//!
+//! - [`authorization_code`]: RFC 6749 §4.1.3–4.1.4, RFC 7636 §4.5–4.6, OIDC Core §3.1.3.
+//! - [`refresh`]: RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12.
+//! - [`client_credentials`]: RFC 6749 §4.4.
+//!
+//! Order of checks: repeated parameters (RFC 6749 §3.2 → `invalid_request`), client
+//! authentication ([`crate::client_auth`] → `invalid_client`), then `grant_type` (missing →
+//! `invalid_request`, unknown → `unsupported_grant_type`, RFC 6749 §5.2), then the grant.
+//! Authenticating first means an unauthenticated caller learns nothing about grants or codes.
+//!
+//! The successful response (RFC 6749 §5.1; OIDC Core §3.1.3.3) carries `access_token`,
+//! `token_type` `Bearer` (RFC 6750), `expires_in`, `scope` (always, though §5.1 requires it
+//! only when it differs from the request: clients then never have to guess), and
+//! `refresh_token` / `id_token` when issued. The server adds `Cache-Control: no-store`
+//! (RFC 6749 §5.1 MUST).
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh;
+
+mod issue;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::client_auth::{ClientCredentials, authenticate};
+use crate::error::{ErrorCode, OAuthError};
+use crate::params::{ParamMap, Params, scope_string};
+use crate::service::Authz;
+
+/// What a grant issued; becomes the JSON body.
+pub(crate) struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scopes: Vec<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+impl TokenResponse {
+    fn into_json(self) -> Value {
+        let mut body = Map::new();
+        body.insert("access_token".into(), Value::String(self.access_token));
+        body.insert("token_type".into(), Value::String("Bearer".into()));
+        body.insert("expires_in".into(), Value::from(self.expires_in));
+        body.insert("scope".into(), Value::String(scope_string(&self.scopes)));
+        if let Some(refresh_token) = self.refresh_token {
+            body.insert("refresh_token".into(), Value::String(refresh_token));
+        }
+        if let Some(id_token) = self.id_token {
+            body.insert("id_token".into(), Value::String(id_token));
+        }
+        Value::Object(body)
+    }
+}
+
+impl Authz {
+    /// POST /token. See the module docs; the grants are in this module's children.
+    #[tracing::instrument(skip_all)]
+    pub async fn token(
+        &self,
+        form: &Params,
+        auth: ClientCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
+        let form = ParamMap::new(form);
+        let basic_attempted = !matches!(auth, ClientCredentials::None);
+        if let Some(name) = form.first_duplicate() {
+            return Err(
+                OAuthError::invalid_request(format!("parameter {name} is repeated"))
+                    .with_basic_attempted(basic_attempted),
+            );
+        }
+        let client = authenticate(self, &form, &auth).await?;
+        let response = match form.get("grant_type") {
+            None => Err(OAuthError::invalid_request("grant_type is missing")),
+            Some("authorization_code") => self.exchange_code(&form, &client, now).await,
+            Some("refresh_token") => self.refresh(&form, &client, now).await,
+            Some("client_credentials") => self.client_credentials(&form, &client, now).await,
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type must be authorization_code, refresh_token or client_credentials",
+            )),
+        };
+        response.map(TokenResponse::into_json)
+    }
+}

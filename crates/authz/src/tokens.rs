@@ -1,0 +1,144 @@
+//! Minting the tokens the token endpoint returns, and the user claims ID tokens and userinfo
+//! share.
+//!
+//! - Access tokens: the JWT profile of RFC 9068 §2.2 (`iss`, `exp`, `aud`, `sub`, `client_id`,
+//!   `iat`, `jti`, `scope`, plus `auth_time` and `sid` for user tokens), `typ` `at+jwt`, signed
+//!   by the active key of the configured algorithm. `aud` is the issuer itself: Gatehouse is
+//!   the resource server for userinfo, and resource servers introspect or share the issuer.
+//! - ID tokens: OIDC Core §2 (`iss`, `sub`, `aud` = the client, `exp`, `iat`, `auth_time`,
+//!   `nonce`, `at_hash` per §3.1.3.6, `amr`, `sid`, `azp`), signed with the algorithm the client
+//!   registered (`id_token_signed_response_alg`, OIDC Dynamic Client Registration §2). Scope
+//!   claims per OIDC Core §5.4, only those Gatehouse holds: `profile` → `preferred_username`,
+//!   `name`; `email` → `email`, `email_verified`.
+
+use gatehouse_identity::{Client, User};
+use gatehouse_tokens::{
+    AccessTokenClaims, Algorithm, IdTokenClaims, at_hash, mint_access_token, mint_id_token,
+};
+use serde_json::{Map, Value};
+
+use crate::error::OAuthError;
+use crate::params::{has_scope, scope_string};
+use crate::service::Authz;
+
+/// What an access token is issued for.
+pub(crate) struct AccessTokenRequest<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub jti: String,
+    pub auth_time: Option<i64>,
+    pub sid: Option<&'a str>,
+}
+
+pub(crate) struct MintedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub exp: i64,
+}
+
+/// What an ID token repeats about the login.
+pub(crate) struct IdTokenRequest<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub scopes: &'a [String],
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub sid: &'a str,
+    pub amr: &'a [String],
+    pub access_token: &'a str,
+}
+
+impl Authz {
+    pub(crate) fn mint_access_token(
+        &self,
+        request: AccessTokenRequest<'_>,
+        now: i64,
+    ) -> Result<MintedAccessToken, OAuthError> {
+        let settings = self.settings();
+        let keys = self.key_set();
+        let key = keys.active(settings.access_token_alg).ok_or_else(|| {
+            OAuthError::server_error(
+                "access token signing",
+                &"no active key for the access token algorithm",
+            )
+        })?;
+        let exp = now.saturating_add(settings.access_token_ttl.num_seconds());
+        let claims = AccessTokenClaims {
+            iss: settings.issuer.clone(),
+            sub: request.sub.to_owned(),
+            aud: vec![settings.issuer.clone()],
+            client_id: request.client_id.to_owned(),
+            scope: scope_string(request.scopes),
+            iat: now,
+            exp,
+            jti: request.jti.clone(),
+            auth_time: request.auth_time,
+            sid: request.sid.map(str::to_owned),
+        };
+        Ok(MintedAccessToken {
+            token: mint_access_token(key, &claims)?,
+            jti: request.jti,
+            exp,
+        })
+    }
+
+    pub(crate) fn mint_id_token(
+        &self,
+        request: IdTokenRequest<'_>,
+        now: i64,
+    ) -> Result<String, OAuthError> {
+        let settings = self.settings();
+        let alg = Algorithm::from_name(&request.client.id_token_signed_response_alg).ok_or_else(
+            || {
+                OAuthError::server_error(
+                    "ID token signing",
+                    &format!(
+                        "client {} registered unsupported id_token_signed_response_alg {:?}",
+                        request.client.client_id, request.client.id_token_signed_response_alg
+                    ),
+                )
+            },
+        )?;
+        let keys = self.key_set();
+        let key = keys.active(alg).ok_or_else(|| {
+            OAuthError::server_error("ID token signing", &format!("no active {alg} key"))
+        })?;
+        let claims = IdTokenClaims {
+            iss: settings.issuer.clone(),
+            sub: request.user.id.to_string(),
+            aud: vec![request.client.client_id.clone()],
+            iat: now,
+            exp: now.saturating_add(settings.id_token_ttl.num_seconds()),
+            auth_time: Some(request.auth_time),
+            nonce: request.nonce,
+            at_hash: Some(at_hash(request.access_token, alg)),
+            amr: (!request.amr.is_empty()).then(|| request.amr.to_vec()),
+            sid: Some(request.sid.to_owned()),
+            azp: Some(request.client.client_id.clone()),
+            extra: user_claims(request.user, request.scopes),
+        };
+        Ok(mint_id_token(key, &claims)?)
+    }
+}
+
+/// The scope-dependent claims about `user` (OIDC Core §5.4), without `sub`.
+pub(crate) fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    if has_scope(scopes, "profile") {
+        claims.insert(
+            "preferred_username".to_owned(),
+            Value::String(user.username.clone()),
+        );
+        // Gatehouse keeps no separate display name; the username is what the user is known by.
+        claims.insert("name".to_owned(), Value::String(user.username.clone()));
+    }
+    if has_scope(scopes, "email") {
+        claims.insert("email".to_owned(), Value::String(user.email.clone()));
+        claims.insert(
+            "email_verified".to_owned(),
+            Value::Bool(user.email_verified),
+        );
+    }
+    claims
+}

@@ -1,0 +1,26 @@
+//! Protocol tests of `gatehouse-authz` without HTTP (STYLE #11): every flow against a real
+//! database and real stores, with the clock passed in.
+//!
+//! Run against Postgres and Redis too with `TEST_DATABASE_URL` and `TEST_REDIS_URL`.
+
+// clippy.toml's allow-unwrap-in-tests covers `#[test]` functions, not the shared test bodies
+// and fixtures they call: a step that fails should fail the test, loudly.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code outside #[test] functions"
+)]
+
+#[macro_use]
+mod support;
+
+mod authorize;
+mod client_credentials;
+mod code_exchange;
+mod concurrency;
+mod introspection;
+mod logout;
+mod refresh;
+mod revocation;
+mod store_outage;
+mod userinfo;

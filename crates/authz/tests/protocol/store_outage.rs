@@ -1,0 +1,56 @@
+//! A session store that cannot be reached: the endpoints answer `temporarily_unavailable`
+//! (503), never a panic or a misleading client error (RFC 6749 §4.1.2.1, §5.2).
+
+use std::sync::Arc;
+
+use gatehouse_authz::{Authz, AuthzSettings, ConsentDecision, ErrorCode};
+use gatehouse_sessions::RedisStore;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn an_unreachable_store_is_temporarily_unavailable() {
+    let h = Harness::new(Backend::Memory).await;
+    // Nothing listens on port 1; the store fails fast with `Unavailable`.
+    let store = Arc::new(RedisStore::new("redis://127.0.0.1:1", "gatehouse-authz-test:").unwrap());
+    let authz = Authz::new(
+        AuthzSettings::new(ISSUER),
+        h.db.clone(),
+        store,
+        Arc::clone(&h.keys),
+        h.secrets.clone(),
+    );
+
+    let outcome = authz
+        .authorize(
+            &h.authorize_params(&h.confidential, &[]),
+            Some(&h.session),
+            ConsentDecision::Approved,
+            t0(),
+        )
+        .await;
+    assert_redirect_error(&outcome, "temporarily_unavailable");
+
+    let err = authz
+        .token(
+            &params(&[
+                ("grant_type", "authorization_code"),
+                ("code", "whatever"),
+                ("redirect_uri", REDIRECT),
+            ]),
+            h.confidential.credentials(),
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
+    assert_eq!(err.status(), 503);
+
+    let tokens = h.tokens(&h.confidential).await;
+    let err = authz
+        .userinfo(str_field(&tokens, "access_token"), t0())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Some(ErrorCode::TemporarilyUnavailable));
+    assert_eq!(err.status(), 503);
+}

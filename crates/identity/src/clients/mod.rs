@@ -1,0 +1,345 @@
+//! OAuth 2.0 client registrations (RFC 6749 §2, with the metadata names of RFC 7591 §2 and
+//! OpenID Connect Dynamic Client Registration §2): the `Client` model, the rules a new
+//! registration must pass, and how client secrets are generated and checked.
+
+mod queries;
+mod secret;
+mod validation;
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+pub(crate) use queries::{delete, find, insert, list};
+pub use secret::ClientSecretHasher;
+
+use crate::db::{from_db, from_json_array, stored};
+use crate::error::IdentityError;
+use crate::schema::clients;
+
+/// RFC 6749 §2.1: whether the client can keep a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClientType::Confidential => "confidential",
+            ClientType::Public => "public",
+        }
+    }
+}
+
+impl FromStr for ClientType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "confidential" => Ok(ClientType::Confidential),
+            "public" => Ok(ClientType::Public),
+            other => Err(format!("unknown client type `{other}`")),
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 7591 §2, OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: no authentication, only its `client_id`.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
+}
+
+impl FromStr for TokenEndpointAuthMethod {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "client_secret_basic" => Ok(TokenEndpointAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Ok(TokenEndpointAuthMethod::ClientSecretPost),
+            "none" => Ok(TokenEndpointAuthMethod::None),
+            other => Err(format!("unknown token endpoint auth method `{other}`")),
+        }
+    }
+}
+
+/// The grants a client may use, by their `grant_type` values (RFC 6749 §4.1, §4.4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "authorization_code" => Ok(GrantType::AuthorizationCode),
+            "refresh_token" => Ok(GrantType::RefreshToken),
+            "client_credentials" => Ok(GrantType::ClientCredentials),
+            other => Err(format!("unknown grant type `{other}`")),
+        }
+    }
+}
+
+/// A registered client. Serializing it never reveals the secret hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    /// `hmac-sha256$<base64url>`, checked with `ClientSecretHasher::verify`; `None` for public
+    /// clients.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    /// Compared exactly with the `redirect_uri` of a request (RFC 6749 §3.1.2.3), so stored as
+    /// registered, not normalized.
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// The most a token for this client may carry.
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `RS256` or `ES256`.
+    pub id_token_signed_response_alg: String,
+    /// Operated by whoever runs Gatehouse: its users are not asked for consent.
+    pub first_party: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.client_type == ClientType::Public
+    }
+}
+
+/// A registration request; `Default` plus a name and redirect URI is a typical confidential
+/// web application.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    /// `None` means confidential.
+    pub client_type: Option<ClientType>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty means authorization code with refresh tokens.
+    pub grant_types: Vec<GrantType>,
+    /// Empty means `openid profile email offline_access`.
+    pub scopes: Vec<String>,
+    /// `None` means `client_secret_basic` for a confidential client, `none` for a public one.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// `None` means `RS256`; only `RS256` and `ES256` are accepted.
+    pub id_token_signed_response_alg: Option<String>,
+    pub first_party: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registration breaks a rule; `field` is the `NewClient` field at fault.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Internal(#[from] IdentityError),
+}
+
+impl ClientError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ClientError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Validates `new`, applies its defaults and mints the id and, for a confidential client, the
+/// secret (returned in plaintext, stored only as its hash).
+pub(crate) fn prepare(
+    new: &NewClient,
+    hasher: &ClientSecretHasher,
+    now: DateTime<Utc>,
+) -> Result<(Client, Option<String>), ClientError> {
+    let valid = validation::validate(new)?;
+    let secret = match valid.client_type {
+        ClientType::Confidential => Some(ClientSecretHasher::generate_secret()),
+        ClientType::Public => None,
+    };
+    let now = stored(now);
+    let client = Client {
+        client_id: generate_client_id(),
+        name: new.name.clone(),
+        client_type: valid.client_type,
+        secret_hash: secret.as_deref().map(|secret| hasher.hash(secret)),
+        redirect_uris: valid.redirect_uris,
+        post_logout_redirect_uris: valid.post_logout_redirect_uris,
+        grant_types: valid.grant_types,
+        scopes: valid.scopes,
+        token_endpoint_auth_method: valid.token_endpoint_auth_method,
+        id_token_signed_response_alg: valid.id_token_signed_response_alg,
+        first_party: new.first_party,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((client, secret))
+}
+
+/// 128 random bits: unguessable, so an id alone never reveals which clients exist.
+fn generate_client_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// `clients` as Diesel reads it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub(crate) struct ClientRow {
+    client_id: String,
+    name: String,
+    client_type: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    token_endpoint_auth_method: String,
+    id_token_signed_response_alg: String,
+    first_party: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = IdentityError;
+
+    fn try_from(row: ClientRow) -> Result<Self, IdentityError> {
+        let id = &row.client_id;
+        let corrupt = |message: String| IdentityError::Corrupt(format!("client {id}: {message}"));
+        let list =
+            |stored: &str, column: &str| from_json_array(stored, &format!("client {id}: {column}"));
+        let grant_types = list(&row.grant_types, "grant_types")?
+            .iter()
+            .map(|grant| grant.parse())
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Client {
+            client_type: row.client_type.parse().map_err(corrupt)?,
+            redirect_uris: list(&row.redirect_uris, "redirect_uris")?,
+            post_logout_redirect_uris: list(
+                &row.post_logout_redirect_uris,
+                "post_logout_redirect_uris",
+            )?,
+            grant_types,
+            scopes: list(&row.scopes, "scopes")?,
+            token_endpoint_auth_method: row.token_endpoint_auth_method.parse().map_err(corrupt)?,
+            client_id: row.client_id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            id_token_signed_response_alg: row.id_token_signed_response_alg,
+            first_party: row.first_party,
+            created_at: from_db(row.created_at),
+            updated_at: from_db(row.updated_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_match_serde() {
+        for client_type in [ClientType::Confidential, ClientType::Public] {
+            assert_eq!(client_type.as_str().parse::<ClientType>(), Ok(client_type));
+            assert_eq!(
+                serde_json::to_value(client_type).unwrap(),
+                client_type.as_str()
+            );
+        }
+        for method in [
+            TokenEndpointAuthMethod::ClientSecretBasic,
+            TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::None,
+        ] {
+            assert_eq!(method.as_str().parse(), Ok(method));
+            assert_eq!(serde_json::to_value(method).unwrap(), method.as_str());
+        }
+        for grant in [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+        ] {
+            assert_eq!(grant.as_str().parse(), Ok(grant));
+            assert_eq!(serde_json::to_value(grant).unwrap(), grant.as_str());
+        }
+        assert_eq!(
+            TokenEndpointAuthMethod::ClientSecretBasic.as_str(),
+            "client_secret_basic"
+        );
+        assert_eq!(GrantType::AuthorizationCode.as_str(), "authorization_code");
+    }
+
+    #[test]
+    fn unknown_wire_names_are_refused_with_the_value() {
+        let err = "implicit".parse::<GrantType>().unwrap_err();
+        assert!(err.contains("`implicit`"), "{err}");
+        assert!("Public".parse::<ClientType>().is_err());
+        assert!(
+            "private_key_jwt"
+                .parse::<TokenEndpointAuthMethod>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn client_ids_are_22_url_safe_characters_and_distinct() {
+        let a = generate_client_id();
+        let b = generate_client_id();
+        assert_eq!(a.len(), 22);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{a}"
+        );
+        assert_ne!(a, b);
+    }
+}

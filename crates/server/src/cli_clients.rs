@@ -1,0 +1,235 @@
+//! `gatehouse client …` and `gatehouse keys …`: work directly on the configured database, whether
+//! or not a server is running.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use gatehouse_identity::{
+    ClientError, ClientType, Database, GrantType, NewClient, TokenEndpointAuthMethod,
+};
+use gatehouse_tokens::Algorithm;
+use gatehouse_tokens::keystore::KeyManager;
+use secrecy::ExposeSecret;
+
+use crate::app::{client_secret_hasher, key_policy, load_master_key};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. Its secret (confidential clients) is printed once.
+    Create(CreateClient),
+    /// List registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and the consents given to it.
+    Delete { client_id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GrantArg {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuthMethodArg {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum AlgArg {
+    RS256,
+    ES256,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    #[arg(long)]
+    pub name: String,
+    /// An exact redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required), e.g. a single-page or native app.
+    #[arg(long)]
+    pub public: bool,
+    /// Allowed grant types (repeatable). Default: authorization_code and refresh_token.
+    #[arg(long = "grant", value_enum)]
+    pub grants: Vec<GrantArg>,
+    /// Allowed scopes (repeatable, or space-separated). Default: openid profile email offline_access.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Where RP-initiated logout may send the browser back to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Token endpoint authentication of a confidential client. Default: client_secret_basic.
+    #[arg(long, value_enum)]
+    pub auth_method: Option<AuthMethodArg>,
+    /// ID token signing algorithm. Default: RS256.
+    #[arg(long, value_enum)]
+    pub id_token_alg: Option<AlgArg>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate now: the next key becomes active, the active key is retired (still published until
+    /// its tokens expire), and a new next key is generated.
+    Rotate {
+        /// Only this algorithm (default: both).
+        #[arg(long, value_enum)]
+        alg: Option<AlgArg>,
+    },
+    /// Show the published keys.
+    List,
+}
+
+fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::connect(settings.database.url.expose_secret(), 2)
+        .context("database.url: cannot connect")?;
+    db.run_migrations().context("applying migrations")?;
+    Ok(db)
+}
+
+pub async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || run_client_blocking(command, &settings)).await?
+}
+
+fn run_client_blocking(command: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = open_database(settings)?;
+    match command {
+        ClientCommand::Create(args) => create_client(&db, settings, args),
+        ClientCommand::List { json } => {
+            let clients = db.list_clients()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&clients)?);
+            } else {
+                for c in clients {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.client_id,
+                        c.name,
+                        if c.is_public() {
+                            "public"
+                        } else {
+                            "confidential"
+                        },
+                        c.redirect_uris.join(" ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { client_id } => {
+            if db.delete_client(&client_id)? {
+                println!("deleted client {client_id}");
+                Ok(())
+            } else {
+                bail!("no client {client_id}")
+            }
+        }
+    }
+}
+
+fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyhow::Result<()> {
+    let master = load_master_key(settings)?;
+    let hasher = client_secret_hasher(&master);
+    let new = NewClient {
+        name: args.name,
+        client_type: Some(if args.public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        }),
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        grant_types: args
+            .grants
+            .iter()
+            .map(|g| match g {
+                GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+                GrantArg::RefreshToken => GrantType::RefreshToken,
+                GrantArg::ClientCredentials => GrantType::ClientCredentials,
+            })
+            .collect(),
+        scopes: args
+            .scopes
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_owned)
+            .collect(),
+        token_endpoint_auth_method: if args.public {
+            Some(TokenEndpointAuthMethod::None)
+        } else {
+            args.auth_method.map(|m| match m {
+                AuthMethodArg::ClientSecretBasic => TokenEndpointAuthMethod::ClientSecretBasic,
+                AuthMethodArg::ClientSecretPost => TokenEndpointAuthMethod::ClientSecretPost,
+            })
+        },
+        id_token_signed_response_alg: args.id_token_alg.map(|a| {
+            match a {
+                AlgArg::RS256 => "RS256",
+                AlgArg::ES256 => "ES256",
+            }
+            .to_owned()
+        }),
+        first_party: args.first_party,
+    };
+    let (client, secret) = match db.create_client(&new, &hasher, SystemClock.now()) {
+        Ok(created) => created,
+        Err(ClientError::Invalid { field, message }) => bail!("{field}: {message}"),
+        Err(ClientError::Internal(err)) => return Err(err.into()),
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&client)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("client_secret".to_owned(), serde_json::json!(secret));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("client_id:     {}", client.client_id);
+        match secret {
+            Some(secret) => {
+                println!("client_secret: {secret}");
+                println!("(the secret is shown only now; store it safely)");
+            }
+            None => println!("public client: no secret; PKCE (S256) is required"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_keys(command: KeysCommand, settings: Settings) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let db = open_database(&settings)?;
+        let master = load_master_key(&settings)?;
+        let now = SystemClock.now();
+        let keys = Arc::new(KeyManager::open(db, &master, key_policy(&settings), now)?);
+        if let KeysCommand::Rotate { alg } = &command {
+            let algs = match alg {
+                Some(AlgArg::ES256) => vec![Algorithm::ES256],
+                Some(AlgArg::RS256) => vec![Algorithm::RS256],
+                None => vec![Algorithm::ES256, Algorithm::RS256],
+            };
+            for alg in algs {
+                keys.rotate(alg, now)?;
+                println!("rotated {alg:?}");
+            }
+        }
+        let jwks: serde_json::Value = serde_json::from_str(&keys.jwks_json())?;
+        println!("{}", serde_json::to_string_pretty(&jwks)?);
+        Ok(())
+    })
+    .await?
+}

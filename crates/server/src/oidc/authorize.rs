@@ -1,0 +1,173 @@
+//! `GET|POST /authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2): hands the request and the browser
+//! session to the protocol core, then logs in, asks consent, shows an error page or redirects.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use gatehouse_authz::{AuthSession, AuthorizeOutcome, ConsentDecision, Params};
+
+use super::parse_params;
+use crate::app::AppState;
+use crate::browser::{csrf_cookie, csrf_matches, csrf_token, current_session};
+use crate::pages::{PageError, html};
+
+struct ScopeRow {
+    name: String,
+    description: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<ScopeRow>,
+    params: &'a [(String, String)],
+    csrf_token: &'a str,
+}
+
+fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "confirm who you are",
+        "profile" => "see your username",
+        "email" => "see your email address",
+        "offline_access" => "stay signed in to it when you are away",
+        _ => "an application-specific permission",
+    }
+}
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let params = parse_params(req.query_string().as_bytes());
+    handle(&req, &state, params, ConsentDecision::NotAsked).await
+}
+
+/// POST carries either an authorization request (OIDC Core §3.1.2.1 allows form POST) or the
+/// consent page's answer, which must carry the CSRF token.
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let mut params = parse_params(&body);
+    let decision = params
+        .iter()
+        .find(|(k, _)| k == "consent")
+        .map(|(_, v)| v.clone());
+    let Some(decision) = decision else {
+        return handle(&req, &state, params, ConsentDecision::NotAsked).await;
+    };
+    let submitted = params
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.clone());
+    if !csrf_matches(&req, submitted.as_deref()) {
+        return Err(PageError::forbidden(
+            "The consent form expired. Go back to the application and try again.",
+        ));
+    }
+    params.retain(|(k, _)| k != "consent" && k != "csrf_token");
+    let decision = match decision.as_str() {
+        "approve" => ConsentDecision::Approved,
+        "deny" => ConsentDecision::Denied,
+        _ => return Err(PageError::bad_request("Unknown consent decision.")),
+    };
+    handle(&req, &state, params, decision).await
+}
+
+async fn handle(
+    req: &HttpRequest,
+    state: &AppState,
+    params: Params,
+    decision: ConsentDecision,
+) -> Result<HttpResponse, PageError> {
+    let session = current_session(state, req).await?;
+    let auth = session.as_ref().map(|(_, handle, s)| AuthSession {
+        user_id: s.user_id,
+        auth_time: s.auth_time,
+        sid: handle.0.clone(),
+        amr: s.amr.clone(),
+    });
+    let outcome = state
+        .authz
+        .authorize(&params, auth.as_ref(), decision, state.clock.now())
+        .await;
+    match outcome {
+        AuthorizeOutcome::ErrorPage { error, description } => {
+            // RFC 6749 §4.1.2.1: never redirect to an unverified URI; tell the user instead.
+            Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid authorization request",
+                format!("{description} ({error})"),
+            ))
+        }
+        AuthorizeOutcome::Redirect { location } => Ok(HttpResponse::Found()
+            .insert_header(("Location", location))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish()),
+        AuthorizeOutcome::LoginRequired { force } => Ok(redirect_to_login(&params, force)),
+        AuthorizeOutcome::ConsentRequired {
+            client_name,
+            scopes,
+            ..
+        } => {
+            let Some((_, _, session)) = session else {
+                return Ok(redirect_to_login(&params, false));
+            };
+            let (token, fresh) = csrf_token(req);
+            let page = ConsentPage {
+                client_name: &client_name,
+                username: &session.username,
+                scopes: scopes
+                    .into_iter()
+                    .map(|name| ScopeRow {
+                        description: describe_scope(&name),
+                        name,
+                    })
+                    .collect(),
+                params: &params,
+                csrf_token: &token,
+            };
+            let mut response = html(StatusCode::OK, &page)?;
+            if fresh {
+                response
+                    .add_cookie(&csrf_cookie(state, &token))
+                    .map_err(|err| PageError::internal(&err))?;
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// Sends the browser to the login page, which returns to this authorization request. After a
+/// forced login (prompt=login or select_account, max_age) the return URL drops those prompt
+/// values and `max_age`: the fresh session satisfies them, and keeping them would send it back
+/// to the login page forever (max_age=0 in particular). Other prompt values (consent) stay.
+fn redirect_to_login(params: &Params, force: bool) -> HttpResponse {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        if force && key == "max_age" {
+            continue;
+        }
+        if force && key == "prompt" {
+            let kept: Vec<&str> = value
+                .split(' ')
+                .filter(|v| !v.is_empty() && *v != "login" && *v != "select_account")
+                .collect();
+            if !kept.is_empty() {
+                query.append_pair(key, &kept.join(" "));
+            }
+            continue;
+        }
+        query.append_pair(key, value);
+    }
+    let return_to = format!("/authorize?{}", query.finish());
+    let mut login = url::form_urlencoded::Serializer::new(String::new());
+    login.append_pair("return_to", &return_to);
+    if force {
+        login.append_pair("force", "1");
+    }
+    HttpResponse::Found()
+        .insert_header(("Location", format!("/login?{}", login.finish())))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}

@@ -1,0 +1,140 @@
+//! `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3), the same document at
+//! `/.well-known/oauth-authorization-server` (RFC 8414 §2), and `/jwks.json`.
+//!
+//! The metadata is built once at start with openidconnect's types and served as a cached string.
+
+use actix_web::{HttpResponse, web};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+
+/// Metadata openidconnect's core set lacks: PKCE (RFC 8414 §2), introspection (RFC 8414 §2 /
+/// RFC 7662), revocation (RFC 7009), RP-initiated logout, and the `iss` response parameter
+/// (RFC 9207 §3).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GatehouseMetadata {
+    pub code_challenge_methods_supported: Vec<String>,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub end_session_endpoint: String,
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for GatehouseMetadata {}
+
+pub type GatehouseProviderMetadata = ProviderMetadata<
+    GatehouseMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Builds the discovery document for `issuer` (no trailing slash).
+pub fn build_document(issuer: &str) -> anyhow::Result<String> {
+    let at = |path: &str| format!("{issuer}{path}");
+    let client_auth = vec![
+        "client_secret_basic".to_owned(),
+        "client_secret_post".to_owned(),
+    ];
+    let metadata = GatehouseProviderMetadata::new(
+        IssuerUrl::new(issuer.to_owned())?,
+        AuthUrl::new(at("/authorize"))?,
+        JsonWebKeySetUrl::new(at("/jwks.json"))?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        ],
+        GatehouseMetadata {
+            code_challenge_methods_supported: vec!["S256".to_owned()],
+            introspection_endpoint: at("/introspect"),
+            introspection_endpoint_auth_methods_supported: client_auth.clone(),
+            revocation_endpoint: at("/revoke"),
+            revocation_endpoint_auth_methods_supported: client_auth,
+            end_session_endpoint: at("/logout"),
+            authorization_response_iss_parameter_supported: true,
+        },
+    )
+    .set_token_endpoint(Some(TokenUrl::new(at("/token"))?))
+    .set_userinfo_endpoint(Some(UserInfoUrl::new(at("/userinfo"))?))
+    .set_scopes_supported(Some(
+        ["openid", "profile", "email", "offline_access"]
+            .into_iter()
+            .map(|s| Scope::new(s.to_owned()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+    ]))
+    .set_token_endpoint_auth_methods_supported(Some(vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ]))
+    .set_claims_supported(Some(
+        [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "sid",
+            "azp",
+            "at_hash",
+            "preferred_username",
+            "name",
+            "email",
+            "email_verified",
+        ]
+        .into_iter()
+        .map(|c| CoreClaimName::new(c.to_owned()))
+        .collect(),
+    ))
+    .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
+    // Discovery §3 defaults request_uri_parameter_supported to true: say explicitly we do not.
+    .set_claims_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false));
+    Ok(serde_json::to_string(&metadata)?)
+}
+
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(state.discovery.clone())
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    // Short enough that a rotation's new key reaches verifiers well before it signs anything.
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(state.keys.jwks_json().to_string())
+}

@@ -1,0 +1,152 @@
+//! `GET|POST /logout`: OpenID Connect RP-Initiated Logout 1.0, and the account page's sign-out.
+//!
+//! A relying party sends `id_token_hint`, `post_logout_redirect_uri`, `state` (and optionally
+//! `client_id`); the protocol core validates them. When the hint names the signed-in user the
+//! session ends at once; otherwise the user confirms first (§2: the OP SHOULD ask), so a
+//! third-party page cannot sign people out. A POST carrying our CSRF token is that confirmation.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use gatehouse_authz::{LogoutRequest, Params};
+
+use super::parse_params;
+use crate::app::AppState;
+use crate::browser::{
+    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, expired_cookie,
+    request_context,
+};
+use crate::pages::{PageError, html};
+
+const LOGOUT_PARAMS: [&str; 5] = [
+    "id_token_hint",
+    "post_logout_redirect_uri",
+    "state",
+    "client_id",
+    "logout_hint",
+];
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct ConfirmPage<'a> {
+    client_name: Option<&'a str>,
+    params: &'a [(String, String)],
+    csrf_token: &'a str,
+}
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let params = parse_params(req.query_string().as_bytes());
+    handle(&req, &state, params, false).await
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let mut params = parse_params(&body);
+    let csrf = params
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.clone());
+    let confirmed = match csrf {
+        Some(token) if csrf_matches(&req, Some(&token)) => true,
+        Some(_) => {
+            return Err(PageError::forbidden(
+                "The sign-out form expired. Reload the page and try again.",
+            ));
+        }
+        None => false,
+    };
+    params.retain(|(k, _)| k != "csrf_token");
+    handle(&req, &state, params, confirmed).await
+}
+
+async fn handle(
+    req: &HttpRequest,
+    state: &AppState,
+    params: Params,
+    confirmed: bool,
+) -> Result<HttpResponse, PageError> {
+    let params: Params = params
+        .into_iter()
+        .filter(|(k, _)| LOGOUT_PARAMS.contains(&k.as_str()) || k == "ui_locales")
+        .collect();
+    let request = if params.is_empty() {
+        LogoutRequest {
+            client_id: None,
+            redirect: None,
+            hinted_subject: None,
+            hinted_sid: None,
+        }
+    } else {
+        state
+            .authz
+            .logout_request(&params, state.clock.now())
+            .await
+            .map_err(|description| {
+                PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid logout request",
+                    description,
+                )
+            })?
+    };
+    let session = current_session(state, req).await?;
+    let Some((secret, _handle, session)) = session else {
+        return Ok(finish(state, request.redirect.as_deref(), false));
+    };
+    let hint_matches = request
+        .hinted_subject
+        .as_deref()
+        .is_some_and(|sub| sub == session.user_id.to_string());
+    if !(confirmed || hint_matches) {
+        let client_name = match &request.client_id {
+            Some(id) => {
+                let db = state.accounts.database().clone();
+                let id = id.clone();
+                web::block(move || db.find_client(&id))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten()
+                    .map(|c| c.name)
+            }
+            None => None,
+        };
+        let (token, fresh) = csrf_token(req);
+        let page = ConfirmPage {
+            client_name: client_name.as_deref(),
+            params: &params,
+            csrf_token: &token,
+        };
+        let mut response = html(StatusCode::OK, &page)?;
+        if fresh {
+            response
+                .add_cookie(&csrf_cookie(state, &token))
+                .map_err(|err| PageError::internal(&err))?;
+        }
+        return Ok(response);
+    }
+    state
+        .sessions
+        .destroy(&secret)
+        .await
+        .map_err(PageError::unavailable)?;
+    let mut ctx = request_context(req);
+    ctx.actor = Some(session.user_id.to_string());
+    crate::audit::record_success(state, "logout", Some(session.user_id.to_string()), &ctx).await;
+    Ok(finish(state, request.redirect.as_deref(), true))
+}
+
+/// Back to the relying party when it registered where, else to the login page.
+fn finish(state: &AppState, redirect: Option<&str>, clear_cookie: bool) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther()
+        .insert_header(("Location", redirect.unwrap_or("/login")))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish();
+    if clear_cookie {
+        let _ = response.add_cookie(&expired_cookie(state, SESSION_COOKIE));
+    }
+    response
+}

@@ -1,0 +1,40 @@
+//! The key store's error type.
+//!
+//! Policy: every variant is an operator problem (database down, wrong or missing master key,
+//! an unreadable key file), never a client's. A server logs it with its chain and refuses to
+//! start, or answers an opaque 500. Messages name the file or the `kid` at fault so the log is
+//! actionable, and never contain key material.
+
+use std::path::PathBuf;
+
+use gatehouse_identity::IdentityError;
+
+use crate::error::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("signing key storage: {0}")]
+    Storage(#[from] IdentityError),
+    /// Generating, sealing or loading a key failed in the crypto layer.
+    #[error("signing key: {0}")]
+    Token(#[from] TokenError),
+    /// A stored key cannot be used. A wrong master key shows up here first, on the first
+    /// key that is read, so the message points at it.
+    #[error("stored signing key {kid:?} cannot be loaded: {reason}")]
+    StoredKey { kid: String, reason: String },
+    /// The configured or stored master key is not 32 bytes of base64.
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("master key file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `KeyPolicy` that would rotate constantly or date keys beyond chrono's range.
+    #[error("key policy: {0}")]
+    Policy(&'static str),
+    /// Keys kept disappearing between insert and read: another process is deleting them.
+    #[error("{0} still lacks an active or next key after repeated attempts")]
+    Incomplete(crate::algorithm::Algorithm),
+}
