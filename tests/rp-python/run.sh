@@ -2,12 +2,27 @@
 # Runs the Python relying party against a real `gatehouse` binary started on a scratch SQLite
 # database, with the user and client created through the CLI as an operator would.
 # usage: tests/rp-python/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
+# With TEST_DATABASE_URL (a Postgres server URL) and TEST_REDIS_URL set, it runs on a scratch
+# Postgres database and a unique Redis key prefix, removing both afterwards.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${1:-$root/target/debug/gatehouse}"
 work="$(mktemp -d)"
 venv="${GATEHOUSE_RP_VENV:-$root/target/rp-venv}"
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+db_name=""
+prefix="gh_rp_$$_$RANDOM:"
+cleanup() {
+  kill "${server:-0}" 2>/dev/null || true
+  wait "${server:-0}" 2>/dev/null || true
+  if [ -n "$db_name" ]; then
+    psql "$TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [ -n "${TEST_REDIS_URL:-}" ]; then
+    redis-cli -u "$TEST_REDIS_URL" --scan --pattern "${prefix}*" | xargs -r redis-cli -u "$TEST_REDIS_URL" del >/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
@@ -17,7 +32,17 @@ fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export GATEHOUSE__SERVER__LISTEN="127.0.0.1:$port"
 export GATEHOUSE__SERVER__ISSUER="http://127.0.0.1:$port"
-export GATEHOUSE__DATABASE__URL="sqlite://$work/gatehouse.db"
+if [ -n "${TEST_DATABASE_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then
+  db_name="gh_rp_$$_$RANDOM"
+  psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $db_name" >/dev/null
+  export GATEHOUSE__DATABASE__URL="${TEST_DATABASE_URL%/*}/$db_name"
+  export GATEHOUSE__SESSIONS__REDIS_URL="$TEST_REDIS_URL"
+  export GATEHOUSE__SESSIONS__KEY_PREFIX="$prefix"
+  echo "relying-party check on Postgres + Redis"
+else
+  export GATEHOUSE__DATABASE__URL="sqlite://$work/gatehouse.db"
+  echo "relying-party check on SQLite + in-process store"
+fi
 export GATEHOUSE__KEYS__MASTER_KEY_FILE="$work/master.key"
 export GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD="rp-test admin password"
 

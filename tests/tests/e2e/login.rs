@@ -334,3 +334,92 @@ async fn a_broken_form_gets_an_html_error_not_a_500() {
             .starts_with("text/html")
     );
 }
+
+#[tokio::test]
+async fn a_user_can_end_another_of_their_sessions() {
+    let app = spawn_app().await;
+    app.create_user("nina").await;
+    let laptop = new_client();
+    let phone = new_client();
+    app.login_with(&laptop, "nina", GOOD_PASSWORD, None).await;
+    app.login_with(&phone, "nina", GOOD_PASSWORD, None).await;
+
+    let page = laptop
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = gatehouse_tests::csrf_from_html(&page);
+    let fields = gatehouse_tests::hidden_fields(&page);
+    let other: Vec<&String> = fields
+        .iter()
+        .filter(|(k, _)| k == "session")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        other.len(),
+        1,
+        "the page offers to end exactly the other session"
+    );
+    let ended = laptop
+        .post(app.url("/account/sessions/end"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("session", other[0].as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 303);
+    assert_eq!(
+        phone
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303,
+        "phone signed out"
+    );
+    assert_eq!(
+        laptop
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "laptop still in"
+    );
+
+    // Another user's handle cannot be ended through this form.
+    app.create_user("omar").await;
+    let omar = new_client();
+    app.login_with(&omar, "omar", GOOD_PASSWORD, None).await;
+    let user = app
+        .state
+        .accounts
+        .database()
+        .find_user_by_login("omar")
+        .unwrap()
+        .unwrap();
+    let handles = app.state.sessions.list_for_user(user.id).await.unwrap();
+    let response = laptop
+        .post(app.url("/account/sessions/end"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("session", handles[0].0.0.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        omar.get(app.url("/account")).send().await.unwrap().status(),
+        200,
+        "omar untouched"
+    );
+}

@@ -527,3 +527,71 @@ async fn logout_without_a_matching_hint_asks_for_confirmation() {
     assert_eq!(bad.status(), 400);
     assert!(bad.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn a_code_issued_with_a_challenge_needs_its_verifier() {
+    let (app, rp) = setup().await;
+    let code = code_for(&app, &rp, "olga").await;
+    let response = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&rp.client_id, rp.client_secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", rp.redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(response, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn revoking_a_consent_on_the_account_page_asks_again() {
+    let app = spawn_app().await;
+    app.create_user("olga").await;
+    let rp = app.register_client(ClientSpec {
+        first_party: false,
+        ..Default::default()
+    });
+    let browser = new_client();
+    app.login_with(&browser, "olga", GOOD_PASSWORD, None).await;
+    let url = authorize_url(&app, &rp, &[]);
+    app.browse_authorize(&browser, &url, None).await;
+
+    let account = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("Test RP"), "{account}");
+    let csrf = gatehouse_tests::csrf_from_html(&account);
+    let forged = browser
+        .post(app.url("/account/consents/revoke"))
+        .form(&[
+            ("csrf_token", "forged"),
+            ("client_id", rp.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let revoked = browser
+        .post(app.url("/account/consents/revoke"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("client_id", rp.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+    // Consent is asked again.
+    let again = browser.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains(r#"name="consent""#));
+}

@@ -1,4 +1,5 @@
-//! `/account`: who is signed in, and their live sessions.
+//! `/account`: who is signed in, their live sessions (any of which they can end) and the
+//! third-party applications they consented to (which they can revoke).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,12 +8,21 @@ use chrono::DateTime;
 
 use super::{PageError, html};
 use crate::app::AppState;
-use crate::browser::{csrf_cookie, csrf_token, current_session};
+use crate::browser::{csrf_cookie, csrf_matches, csrf_token, current_session, request_context};
+use gatehouse_sessions::SessionHandle;
+use serde::Deserialize;
 
 struct SessionRow {
+    handle: String,
     started: String,
     user_agent: String,
     current: bool,
+}
+
+struct ConsentRow {
+    client_id: String,
+    client_name: String,
+    scopes: String,
 }
 
 #[derive(Template)]
@@ -24,6 +34,7 @@ struct AccountPage<'a> {
     roles: Vec<String>,
     signed_in_at: String,
     sessions: Vec<SessionRow>,
+    consents: Vec<ConsentRow>,
     csrf_token: &'a str,
 }
 
@@ -41,12 +52,31 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     };
     let db = state.accounts.database().clone();
     let user_id = session.user_id;
-    let (user, roles) = web::block(move || -> Result<_, gatehouse_identity::IdentityError> {
-        Ok((db.find_user_by_id(user_id)?, db.roles_of(user_id)?))
-    })
-    .await
-    .map_err(|err| PageError::internal(&err))?
-    .map_err(|err| PageError::internal(&err))?;
+    let (user, roles, consents) =
+        web::block(move || -> Result<_, gatehouse_identity::IdentityError> {
+            let consents = db
+                .list_consents(user_id)?
+                .into_iter()
+                .map(|(client_id, scopes, _)| {
+                    let client_name = db
+                        .find_client(&client_id)?
+                        .map_or_else(|| client_id.clone(), |c| c.name);
+                    Ok(ConsentRow {
+                        client_id,
+                        client_name,
+                        scopes: scopes.join(" "),
+                    })
+                })
+                .collect::<Result<Vec<_>, gatehouse_identity::IdentityError>>()?;
+            Ok((
+                db.find_user_by_id(user_id)?,
+                db.roles_of(user_id)?,
+                consents,
+            ))
+        })
+        .await
+        .map_err(|err| PageError::internal(&err))?
+        .map_err(|err| PageError::internal(&err))?;
     let Some(user) = user else {
         // The account was deleted while the session lived.
         let _ = state.sessions.destroy_handle(user_id, &handle).await;
@@ -63,9 +93,10 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let sessions = live
         .into_iter()
         .map(|(h, s)| SessionRow {
+            current: h == handle,
+            handle: h.0,
             started: format_time(s.created_at),
             user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".to_owned()),
-            current: h == handle,
         })
         .collect();
     let (token, fresh) = csrf_token(&req);
@@ -76,6 +107,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         roles,
         signed_in_at: format_time(session.auth_time),
         sessions,
+        consents,
         csrf_token: &token,
     };
     let mut response = html(StatusCode::OK, &page)?;
@@ -85,4 +117,89 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             .map_err(|err| PageError::internal(&err))?;
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EndSessionForm {
+    csrf_token: Option<String>,
+    session: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeConsentForm {
+    csrf_token: Option<String>,
+    client_id: Option<String>,
+}
+
+fn back_to_account() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/account"))
+        .finish()
+}
+
+/// Ends another of the signed-in user's sessions (only their own: the handle is checked against
+/// the user's index).
+pub async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<EndSessionForm>,
+) -> Result<HttpResponse, PageError> {
+    if !csrf_matches(&req, form.csrf_token.as_deref()) {
+        return Err(PageError::forbidden(
+            "The form expired. Reload the page and try again.",
+        ));
+    }
+    let Some((_, _, session)) = current_session(&state, &req).await? else {
+        return Ok(back_to_account());
+    };
+    let handle = SessionHandle(form.session.clone().unwrap_or_default());
+    let ended = state
+        .sessions
+        .destroy_handle(session.user_id, &handle)
+        .await
+        .map_err(PageError::unavailable)?;
+    if ended {
+        let mut ctx = request_context(&req);
+        ctx.actor = Some(session.user_id.to_string());
+        crate::audit::record_success(
+            &state,
+            "session.end",
+            Some(session.user_id.to_string()),
+            &ctx,
+        )
+        .await;
+    }
+    Ok(back_to_account())
+}
+
+/// Withdraws the consent given to a client: the next authorization asks again.
+pub async fn revoke_consent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RevokeConsentForm>,
+) -> Result<HttpResponse, PageError> {
+    if !csrf_matches(&req, form.csrf_token.as_deref()) {
+        return Err(PageError::forbidden(
+            "The form expired. Reload the page and try again.",
+        ));
+    }
+    let Some((_, _, session)) = current_session(&state, &req).await? else {
+        return Ok(back_to_account());
+    };
+    let client_id = form.client_id.clone().unwrap_or_default();
+    let db = state.accounts.database().clone();
+    let user_id = session.user_id;
+    let revoked = {
+        let client_id = client_id.clone();
+        web::block(move || db.revoke_consent(user_id, &client_id))
+            .await
+            .map_err(|err| PageError::internal(&err))?
+            .map_err(|err| PageError::internal(&err))?
+    };
+    if revoked {
+        let mut ctx = request_context(&req);
+        ctx.actor = Some(user_id.to_string());
+        crate::audit::record_success(&state, "consent.revoke", Some(client_id), &ctx).await;
+    }
+    Ok(back_to_account())
 }

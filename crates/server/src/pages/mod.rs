@@ -26,7 +26,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(login::show))
             .route(web::post().to(login::submit)),
     )
-    .route("/account", web::get().to(account::show));
+    .route("/account", web::get().to(account::show))
+    .route(
+        "/account/sessions/end",
+        web::post().to(account::end_session),
+    )
+    .route(
+        "/account/consents/revoke",
+        web::post().to(account::revoke_consent),
+    );
 }
 
 async fn root() -> HttpResponse {
