@@ -137,6 +137,35 @@ fn back_to_account() -> HttpResponse {
         .finish()
 }
 
+/// The account forms' common gate: a valid CSRF token, then the signed-in user (None: no
+/// session, so there is nothing to change and the caller goes back to /account).
+async fn signed_in_form(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf: Option<&str>,
+) -> Result<Option<uuid::Uuid>, PageError> {
+    if !csrf_matches(req, csrf) {
+        return Err(PageError::forbidden(
+            "The form expired. Reload the page and try again.",
+        ));
+    }
+    Ok(current_session(state, req)
+        .await?
+        .map(|(_, _, session)| session.user_id))
+}
+
+async fn audit_account_change(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: uuid::Uuid,
+    action: &str,
+    target: String,
+) {
+    let mut ctx = request_context(req);
+    ctx.actor = Some(user_id.to_string());
+    crate::audit::record_success(state, action, Some(target), &ctx).await;
+}
+
 /// Ends another of the signed-in user's sessions (only their own: the handle is checked against
 /// the user's index).
 pub async fn end_session(
@@ -144,30 +173,17 @@ pub async fn end_session(
     state: web::Data<AppState>,
     form: web::Form<EndSessionForm>,
 ) -> Result<HttpResponse, PageError> {
-    if !csrf_matches(&req, form.csrf_token.as_deref()) {
-        return Err(PageError::forbidden(
-            "The form expired. Reload the page and try again.",
-        ));
-    }
-    let Some((_, _, session)) = current_session(&state, &req).await? else {
+    let Some(user_id) = signed_in_form(&req, &state, form.csrf_token.as_deref()).await? else {
         return Ok(back_to_account());
     };
     let handle = SessionHandle(form.session.clone().unwrap_or_default());
     let ended = state
         .sessions
-        .destroy_handle(session.user_id, &handle)
+        .destroy_handle(user_id, &handle)
         .await
         .map_err(PageError::unavailable)?;
     if ended {
-        let mut ctx = request_context(&req);
-        ctx.actor = Some(session.user_id.to_string());
-        crate::audit::record_success(
-            &state,
-            "session.end",
-            Some(session.user_id.to_string()),
-            &ctx,
-        )
-        .await;
+        audit_account_change(&state, &req, user_id, "session.end", user_id.to_string()).await;
     }
     Ok(back_to_account())
 }
@@ -178,17 +194,11 @@ pub async fn revoke_consent(
     state: web::Data<AppState>,
     form: web::Form<RevokeConsentForm>,
 ) -> Result<HttpResponse, PageError> {
-    if !csrf_matches(&req, form.csrf_token.as_deref()) {
-        return Err(PageError::forbidden(
-            "The form expired. Reload the page and try again.",
-        ));
-    }
-    let Some((_, _, session)) = current_session(&state, &req).await? else {
+    let Some(user_id) = signed_in_form(&req, &state, form.csrf_token.as_deref()).await? else {
         return Ok(back_to_account());
     };
     let client_id = form.client_id.clone().unwrap_or_default();
     let db = state.accounts.database().clone();
-    let user_id = session.user_id;
     let revoked = {
         let client_id = client_id.clone();
         web::block(move || db.revoke_consent(user_id, &client_id))
@@ -197,9 +207,7 @@ pub async fn revoke_consent(
             .map_err(|err| PageError::internal(&err))?
     };
     if revoked {
-        let mut ctx = request_context(&req);
-        ctx.actor = Some(user_id.to_string());
-        crate::audit::record_success(&state, "consent.revoke", Some(client_id), &ctx).await;
+        audit_account_change(&state, &req, user_id, "consent.revoke", client_id).await;
     }
     Ok(back_to_account())
 }
