@@ -27,6 +27,7 @@
 //! `id_token_hint` and `claims` are accepted and ignored (all optional to honour).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
@@ -214,7 +215,7 @@ impl Authz {
     async fn authorize_client(
         &self,
         params: &ParamMap<'_>,
-    ) -> Result<(Client, String), AuthorizeOutcome> {
+    ) -> Result<(Arc<Client>, String), AuthorizeOutcome> {
         if params.is_duplicated("client_id") {
             return Err(error_page(
                 ErrorCode::InvalidRequest,

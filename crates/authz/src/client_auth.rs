@@ -10,6 +10,7 @@
 //!   wrong (unknown id, wrong secret, wrong method), so client ids cannot be probed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use gatehouse_identity::{Client, TokenEndpointAuthMethod};
 
@@ -55,7 +56,7 @@ pub(crate) async fn authenticate(
     authz: &Authz,
     form: &ParamMap<'_>,
     auth: &ClientCredentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic_attempted = !matches!(auth, ClientCredentials::None);
     let form_id = form.get("client_id");
     let form_secret = form.get("client_secret");

@@ -34,7 +34,8 @@
 //! Short-lived protocol state lives in the [`gatehouse_sessions::KvStore`] (codes, refresh
 //! tokens, replay tombstones, the access-token denylist), always with a TTL; the `store`
 //! module documents the key layout. Durable data (clients, users, consents) is read from the
-//! identity database on the blocking pool.
+//! identity database on the blocking pool; client registrations are then kept for a few seconds
+//! (`client_cache`).
 
 pub mod authorize;
 pub mod client_auth;
@@ -43,6 +44,7 @@ pub mod logout;
 pub mod params;
 pub mod settings;
 
+mod client_cache;
 mod codes;
 mod denylist;
 mod introspect;

@@ -10,6 +10,7 @@ use gatehouse_sessions::KvStore;
 use gatehouse_tokens::keystore::KeyManager;
 use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token};
 
+use crate::client_cache::{CLIENT_CACHE_TTL, ClientCache};
 use crate::error::OAuthError;
 use crate::settings::AuthzSettings;
 
@@ -38,6 +39,7 @@ struct Inner {
     store: Arc<dyn KvStore>,
     keys: Arc<KeyManager>,
     secrets: ClientSecretHasher,
+    clients: ClientCache,
 }
 
 impl Authz {
@@ -55,6 +57,7 @@ impl Authz {
                 store,
                 keys,
                 secrets,
+                clients: ClientCache::new(CLIENT_CACHE_TTL),
             }),
         }
     }
@@ -86,9 +89,21 @@ impl Authz {
         tokio::task::spawn_blocking(move || call(&db)).await?
     }
 
-    pub(crate) async fn find_client(&self, client_id: &str) -> Result<Option<Client>, OAuthError> {
-        let client_id = client_id.to_owned();
-        Ok(self.db(move |db| db.find_client(&client_id)).await?)
+    /// The registered client, from the [`ClientCache`] when it was read recently.
+    pub(crate) async fn find_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, OAuthError> {
+        let cache = &self.inner.clients;
+        if let Some(client) = cache.get(client_id, std::time::Instant::now()) {
+            return Ok(Some(client));
+        }
+        let id = client_id.to_owned();
+        let found = self.db(move |db| db.find_client(&id)).await?.map(Arc::new);
+        if let Some(client) = &found {
+            cache.insert(Arc::clone(client), std::time::Instant::now());
+        }
+        Ok(found)
     }
 
     pub(crate) async fn find_user(&self, id: uuid::Uuid) -> Result<Option<User>, OAuthError> {

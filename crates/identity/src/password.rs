@@ -4,13 +4,18 @@
 //! workers would stall every other request during a login storm, and running it unbounded on
 //! the blocking pool would exhaust memory; a semaphore caps how many run at once and the rest
 //! queue without occupying a thread.
+//!
+//! The Argon2 working memory (19 MiB at the default cost) is allocated once per slot and reused.
+//! Allocating it per hash on whichever blocking thread runs it fragmented the C allocator's
+//! per-thread arenas: a login storm left gigabytes resident, and touching fresh pages on every
+//! login cost time (measured with tests/load/run.sh).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::error::IdentityError;
@@ -45,6 +50,8 @@ pub struct PasswordHasher {
 struct Inner {
     params: Argon2Params,
     argon2: Argon2<'static>,
+    /// Working memory for hashes at `params`, at most one per slot, reused across hashes.
+    buffers: Mutex<Vec<Vec<Block>>>,
     /// Verified against when there is no account, so that "no such user" costs the same time as
     /// "wrong password" and response timing does not reveal which accounts exist.
     dummy_phc: String,
@@ -71,18 +78,28 @@ impl PasswordHasher {
             IdentityError::Hash(format!("invalid Argon2 parameters {params:?}: {err}"))
         })?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost);
-        let dummy_password: [u8; 32] = rand::random();
-        let dummy_phc = hash_bytes(&argon2, &dummy_password)?;
         let max_concurrent = max_concurrent.min(Semaphore::MAX_PERMITS);
-        Ok(PasswordHasher {
+        let mut hasher = PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 argon2,
-                dummy_phc,
+                buffers: Mutex::new(Vec::new()),
+                dummy_phc: String::new(),
                 slots: Arc::new(Semaphore::new(max_concurrent)),
                 max_concurrent,
             }),
-        })
+        };
+        let dummy_password: [u8; 32] = rand::random();
+        let dummy_phc = hasher.hash_blocking(&hex_free_password(&dummy_password))?;
+        // Nothing else holds the Arc yet; the buffer the dummy hash used is released so an idle
+        // server does not keep it resident.
+        if let Some(inner) = Arc::get_mut(&mut hasher.inner) {
+            inner.dummy_phc = dummy_phc;
+            if let Ok(buffers) = inner.buffers.get_mut() {
+                buffers.clear();
+            }
+        }
+        Ok(hasher)
     }
 
     pub fn params(&self) -> Argon2Params {
@@ -112,7 +129,50 @@ impl PasswordHasher {
     /// `hash` on the calling thread, outside the concurrency limit.
     #[tracing::instrument(skip(self, password))]
     pub fn hash_blocking(&self, password: &str) -> Result<String, IdentityError> {
-        hash_bytes(&self.inner.argon2, password.as_bytes())
+        let salt: [u8; 16] = rand::random();
+        let mut out = [0u8; 32];
+        self.compute(&self.inner.argon2, password.as_bytes(), &salt, &mut out)?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(u32::from(Version::V0x13)),
+            params: ParamsString::try_from(self.inner.argon2.params()).map_err(hash_error)?,
+            salt: Some(Salt::new(&salt).map_err(hash_error)?),
+            hash: Some(Output::new(&out).map_err(hash_error)?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Runs Argon2 with pooled working memory when the cost matches the configured one (a
+    /// stored hash with another cost gets a one-off buffer).
+    fn compute(
+        &self,
+        argon2: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), IdentityError> {
+        let blocks = argon2.params().block_count();
+        let pooled = blocks == self.inner.argon2.params().block_count();
+        let mut memory = if pooled {
+            self.inner
+                .buffers
+                .lock()
+                .ok()
+                .and_then(|mut free| free.pop())
+                .unwrap_or_else(|| vec![Block::default(); blocks])
+        } else {
+            vec![Block::default(); blocks]
+        };
+        let result = argon2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..])
+            .map_err(hash_error);
+        if pooled
+            && let Ok(mut free) = self.inner.buffers.lock()
+            && free.len() < self.inner.max_concurrent
+        {
+            free.push(memory);
+        }
+        result
     }
 
     /// `verify` on the calling thread, outside the concurrency limit.
@@ -131,19 +191,27 @@ impl PasswordHasher {
         }
     }
 
+    /// Recomputes the hash with the algorithm, version, cost and salt stored in `phc` and
+    /// compares the outputs in constant time.
     fn matches(&self, phc: &str, password: &str) -> Result<bool, IdentityError> {
         let parsed = PasswordHash::new(phc).map_err(|err| {
             IdentityError::Hash(format!("stored hash is not a PHC string: {err}"))
         })?;
-        match self
-            .inner
-            .argon2
-            .verify_password(password.as_bytes(), &parsed)
-        {
-            Ok(()) => Ok(true),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-            Err(err) => Err(IdentityError::Hash(err.to_string())),
-        }
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(hash_error)?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).map_err(hash_error)?,
+            None => Version::V0x13,
+        };
+        let params = Params::try_from(&parsed).map_err(hash_error)?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(IdentityError::Hash(
+                "stored hash has no salt or output".to_owned(),
+            ));
+        };
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        self.compute(&argon2, password.as_bytes(), salt.as_ref(), &mut out)?;
+        Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
     }
 
     /// Waits for a free slot without holding a thread, then runs `work` on the blocking pool.
@@ -167,11 +235,13 @@ impl PasswordHasher {
     }
 }
 
-fn hash_bytes(argon2: &Argon2<'static>, password: &[u8]) -> Result<String, IdentityError> {
-    argon2
-        .hash_password(password)
-        .map(|hash| hash.to_string())
-        .map_err(|err| IdentityError::Hash(err.to_string()))
+fn hash_error(err: impl fmt::Display) -> IdentityError {
+    IdentityError::Hash(err.to_string())
+}
+
+/// The dummy hash's password: random bytes as text (the hashing API takes `&str`).
+fn hex_free_password(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| char::from(b'a' + b % 26)).collect()
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -312,5 +382,58 @@ mod tests {
         }
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         assert_eq!(hasher.inner.slots.available_permits(), 2);
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_upstream_argon2_api() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
+        let ours = hasher.hash_blocking("interop password").unwrap();
+        let upstream = Argon2::default();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            upstream
+                .verify_password(b"interop password", &parsed)
+                .is_ok()
+        );
+        assert!(
+            upstream
+                .verify_password(b"other password", &parsed)
+                .is_err()
+        );
+
+        // A hash written by the upstream API at another cost verifies through the one-off path.
+        let other_cost = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(512, 2, 1, None).unwrap(),
+        );
+        let theirs = other_cost
+            .hash_password(b"legacy password")
+            .unwrap()
+            .to_string();
+        assert!(
+            hasher
+                .verify_blocking(Some(&theirs), "legacy password")
+                .unwrap()
+        );
+        assert!(!hasher.verify_blocking(Some(&theirs), "wrong").unwrap());
+    }
+
+    #[test]
+    fn working_memory_is_reused_and_bounded_by_the_slots() {
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
+        assert_eq!(
+            hasher.inner.buffers.lock().unwrap().len(),
+            0,
+            "idle: nothing kept"
+        );
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| hasher.hash_blocking("concurrent password").unwrap());
+            }
+        });
+        let kept = hasher.inner.buffers.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "kept {kept} buffers");
     }
 }

@@ -57,6 +57,15 @@ fn accept_incoming(value: &HeaderValue) -> Option<String> {
     plain.then(|| value.to_owned())
 }
 
+/// A random (v4) UUID in simple form. The bytes come from the thread-local CSPRNG rather than
+/// `Uuid::new_v4`'s `getrandom` system call per request: an id must be unique, not secret.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .simple()
+        .to_string()
+}
+
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -65,7 +74,7 @@ pub async fn request_id(
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(accept_incoming)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or_else(new_request_id);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -112,5 +121,14 @@ mod tests {
         assert_eq!(accept_incoming(&injected), None);
         let long = HeaderValue::from_str(&"a".repeat(65)).unwrap();
         assert_eq!(accept_incoming(&long), None);
+    }
+
+    #[test]
+    fn generated_ids_are_v4_uuids() {
+        let id = new_request_id();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(id.len(), 32);
+        assert_ne!(id, new_request_id());
     }
 }

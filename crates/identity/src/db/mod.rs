@@ -68,6 +68,10 @@ impl Database {
             .max_size(max_connections)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
+            // No `SELECT 1` before every checkout (a round trip per query on the hot paths): a
+            // connection that failed is marked broken (`has_broken`) and dropped on return, and
+            // `ping()` (readiness) still checks the database explicitly.
+            .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
             .build(manager)?;
         tracing::debug!(?backend, max_connections, "database pool ready");

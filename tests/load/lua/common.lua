@@ -1,0 +1,20 @@
+-- Shared by every scenario: one machine-readable line for run.sh.
+-- Errors are wrk's: status >= 400 ("Non-2xx or 3xx") plus connect/read/write/timeout errors.
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function done(summary, latency, requests)
+  local flows = 0
+  for _, t in ipairs(threads) do
+    flows = flows + (t:get("flows") or 0)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d status_errors=%d socket_errors=%d flows=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout, flows))
+end

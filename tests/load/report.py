@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Prints run.sh's results as one table, each figure against its reference and target.
+
+usage: report.py RESULTS.tsv   (rows: backend, scenario, rate, p50_us, p99_us, errors)
+Exit status 1 if any scenario had errors.
+"""
+import sys
+
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+ref = {r[1]: float(r[2]) for r in rows if r[0] == "reference"}
+sign = ref.get("ES256 sign (openssl speed)", 0.0)
+verify = ref.get("ES256 verify (openssl speed)", 0.0)
+argon2 = next((v for k, v in ref.items() if k.startswith("argon2id")), 0.0)
+embedded = {r[1]: float(r[2]) for r in rows if r[0] == "embedded" and r[3]}
+
+# scenario -> (reference name, reference rate, minimum ratio, max p99 in ms or None)
+targets = {
+    "GET /.well-known/openid-configuration": ("40k req/s", 40_000, 1.0, None),
+    "GET /jwks.json": ("40k req/s", 40_000, 1.0, None),
+    "POST /token client_credentials": ("ES256 sign", sign, 0.30, 5.0),
+    "POST /token refresh_token (rotation)": ("ES256 sign", sign, 0.20, None),
+    "POST /introspect (user access token)": ("ES256 verify", verify, 0.40, None),
+    "GET /userinfo": ("ES256 verify", verify, 0.40, None),
+    "POST /login (argon2id)": ("argon2id", argon2, 0.90, None),
+    "POST /token client_credentials DURING login storm": (None, 0, 0, 20.0),
+}
+
+
+def ms(us):
+    return f"{int(us) / 1000:.2f}" if us else ""
+
+
+def verdict(backend, scenario, rate, p99_us):
+    target = targets.get(scenario)
+    notes, ok = [], True
+    if backend == "postgres" and scenario in embedded and scenario in targets:
+        share = rate / embedded[scenario] if embedded[scenario] else 0
+        notes.append(f"{share:.0%} of embedded (>= 50%)")
+        ok &= share >= 0.5
+    elif target:
+        name, base, ratio, max_p99 = target
+        if name and base:
+            notes.append(f"{rate / base:.0%} of {name} (>= {ratio:.0%})")
+            ok &= rate >= ratio * base
+        if max_p99 is not None and p99_us:
+            notes.append(f"p99 < {max_p99:g} ms")
+            ok &= int(p99_us) / 1000 < max_p99
+    elif scenario.startswith("code flow") and sign:
+        notes.append(f"{rate / sign:.0%} of ES256 sign (no target)")
+    if not notes:
+        return ""
+    return ("ok   " if ok else "MISS ") + ", ".join(notes)
+
+
+header = ("backend", "scenario", "req/s", "p50 ms", "p99 ms", "errors", "vs. target")
+table = [header]
+failed = False
+for backend, scenario, rate, p50, p99, errors in rows:
+    if p50:
+        shown = f"{float(rate):,.0f}"
+        note = verdict(backend, scenario, float(rate), p99)
+    else:
+        shown = rate if backend != "reference" else f"{float(rate):,.1f}/s"
+        note = ""
+        if scenario.startswith("RSS"):
+            rss, _, hwm = rate.partition(" / ")
+            limit = 30 if "idle" in scenario else 150
+            note = ("ok   " if int(hwm) < limit else "MISS ") + f"VmHWM < {limit} MB"
+    if errors and int(errors) > 0:
+        failed = True
+    table.append((backend, scenario, shown, ms(p50), ms(p99), errors, note))
+
+widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+for n, row in enumerate(table):
+    print(
+        "| "
+        + " | ".join(
+            str(c).rjust(w) if i in (2, 3, 4, 5) else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths))
+        )
+        + " |"
+    )
+    if n == 0:
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+sys.exit(1 if failed else 0)

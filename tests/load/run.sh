@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Load benchmark: a release `gatehouse` pinned to one core, driven by wrk from another core.
+#
+# usage: tests/load/run.sh [--smoke] [--duration SECS] [--backend embedded|postgres|all]
+#                          [--connections N] [--bin PATH]
+#   --smoke      2 s per scenario (what CI runs); default 10 s
+#   --backend    embedded = SQLite + in-process store; postgres = Postgres + Redis; default all
+#   --bin        use this binary instead of building target/release/gatehouse
+# env: LOAD_PG_URL (default postgres://postgres@127.0.0.1:5432), LOAD_REDIS_URL
+#      (default redis://127.0.0.1:6379), SERVER_CORE (1), CLIENT_CORE (0).
+#
+# Prints one table: per backend and scenario the rate, p50, p99 and errors (responses >= 400 plus
+# socket errors and timeouts), with the reference rates measured on the server's core in the same
+# run (openssl ES256 sign/verify, raw argon2id) and the target each figure is held to.
+# Exits 1 if any scenario had errors or the setup failed; missed targets are reported, not fatal
+# (a shared 2-core VM is too noisy for a CI gate on throughput).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/tests/load"
+duration=10
+backends="embedded postgres"
+conns=32
+bin=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) duration=2 ;;
+    --duration) duration="$2"; shift ;;
+    --backend) case "$2" in all) backends="embedded postgres" ;; *) backends="$2" ;; esac; shift ;;
+    --connections) conns="$2"; shift ;;
+    --bin) bin="$2"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+pg_url="${LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+redis_url="${LOAD_REDIS_URL:-redis://127.0.0.1:6379}"
+server_core="${SERVER_CORE:-1}"
+client_core="${CLIENT_CORE:-0}"
+if [ "$(nproc --all)" -lt 2 ]; then
+  echo "warning: one core only; server and wrk share it, figures are not comparable" >&2
+  server_core=0 client_core=0
+fi
+
+# --- tools -------------------------------------------------------------------------------------
+need() { # command package
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "installing $2 (for $1)" >&2
+  if ! apt-get install -y -q "$2" >/dev/null 2>&1; then
+    apt-get update -q >/dev/null 2>&1
+    apt-get install -y -q "$2" >/dev/null
+  fi
+}
+need wrk wrk
+need taskset util-linux
+need curl curl
+need openssl openssl
+need python3 python3
+case " $backends " in *" postgres "*) need psql postgresql-client; need redis-cli redis-tools ;; esac
+
+if [ -z "$bin" ]; then
+  echo "building the release binary" >&2
+  (cd "$root" && cargo build --release -q -p gatehouse-server)
+  bin="$root/target/release/gatehouse"
+fi
+tools_target="$root/target/load-tools"
+argon2_rate="$tools_target/release/argon2-rate"
+CARGO_TARGET_DIR="$tools_target" cargo build --release -q --offline \
+  --manifest-path "$here/argon2-rate/Cargo.toml" 2>/dev/null ||
+  CARGO_TARGET_DIR="$tools_target" cargo build --release -q --manifest-path "$here/argon2-rate/Cargo.toml"
+
+work="$(mktemp -d)"
+server=""
+pg_db=""
+redis_prefix=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [ -n "$pg_db" ]; then
+    psql -q "$pg_url/postgres" -c "DROP DATABASE IF EXISTS \"$pg_db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$redis_prefix" ]; then
+    redis-cli -u "$redis_url" --scan --pattern "${redis_prefix}*" |
+      xargs -r -n 500 redis-cli -u "$redis_url" DEL >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+results="$work/results.tsv"
+: >"$results"
+record() { # backend scenario requests_per_sec p50_us p99_us errors
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+}
+
+# --- reference rates on the server's core ------------------------------------------------------
+ossl_secs=3
+[ "$duration" -lt 5 ] && ossl_secs=1
+echo "measuring ES256 sign/verify (openssl speed, core $server_core)" >&2
+speed=$(taskset -c "$server_core" openssl speed -seconds "$ossl_secs" ecdsap256 2>/dev/null | grep 'nistp256')
+es256_sign=$(awk '{print $(NF-1)}' <<<"$speed")
+es256_verify=$(awk '{print $NF}' <<<"$speed")
+echo "measuring raw argon2id verify (tests/load/argon2-rate, core $server_core)" >&2
+argon2_secs=$((duration < 5 ? 2 : 5))
+argon2_per_sec=$(taskset -c "$server_core" "$argon2_rate" 19456 2 1 "$argon2_secs" | sed 's/.*=//')
+record reference "ES256 sign (openssl speed)" "$es256_sign" "" "" ""
+record reference "ES256 verify (openssl speed)" "$es256_verify" "" "" ""
+record reference "argon2id verify m=19456 t=2 p=1 (argon2 0.6)" "$argon2_per_sec" "" "" ""
+
+# --- one backend -------------------------------------------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wrk_run NAME SCRIPT [VAR=value ...]: runs wrk with common.lua + SCRIPT; prints the RESULT line.
+wrk_run() {
+  local script="$work/$1.lua"
+  cat "$here/lua/common.lua" >"$script"
+  [ "$2" = refresh ] && cat "$work/refresh_tokens.lua" >>"$script"
+  cat "$here/lua/$2.lua" >>"$script"
+  shift 2
+  local out
+  out=$(env "$@" taskset -c "$client_core" wrk -t1 -c"$conns" -d"${duration}s" --latency \
+    --timeout 10s -s "$script" "$base" -- 1 2>&1) || { echo "$out" >&2; return 1; }
+  grep '^RESULT' <<<"$out" || { echo "$out" >&2; return 1; }
+}
+
+# scenario BACKEND NAME SCRIPT [VAR=value ...]: runs and records one scenario.
+scenario() {
+  local backend="$1" name="$2"
+  shift 2
+  echo "  $name" >&2
+  local line
+  line=$(wrk_run "scenario-$RANDOM" "$@")
+  record_line "$backend" "$name" "$line"
+}
+
+record_line() { # backend name RESULT-line
+  local requests duration_us p50 p99 status socket flows rate
+  eval "$(sed 's/^RESULT //; s/\([a-z_0-9]*\)=/local_\1=/g' <<<"$3")"
+  # shellcheck disable=SC2154 # set by the eval above
+  requests=$local_requests duration_us=$local_duration_us p50=$local_p50_us p99=$local_p99_us
+  # shellcheck disable=SC2154
+  status=$local_status_errors socket=$local_socket_errors flows=$local_flows
+  [ "$flows" -gt 0 ] && requests=$flows
+  rate=$(python3 -c "print(f'{$requests / ($duration_us / 1e6):.1f}')")
+  record "$1" "$2" "$rate" "$p50" "$p99" "$((status + socket))"
+}
+
+rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+run_backend() {
+  local backend="$1"
+  echo "== $backend" >&2
+  local port
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  export GATEHOUSE__SERVER__LISTEN="127.0.0.1:$port"
+  export GATEHOUSE__SERVER__ISSUER="$base"
+  export GATEHOUSE__SERVER__WORKERS=1
+  export GATEHOUSE__PASSWORDS__MAX_CONCURRENT=1
+  export GATEHOUSE__KEYS__MASTER_KEY_FILE="$work/$backend-master.key"
+  export GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD="load-test admin password"
+  # Failed logins would lock the account mid-run; all load logins use the right password.
+  if [ "$backend" = postgres ]; then
+    pg_db="gatehouse_load_$$_$RANDOM"
+    redis_prefix="gatehouse-load-$$-$RANDOM:"
+    psql -q "$pg_url/postgres" -c "CREATE DATABASE \"$pg_db\"" >/dev/null
+    redis-cli -u "$redis_url" PING >/dev/null
+    export GATEHOUSE__DATABASE__URL="$pg_url/$pg_db"
+    export GATEHOUSE__SESSIONS__REDIS_URL="$redis_url"
+    export GATEHOUSE__SESSIONS__KEY_PREFIX="$redis_prefix"
+  else
+    export GATEHOUSE__DATABASE__URL="sqlite://$work/gatehouse.db"
+    unset GATEHOUSE__SESSIONS__REDIS_URL GATEHOUSE__SESSIONS__KEY_PREFIX
+  fi
+
+  local password="load test passphrase"
+  local redirect="http://load.example.test/callback"
+  echo "$password" | "$bin" user create --username loaduser --email loaduser@example.com >/dev/null
+  local client client_id client_secret
+  client=$("$bin" client create --name "Load test" --redirect-uri "$redirect" \
+    --grant authorization-code --grant refresh-token --grant client-credentials \
+    --first-party --id-token-alg ES256 --json)
+  client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
+  client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")
+  local basic
+  basic="Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
+
+  taskset -c "$server_core" "$bin" serve >"$work/server-$backend.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "$base/readyz" >/dev/null || { tail -n 30 "$work/server-$backend.log" >&2; return 1; }
+  sleep 0.5
+  record "$backend" "RSS idle (VmRSS / VmHWM, MB)" \
+    "$(($(rss "$server" VmRSS) / 1024)) / $(($(rss "$server" VmHWM) / 1024))" "" "" ""
+
+  local seeded
+  seeded=$(python3 "$here/seed.py" "$base" "$client_id" "$client_secret" loaduser "$password" \
+    "$redirect" $((conns * 2)) "$work")
+  local SESSION_COOKIE SESSION_HANDLE CSRF_COOKIE CSRF_TOKEN ACCESS_TOKEN UNUSED_CODE
+  eval "$seeded"
+  if [ "$backend" = postgres ]; then
+    local code_hash
+    code_hash=$(printf '%s' "$UNUSED_CODE" | sha256sum | cut -d' ' -f1)
+    record "$backend" "Redis bytes: one browser session" \
+      "$(redis-cli -u "$redis_url" MEMORY USAGE "${redis_prefix}sess:$SESSION_HANDLE")" "" "" ""
+    record "$backend" "Redis bytes: one authorization code" \
+      "$(redis-cli -u "$redis_url" MEMORY USAGE "${redis_prefix}code:$code_hash")" "" "" ""
+  fi
+
+  local form=HEADER_1="Content-Type: application/x-www-form-urlencoded"
+  scenario "$backend" "GET /.well-known/openid-configuration" static \
+    REQ_PATH=/.well-known/openid-configuration
+  scenario "$backend" "GET /jwks.json" static REQ_PATH=/jwks.json
+  scenario "$backend" "POST /token client_credentials" static METHOD=POST REQ_PATH=/token \
+    BODY=grant_type=client_credentials "$form" HEADER_2="Authorization: $basic"
+  scenario "$backend" "POST /token refresh_token (rotation)" refresh BASIC_AUTH="$basic"
+  scenario "$backend" "POST /introspect (user access token)" static METHOD=POST \
+    REQ_PATH=/introspect BODY="token=$ACCESS_TOKEN" "$form" HEADER_2="Authorization: $basic"
+  scenario "$backend" "GET /userinfo" static REQ_PATH=/userinfo \
+    HEADER_1="Authorization: Bearer $ACCESS_TOKEN"
+  local authorize_path
+  authorize_path="/authorize?response_type=code&client_id=$client_id&redirect_uri=$(python3 -c \
+    'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect")"
+  authorize_path="$authorize_path&scope=openid%20profile%20email%20offline_access&state=s&nonce=n"
+  scenario "$backend" "code flow: authorize + token (flows/s)" codeflow \
+    AUTHORIZE_PATH="$authorize_path" SESSION_COOKIE="$SESSION_COOKIE" BASIC_AUTH="$basic" \
+    REDIRECT_URI_ENC="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect")"
+  local login_body="username=loaduser&password=$(sed 's/ /+/g' <<<"$password")&csrf_token=$CSRF_TOKEN"
+  local login_args=(static METHOD=POST REQ_PATH=/login BODY="$login_body" "$form"
+    HEADER_2="Cookie: gh_csrf=$CSRF_COOKIE")
+  scenario "$backend" "POST /login (argon2id)" "${login_args[@]}"
+
+  # Login storm: the hashing pool saturated for the whole client_credentials run.
+  echo "  login storm + client_credentials" >&2
+  local storm_out="$work/storm-$backend.txt"
+  (duration=$((duration + 2)) wrk_run storm-login "${login_args[@]}" >"$storm_out") &
+  local storm=$!
+  sleep 1
+  local line
+  line=$(wrk_run storm-cc static METHOD=POST REQ_PATH=/token BODY=grant_type=client_credentials \
+    "$form" HEADER_2="Authorization: $basic")
+  wait "$storm"
+  record_line "$backend" "POST /token client_credentials DURING login storm" "$line"
+  record_line "$backend" "POST /login (the storm itself)" "$(cat "$storm_out")"
+
+  record "$backend" "RSS after load (VmRSS / VmHWM, MB)" \
+    "$(($(rss "$server" VmRSS) / 1024)) / $(($(rss "$server" VmHWM) / 1024))" "" "" ""
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  server=""
+  if grep -q ' ERROR ' "$work/server-$backend.log"; then
+    echo "server logged errors:" >&2
+    grep ' ERROR ' "$work/server-$backend.log" | tail -n 5 >&2
+  fi
+  if [ "$backend" = postgres ]; then
+    psql -q "$pg_url/postgres" -c "DROP DATABASE IF EXISTS \"$pg_db\" WITH (FORCE)" >/dev/null
+    pg_db=""
+    redis-cli -u "$redis_url" --scan --pattern "${redis_prefix}*" |
+      xargs -r -n 500 redis-cli -u "$redis_url" DEL >/dev/null
+    redis_prefix=""
+  fi
+}
+
+for backend in $backends; do
+  run_backend "$backend"
+done
+
+echo
+echo "gatehouse load: $(date -u +%Y-%m-%dT%H:%MZ), ${duration} s per scenario, wrk -t1 -c$conns" \
+  "on core $client_core, server on core $server_core (workers=1, argon2 slots=1)," \
+  "$(nproc --all) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+python3 "$here/report.py" "$results"

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Prepares the load run against a started gatehouse: signs a user in through the real login form,
+runs real authorization code flows, and prints what the wrk scripts need as shell assignments.
+
+usage: seed.py BASE_URL CLIENT_ID CLIENT_SECRET USERNAME PASSWORD REDIRECT_URI REFRESH_POOL OUT_DIR
+
+Writes OUT_DIR/refresh_tokens.lua (the refresh-token pool) and prints `KEY=value` lines:
+SESSION_COOKIE, CSRF_COOKIE, CSRF_TOKEN, ACCESS_TOKEN (a user token with openid profile email),
+SESSION_HANDLE (SHA-256 of the session cookie, its store key), UNUSED_CODE (a live code that is
+never exchanged, for measuring its size in the store).
+Standard library only, no redirects followed.
+"""
+import base64
+import hashlib
+import http.client
+import json
+import re
+import sys
+import urllib.parse
+
+base, client_id, client_secret, username, password, redirect_uri, pool, out_dir = sys.argv[1:9]
+pool = int(pool)
+url = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+basic = "Basic " + base64.b64encode(
+    f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}".encode()
+).decode()
+
+
+def request(method, path, body=None, headers=None):
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    return resp.status, resp.headers, data
+
+
+def cookie(headers, name):
+    for value in headers.get_all("Set-Cookie") or []:
+        first = value.split(";", 1)[0]
+        key, _, val = first.partition("=")
+        if key.strip() == name:
+            return val.strip()
+    sys.exit(f"seed: no {name} cookie in response")
+
+
+# Log in through the form, as a browser would: the CSRF cookie and form token come from GET.
+status, headers, body = request("GET", "/login")
+csrf_cookie = cookie(headers, "gh_csrf")
+match = re.search(rb'name="csrf_token" value="([^"]+)"', body)
+if status != 200 or not match:
+    sys.exit(f"seed: GET /login returned {status} without a csrf token")
+csrf_token = match.group(1).decode()
+form = urllib.parse.urlencode(
+    {"username": username, "password": password, "csrf_token": csrf_token, "return_to": ""}
+)
+status, headers, body = request(
+    "POST",
+    "/login",
+    form,
+    {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"gh_csrf={csrf_cookie}"},
+)
+if status != 303:
+    sys.exit(f"seed: POST /login returned {status}: {body[:200]!r}")
+session = cookie(headers, "gh_session")
+
+authorize_path = "/authorize?" + urllib.parse.urlencode(
+    {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": "openid profile email offline_access",
+        "state": "load",
+        "nonce": "load",
+    }
+)
+
+
+def code():
+    status, headers, body = request("GET", authorize_path, headers={"Cookie": f"gh_session={session}"})
+    location = headers.get("Location", "")
+    found = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("code")
+    if status != 302 or not found:
+        sys.exit(f"seed: /authorize returned {status} -> {location!r} {body[:200]!r}")
+    return found[0]
+
+
+def exchange(value):
+    form = urllib.parse.urlencode(
+        {"grant_type": "authorization_code", "code": value, "redirect_uri": redirect_uri}
+    )
+    status, _, body = request(
+        "POST",
+        "/token",
+        form,
+        {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic},
+    )
+    if status != 200:
+        sys.exit(f"seed: code exchange returned {status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+refresh_tokens = []
+access_token = None
+for _ in range(pool):
+    tokens = exchange(code())
+    refresh_tokens.append(tokens["refresh_token"])
+    access_token = tokens["access_token"]
+
+with open(f"{out_dir}/refresh_tokens.lua", "w") as f:
+    f.write("seed_tokens = {\n")
+    for token in refresh_tokens:
+        f.write(f'  "{token}",\n')
+    f.write("}\n")
+
+print(f"SESSION_COOKIE={session}")
+print(f"SESSION_HANDLE={hashlib.sha256(session.encode()).hexdigest()}")
+print(f"CSRF_COOKIE={csrf_cookie}")
+print(f"CSRF_TOKEN={csrf_token}")
+print(f"ACCESS_TOKEN={access_token}")
+print(f"UNUSED_CODE={code()}")
