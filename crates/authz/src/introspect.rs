@@ -145,6 +145,6 @@ impl Authz {
         Ok(self
             .find_active_user(user_id, now)
             .await?
-            .map(|user| user.username))
+            .map(|user| user.username.clone()))
     }
 }

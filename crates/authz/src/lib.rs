@@ -35,7 +35,7 @@
 //! tokens, replay tombstones, the access-token denylist), always with a TTL; the `store`
 //! module documents the key layout. Durable data (clients, users, consents) is read from the
 //! identity database on the blocking pool; client registrations are then kept for a few seconds
-//! (`client_cache`).
+//! (`cache`).
 
 pub mod authorize;
 pub mod client_auth;
@@ -44,7 +44,7 @@ pub mod logout;
 pub mod params;
 pub mod settings;
 
-mod client_cache;
+mod cache;
 mod codes;
 mod denylist;
 mod introspect;

@@ -10,7 +10,7 @@ use gatehouse_sessions::KvStore;
 use gatehouse_tokens::keystore::KeyManager;
 use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token};
 
-use crate::client_cache::{CLIENT_CACHE_TTL, ClientCache};
+use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
 use crate::error::OAuthError;
 use crate::settings::AuthzSettings;
 
@@ -40,6 +40,7 @@ struct Inner {
     keys: Arc<KeyManager>,
     secrets: ClientSecretHasher,
     clients: ClientCache,
+    users: UserCache,
 }
 
 impl Authz {
@@ -50,6 +51,7 @@ impl Authz {
         keys: Arc<KeyManager>,
         secrets: ClientSecretHasher,
     ) -> Self {
+        let user_cache_ttl = settings.user_cache_ttl;
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -58,6 +60,7 @@ impl Authz {
                 keys,
                 secrets,
                 clients: ClientCache::new(CLIENT_CACHE_TTL),
+                users: UserCache::new(user_cache_ttl),
             }),
         }
     }
@@ -101,13 +104,29 @@ impl Authz {
         let id = client_id.to_owned();
         let found = self.db(move |db| db.find_client(&id)).await?.map(Arc::new);
         if let Some(client) = &found {
-            cache.insert(Arc::clone(client), std::time::Instant::now());
+            cache.insert(
+                client.client_id.clone(),
+                Arc::clone(client),
+                std::time::Instant::now(),
+            );
         }
         Ok(found)
     }
 
-    pub(crate) async fn find_user(&self, id: uuid::Uuid) -> Result<Option<User>, OAuthError> {
-        Ok(self.db(move |db| db.find_user_by_id(id)).await?)
+    /// The user, from the [`UserCache`] when it was read recently.
+    pub(crate) async fn find_user(&self, id: uuid::Uuid) -> Result<Option<Arc<User>>, OAuthError> {
+        let cache = &self.inner.users;
+        if let Some(user) = cache.get(&id, std::time::Instant::now()) {
+            return Ok(Some(user));
+        }
+        let found = self
+            .db(move |db| db.find_user_by_id(id))
+            .await?
+            .map(Arc::new);
+        if let Some(user) = &found {
+            cache.insert(id, Arc::clone(user), std::time::Instant::now());
+        }
+        Ok(found)
     }
 
     /// The user, if it exists and may use tokens at `now` (Unix seconds); see [`is_active`].
@@ -115,7 +134,7 @@ impl Authz {
         &self,
         id: uuid::Uuid,
         now: i64,
-    ) -> Result<Option<User>, OAuthError> {
+    ) -> Result<Option<Arc<User>>, OAuthError> {
         Ok(self
             .find_user(id)
             .await?

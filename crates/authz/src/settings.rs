@@ -19,6 +19,9 @@ pub struct AuthzSettings {
     pub code_ttl: Duration,
     /// The algorithm access tokens are signed with; the active key of that algorithm signs.
     pub access_token_alg: Algorithm,
+    /// How long a user row read for the "still active?" check is reused (refresh, userinfo,
+    /// introspection, code exchange). Zero reads the database every time.
+    pub user_cache_ttl: std::time::Duration,
 }
 
 impl AuthzSettings {
@@ -32,6 +35,7 @@ impl AuthzSettings {
             refresh_token_ttl: Duration::days(30),
             code_ttl: Duration::seconds(60),
             access_token_alg: Algorithm::ES256,
+            user_cache_ttl: std::time::Duration::ZERO,
         }
     }
 }

@@ -60,8 +60,7 @@ struct Inner {
 }
 
 impl PasswordHasher {
-    /// Fails if Argon2 rejects `params` or `max_concurrent` is zero. Hashes one throw-away
-    /// password, so it takes as long as one login.
+    /// Fails if Argon2 rejects `params` or `max_concurrent` is zero.
     pub fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, IdentityError> {
         if max_concurrent == 0 {
             return Err(IdentityError::Hash(
@@ -79,26 +78,17 @@ impl PasswordHasher {
         })?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost);
         let max_concurrent = max_concurrent.min(Semaphore::MAX_PERMITS);
-        let mut hasher = PasswordHasher {
+        let dummy_phc = dummy_hash(&argon2)?;
+        let hasher = PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 argon2,
                 buffers: Mutex::new(Vec::new()),
-                dummy_phc: String::new(),
+                dummy_phc,
                 slots: Arc::new(Semaphore::new(max_concurrent)),
                 max_concurrent,
             }),
         };
-        let dummy_password: [u8; 32] = rand::random();
-        let dummy_phc = hasher.hash_blocking(&hex_free_password(&dummy_password))?;
-        // Nothing else holds the Arc yet; the buffer the dummy hash used is released so an idle
-        // server does not keep it resident.
-        if let Some(inner) = Arc::get_mut(&mut hasher.inner) {
-            inner.dummy_phc = dummy_phc;
-            if let Ok(buffers) = inner.buffers.get_mut() {
-                buffers.clear();
-            }
-        }
         Ok(hasher)
     }
 
@@ -132,14 +122,7 @@ impl PasswordHasher {
         let salt: [u8; 16] = rand::random();
         let mut out = [0u8; 32];
         self.compute(&self.inner.argon2, password.as_bytes(), &salt, &mut out)?;
-        let phc = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(u32::from(Version::V0x13)),
-            params: ParamsString::try_from(self.inner.argon2.params()).map_err(hash_error)?,
-            salt: Some(Salt::new(&salt).map_err(hash_error)?),
-            hash: Some(Output::new(&out).map_err(hash_error)?),
-        };
-        Ok(phc.to_string())
+        phc_string(&self.inner.argon2, &salt, &out)
     }
 
     /// Runs Argon2 with pooled working memory when the cost matches the configured one (a
@@ -239,9 +222,27 @@ fn hash_error(err: impl fmt::Display) -> IdentityError {
     IdentityError::Hash(err.to_string())
 }
 
-/// The dummy hash's password: random bytes as text (the hashing API takes `&str`).
-fn hex_free_password(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| char::from(b'a' + b % 26)).collect()
+/// A PHC string at the configured cost with a random salt and a random output. Verifying a
+/// password against it costs exactly what a real verification costs and never succeeds, and it
+/// needs no hashing at start-up (which would hold `memory_kib` resident from the first second).
+fn dummy_hash(argon2: &Argon2<'_>) -> Result<String, IdentityError> {
+    phc_string(
+        argon2,
+        &rand::random::<[u8; 16]>(),
+        &rand::random::<[u8; 32]>(),
+    )
+}
+
+/// `$argon2id$v=19$m=…,t=…,p=…$<salt>$<output>` for `argon2`'s cost.
+fn phc_string(argon2: &Argon2<'_>, salt: &[u8], out: &[u8]) -> Result<String, IdentityError> {
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(u32::from(Version::V0x13)),
+        params: ParamsString::try_from(argon2.params()).map_err(hash_error)?,
+        salt: Some(Salt::new(salt).map_err(hash_error)?),
+        hash: Some(Output::new(out).map_err(hash_error)?),
+    };
+    Ok(phc.to_string())
 }
 
 impl fmt::Debug for PasswordHasher {

@@ -203,6 +203,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
                 SigningAlgorithm::ES256 => Algorithm::ES256,
                 SigningAlgorithm::RS256 => Algorithm::RS256,
             },
+            user_cache_ttl: Duration::from_secs(t.user_cache_secs),
         },
         accounts.database().clone(),
         store.clone(),

@@ -71,6 +71,7 @@ pub struct TokenSettings {
     pub refresh_token_ttl_secs: u64,
     pub code_ttl_secs: u64,
     pub access_token_alg: SigningAlgorithm,
+    pub user_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
