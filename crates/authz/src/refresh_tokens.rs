@@ -100,40 +100,90 @@ pub(crate) async fn is_family_revoked(
     Ok(store.get(&family_revoked_key(family)).await?.is_some())
 }
 
-/// Kills every refresh token of the family and denylists its live access tokens.
+/// A family's access tokens are tracked in one set per window of expiry times, and each set
+/// expires with the last token it can hold. One set renewed by every refresh would grow without
+/// bound for a client that refreshes more often than the access-token lifetime.
+const TRACKING_WINDOW_SECS: i64 = 300;
+
+fn tracking_window(exp: i64) -> i64 {
+    exp.div_euclid(TRACKING_WINDOW_SECS)
+}
+
+/// Kills every refresh token of the family and denylists its live access tokens (those expiring
+/// up to `latest_exp`, the latest expiry an access token issued now could have).
 /// `ttl` must outlast every token of the family: the refresh-token lifetime.
 pub(crate) async fn revoke_family(
     store: &dyn KvStore,
     family: &str,
     ttl: Duration,
     now: i64,
+    latest_exp: i64,
 ) -> Result<(), StoreError> {
     store.put(&family_revoked_key(family), b"1", ttl).await?;
-    for member in store.set_members(&family_access_tokens_key(family)).await? {
-        let Some((jti, exp)) = member.split_once(' ') else {
-            continue;
-        };
-        if let Ok(exp) = exp.parse::<i64>() {
-            denylist::deny(store, jti, exp, now).await?;
+    for window in tracking_window(now)..=tracking_window(latest_exp) {
+        for member in store
+            .set_members(&family_access_tokens_key(family, window))
+            .await?
+        {
+            let Some((jti, exp)) = member.split_once(' ') else {
+                continue;
+            };
+            if let Ok(exp) = exp.parse::<i64>() {
+                denylist::deny(store, jti, exp, now).await?;
+            }
         }
     }
     Ok(())
 }
 
-/// Remembers an access token issued in the family, for [`revoke_family`]. The set lives as
-/// long as the newest access token in it.
+/// Remembers an access token issued in the family, for [`revoke_family`], in the set of its
+/// expiry window; the set lives until every token it can hold has expired.
 pub(crate) async fn track_access_token(
     store: &dyn KvStore,
     family: &str,
     jti: &str,
     exp: i64,
-    ttl: Duration,
+    now: i64,
 ) -> Result<(), StoreError> {
+    let window = tracking_window(exp);
+    let window_end = (window + 1).saturating_mul(TRACKING_WINDOW_SECS);
+    let lifetime = window_end.saturating_sub(now).saturating_add(60).max(1);
     store
         .set_add(
-            &family_access_tokens_key(family),
+            &family_access_tokens_key(family, window),
             &format!("{jti} {exp}"),
-            ttl,
+            Duration::from_secs(u64::try_from(lifetime).unwrap_or(u64::MAX)),
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_sessions::MemoryStore;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn revocation_finds_tokens_in_every_live_window_and_sets_expire() {
+        let store = MemoryStore::new();
+        let now = 3_334 * TRACKING_WINDOW_SECS - 10; // ten seconds before a window ends
+        let ttl = Duration::from_secs(600);
+        // Expiring in this window, the next, and two windows on.
+        for (jti, exp) in [("a", now + 5), ("b", now + 200), ("c", now + 600)] {
+            track_access_token(&store, "fam", jti, exp, now)
+                .await
+                .unwrap();
+        }
+        revoke_family(&store, "fam", ttl, now, now + 600)
+            .await
+            .unwrap();
+        for jti in ["a", "b", "c"] {
+            assert!(denylist::is_denied(&store, jti).await.unwrap(), "{jti}");
+        }
+        // A set lives only until the end of its window (plus a minute).
+        let first = family_access_tokens_key("fam", tracking_window(now + 5));
+        assert!(!store.set_members(&first).await.unwrap().is_empty());
+        tokio::time::advance(std::time::Duration::from_secs(10 + 61)).await;
+        assert!(store.set_members(&first).await.unwrap().is_empty());
+    }
 }

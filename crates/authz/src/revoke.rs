@@ -76,8 +76,14 @@ impl Authz {
             return Ok(false);
         };
         if record.client_id == client_id {
-            refresh_tokens::revoke_family(store, &record.family, self.family_revocation_ttl(), now)
-                .await?;
+            refresh_tokens::revoke_family(
+                store,
+                &record.family,
+                self.family_revocation_ttl(),
+                now,
+                self.latest_access_token_exp(now),
+            )
+            .await?;
             store.delete(&refresh_key(&token_hash)).await?;
         }
         Ok(true)

@@ -141,6 +141,11 @@ impl Authz {
             .filter(|user| is_active(user, now)))
     }
 
+    /// The latest expiry an access token issued at `now` (Unix seconds) can have.
+    pub(crate) fn latest_access_token_exp(&self, now: i64) -> i64 {
+        now.saturating_add(self.inner.settings.access_token_ttl.num_seconds())
+    }
+
     /// How long a family's revocation marker must last: longer than any refresh token of the
     /// family can live (each one's TTL is at most `refresh_token_ttl` from now), with a minute
     /// to spare for a rotation in flight.

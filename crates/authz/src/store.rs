@@ -43,8 +43,8 @@ pub(crate) fn family_revoked_key(family: &str) -> String {
     format!("rtf_revoked:{family}")
 }
 
-pub(crate) fn family_access_tokens_key(family: &str) -> String {
-    format!("rtf_at:{family}")
+pub(crate) fn family_access_tokens_key(family: &str, window: i64) -> String {
+    format!("rtf_at:{family}:{window}")
 }
 
 pub(crate) fn deny_key(jti: &str) -> String {

@@ -128,7 +128,14 @@ impl Authz {
             "authorization code reused: revoking the tokens of its first exchange"
         );
         if let Some(family) = &exchange.family {
-            refresh_tokens::revoke_family(store, family, self.family_revocation_ttl(), now).await?;
+            refresh_tokens::revoke_family(
+                store,
+                family,
+                self.family_revocation_ttl(),
+                now,
+                self.latest_access_token_exp(now),
+            )
+            .await?;
         }
         denylist::deny(store, &exchange.access_jti, exchange.access_exp, now).await?;
         Ok(())

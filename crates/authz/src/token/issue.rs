@@ -58,14 +58,8 @@ impl Authz {
             None => None,
             Some(family) => {
                 let store = self.store();
-                refresh_tokens::track_access_token(
-                    store,
-                    family,
-                    &access.jti,
-                    access.exp,
-                    ttl(settings.access_token_ttl),
-                )
-                .await?;
+                refresh_tokens::track_access_token(store, family, &access.jti, access.exp, now)
+                    .await?;
                 // A replay that revoked the family between our checks and the line above
                 // could not see this jti yet: close that window ourselves.
                 if refresh_tokens::is_family_revoked(store, family).await? {

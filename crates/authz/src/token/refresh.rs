@@ -121,8 +121,14 @@ impl Authz {
             family,
             "refresh token reused: revoking its family (RFC 9700 §4.14.2)"
         );
-        refresh_tokens::revoke_family(self.store(), family, self.family_revocation_ttl(), now)
-            .await?;
+        refresh_tokens::revoke_family(
+            self.store(),
+            family,
+            self.family_revocation_ttl(),
+            now,
+            self.latest_access_token_exp(now),
+        )
+        .await?;
         Ok(())
     }
 }
