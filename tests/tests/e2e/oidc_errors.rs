@@ -595,3 +595,15 @@ async fn revoking_a_consent_on_the_account_page_asks_again() {
     assert_eq!(again.status(), 200);
     assert!(again.text().await.unwrap().contains(r#"name="consent""#));
 }
+
+#[tokio::test]
+async fn protocol_endpoints_answer_wrong_methods_with_json_405() {
+    let app = spawn_app().await;
+    for path in ["/token", "/introspect", "/revoke"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{path}");
+        assert_eq!(response.headers()["allow"], "POST");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+}

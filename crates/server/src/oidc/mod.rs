@@ -29,9 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(authorize::get))
             .route(web::post().to(authorize::post)),
     )
-    .route("/token", web::post().to(token::token))
-    .route("/introspect", web::post().to(token::introspect))
-    .route("/revoke", web::post().to(token::revoke))
+    .service(post_only("/token").route(web::post().to(token::token)))
+    .service(post_only("/introspect").route(web::post().to(token::introspect)))
+    .service(post_only("/revoke").route(web::post().to(token::revoke)))
     .service(
         web::resource("/userinfo")
             .route(web::get().to(userinfo::userinfo))
@@ -42,6 +42,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(logout::get))
             .route(web::post().to(logout::post)),
     );
+}
+
+/// A POST-only protocol endpoint: other methods get a JSON 405 with `Allow`, not the HTML 404.
+fn post_only(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", "POST"))
+            .insert_header(("Cache-Control", "no-store"))
+            .json(invalid_request("this endpoint accepts only POST").body())
+    }))
 }
 
 /// Largest form body the protocol endpoints read.
