@@ -607,3 +607,45 @@ async fn protocol_endpoints_answer_wrong_methods_with_json_405() {
         assert_eq!(body["error"], "invalid_request");
     }
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_an_error_in_each_surfaces_format() {
+    let app = spawn_app().await;
+    let huge = "x=".to_owned() + &"a".repeat(300 * 1024);
+    let token = app
+        .client
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge.clone())
+        .send()
+        .await
+        .unwrap();
+    oauth_error(token, 400, "invalid_request").await;
+
+    let page = app
+        .client
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    let api = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\":\"{}\"}}", "a".repeat(300 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 413);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+}

@@ -29,23 +29,15 @@ async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse,
 }
 
 /// Reads the body up to `MAX_BODY`, answering problem JSON instead of actix's plain-text errors.
-async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, Problem> {
-    use futures_util::StreamExt;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            Problem::new(
-                ProblemKind::MalformedBody,
-                format!("cannot read body: {err}"),
-            )
-        })?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Problem::new(
-                ProblemKind::PayloadTooLarge,
-                format!("the body exceeds {MAX_BODY} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, Problem> {
+    crate::body::read_limited(payload, MAX_BODY)
+        .await
+        .map_err(|err| match err {
+            crate::body::BodyError::TooLarge(_) => {
+                Problem::new(ProblemKind::PayloadTooLarge, err.to_string())
+            }
+            crate::body::BodyError::Unreadable(_) => {
+                Problem::new(ProblemKind::MalformedBody, err.to_string())
+            }
+        })
 }

@@ -46,9 +46,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let mut params = parse_params(&body);
+    let mut params = super::read_page_form(body).await?;
     let decision = params
         .iter()
         .find(|(k, _)| k == "consent")

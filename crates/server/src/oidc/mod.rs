@@ -57,6 +57,14 @@ fn post_only(path: &str) -> actix_web::Resource {
 /// Largest form body the protocol endpoints read.
 const MAX_FORM: usize = 16 * 1024;
 
+/// A browser form body (consent, logout) up to `MAX_FORM`, or an HTML error page.
+async fn read_page_form(payload: web::Payload) -> Result<Params, crate::pages::PageError> {
+    crate::body::read_limited(payload, MAX_FORM)
+        .await
+        .map(|body| parse_params(&body))
+        .map_err(|err| crate::pages::PageError::bad_request(err.to_string()))
+}
+
 pub(crate) fn parse_params(raw: &[u8]) -> Params {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
@@ -71,7 +79,7 @@ fn invalid_request(description: impl Into<String>) -> OAuthError {
 
 /// Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2 requires that type at the
 /// token endpoint; RFC 7009 and RFC 7662 use it too).
-async fn read_form(req: &HttpRequest, body: web::Bytes) -> Result<Params, OAuthError> {
+async fn read_form(req: &HttpRequest, payload: web::Payload) -> Result<Params, OAuthError> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -83,9 +91,9 @@ async fn read_form(req: &HttpRequest, body: web::Bytes) -> Result<Params, OAuthE
             "the request body must be application/x-www-form-urlencoded",
         ));
     }
-    if body.len() > MAX_FORM {
-        return Err(invalid_request("the request body is too large"));
-    }
+    let body = crate::body::read_limited(payload, MAX_FORM)
+        .await
+        .map_err(|err| invalid_request(err.to_string()))?;
     Ok(parse_params(&body))
 }
 

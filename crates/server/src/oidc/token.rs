@@ -13,7 +13,11 @@ fn respond(result: Result<HttpResponse, OAuthError>) -> HttpResponse {
     result.unwrap_or_else(|err| oauth_error_response(&err))
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> HttpResponse {
     respond(
         async {
             let form = read_form(&req, body).await?;
@@ -34,7 +38,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
     respond(
         async {
@@ -52,7 +56,7 @@ pub async fn introspect(
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
     respond(
         async {

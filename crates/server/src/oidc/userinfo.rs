@@ -79,8 +79,12 @@ fn extract_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> 
 pub async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> HttpResponse {
+    let body = match crate::body::read_limited(body, super::MAX_FORM).await {
+        Ok(body) => body,
+        Err(err) => return bearer_error(&invalid_request(&err.to_string())),
+    };
     let token = match extract_token(&req, &body) {
         Ok(token) => token,
         Err(err) => return bearer_error(&err),
