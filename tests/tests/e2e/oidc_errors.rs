@@ -649,3 +649,43 @@ async fn oversized_bodies_get_an_error_in_each_surfaces_format() {
     assert_eq!(api.status(), 413);
     assert_eq!(api.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn userinfo_takes_the_token_from_exactly_one_place() {
+    let (app, rp) = setup().await;
+    let code = code_for(&app, &rp, "olga").await;
+    let tokens: Value = exchange(&app, &rp, &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    // RFC 6750 §2.2: the form body.
+    let form = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let claims: Value = form.json().await.unwrap();
+    assert_eq!(claims["preferred_username"], "olga");
+    assert_eq!(claims["email"], "olga@example.com");
+    // RFC 6750 §2: never more than one method in a request.
+    let both = app
+        .client
+        .post(app.url("/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 400);
+    assert!(
+        both.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_request""#)
+    );
+}
