@@ -49,6 +49,14 @@ async fn code_for(app: &TestApp, rp: &TestClient, username: &str) -> String {
     param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
 }
 
+/// A fresh code for `username`, exchanged: the token response JSON.
+async fn tokens_for(app: &TestApp, rp: &TestClient, username: &str) -> Value {
+    let code = code_for(app, rp, username).await;
+    let response = exchange(app, rp, &code, VERIFIER).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 async fn exchange(app: &TestApp, rp: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
     let mut request = app.client.post(app.url("/token"));
     let mut form = vec![
@@ -287,12 +295,7 @@ async fn unsupported_grant_types_are_named() {
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_family() {
     let (app, rp) = setup().await;
-    let code = code_for(&app, &rp, "olga").await;
-    let first: Value = exchange(&app, &rp, &code, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = tokens_for(&app, &rp, "olga").await;
     let original = first["refresh_token"].as_str().unwrap().to_owned();
     let second: Value = refresh(&app, &rp, &original).await.json().await.unwrap();
     let rotated = second["refresh_token"].as_str().unwrap().to_owned();
@@ -304,12 +307,7 @@ async fn refresh_token_reuse_revokes_the_family() {
 #[tokio::test]
 async fn tampered_and_unsigned_tokens_are_rejected_at_userinfo() {
     let (app, rp) = setup().await;
-    let code = code_for(&app, &rp, "olga").await;
-    let tokens: Value = exchange(&app, &rp, &code, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for(&app, &rp, "olga").await;
     let access = tokens["access_token"].as_str().unwrap();
     let ok = app
         .client
@@ -379,12 +377,7 @@ async fn fifty_simultaneous_exchanges_of_one_code_succeed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_simultaneous_refreshes_succeed_once_and_revoke_the_family() {
     let (app, rp) = setup().await;
-    let code = code_for(&app, &rp, "olga").await;
-    let tokens: Value = exchange(&app, &rp, &code, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for(&app, &rp, "olga").await;
     let token = tokens["refresh_token"].as_str().unwrap().to_owned();
     let attempts = (0..50).map(|_| refresh(&app, &rp, &token));
     let responses = futures_util::future::join_all(attempts).await;
@@ -653,12 +646,7 @@ async fn oversized_bodies_get_an_error_in_each_surfaces_format() {
 #[tokio::test]
 async fn userinfo_takes_the_token_from_exactly_one_place() {
     let (app, rp) = setup().await;
-    let code = code_for(&app, &rp, "olga").await;
-    let tokens: Value = exchange(&app, &rp, &code, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for(&app, &rp, "olga").await;
     let access = tokens["access_token"].as_str().unwrap();
     // RFC 6750 §2.2: the form body.
     let form = app
