@@ -15,7 +15,7 @@ use std::sync::Arc;
 use gatehouse_identity::{Client, TokenEndpointAuthMethod};
 
 use crate::error::OAuthError;
-use crate::params::ParamMap;
+use crate::params::{ParamMap, Params};
 use crate::registrar::ClientRegistrar;
 use crate::service::Authz;
 
@@ -52,6 +52,24 @@ const BAD_CLIENT: &str = "client authentication failed";
 
 /// The client a request authenticated as. `form` is the request body (already checked for
 /// repeated parameters).
+/// The common start of every client-authenticated endpoint (token, introspection, revocation):
+/// parameters must not repeat (RFC 6749 §3.2), then the client authenticates.
+pub(crate) async fn authenticated_form<'a>(
+    authz: &Authz,
+    form: &'a Params,
+    auth: &ClientCredentials,
+) -> Result<(ParamMap<'a>, Arc<Client>), OAuthError> {
+    let form = ParamMap::new(form);
+    if let Some(name) = form.first_duplicate() {
+        return Err(
+            OAuthError::invalid_request(format!("parameter {name} is repeated"))
+                .with_basic_attempted(!matches!(auth, ClientCredentials::None)),
+        );
+    }
+    let client = authenticate(authz, &form, auth).await?;
+    Ok((form, client))
+}
+
 pub(crate) async fn authenticate(
     authz: &Authz,
     form: &ParamMap<'_>,

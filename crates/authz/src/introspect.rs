@@ -17,10 +17,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::client_auth::{ClientCredentials, authenticate};
+use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::denylist;
 use crate::error::OAuthError;
-use crate::params::{ParamMap, Params, scope_string};
+use crate::params::{Params, scope_string};
 use crate::refresh_tokens;
 use crate::service::Authz;
 use crate::store::sha256_hex;
@@ -34,15 +34,8 @@ impl Authz {
         auth: ClientCredentials,
         now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
-        let form = ParamMap::new(form);
         let basic_attempted = !matches!(auth, ClientCredentials::None);
-        if let Some(name) = form.first_duplicate() {
-            return Err(
-                OAuthError::invalid_request(format!("parameter {name} is repeated"))
-                    .with_basic_attempted(basic_attempted),
-            );
-        }
-        let caller = authenticate(self, &form, &auth).await?;
+        let (form, caller) = authenticated_form(self, form, &auth).await?;
         if caller.is_public() {
             return Err(OAuthError::invalid_client(
                 "introspection requires an authenticated confidential client",

@@ -15,10 +15,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::client_auth::{ClientCredentials, authenticate};
+use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::denylist;
 use crate::error::OAuthError;
-use crate::params::{ParamMap, Params};
+use crate::params::Params;
 use crate::refresh_tokens;
 use crate::service::Authz;
 use crate::store::{refresh_key, sha256_hex};
@@ -32,15 +32,7 @@ impl Authz {
         auth: ClientCredentials,
         now: DateTime<Utc>,
     ) -> Result<(), OAuthError> {
-        let form = ParamMap::new(form);
-        let basic_attempted = !matches!(auth, ClientCredentials::None);
-        if let Some(name) = form.first_duplicate() {
-            return Err(
-                OAuthError::invalid_request(format!("parameter {name} is repeated"))
-                    .with_basic_attempted(basic_attempted),
-            );
-        }
-        let client = authenticate(self, &form, &auth).await?;
+        let (form, client) = authenticated_form(self, form, &auth).await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

@@ -24,9 +24,9 @@ mod issue;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::client_auth::{ClientCredentials, authenticate};
+use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::error::{ErrorCode, OAuthError};
-use crate::params::{ParamMap, Params, scope_string};
+use crate::params::{Params, scope_string};
 use crate::service::Authz;
 
 /// What a grant issued; becomes the JSON body.
@@ -64,15 +64,7 @@ impl Authz {
         auth: ClientCredentials,
         now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
-        let form = ParamMap::new(form);
-        let basic_attempted = !matches!(auth, ClientCredentials::None);
-        if let Some(name) = form.first_duplicate() {
-            return Err(
-                OAuthError::invalid_request(format!("parameter {name} is repeated"))
-                    .with_basic_attempted(basic_attempted),
-            );
-        }
-        let client = authenticate(self, &form, &auth).await?;
+        let (form, client) = authenticated_form(self, form, &auth).await?;
         let response = match form.get("grant_type") {
             None => Err(OAuthError::invalid_request("grant_type is missing")),
             Some("authorization_code") => self.exchange_code(&form, &client, now).await,

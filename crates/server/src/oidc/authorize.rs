@@ -49,23 +49,15 @@ pub async fn post(
     body: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let mut params = super::read_page_form(body).await?;
-    let decision = params
-        .iter()
-        .find(|(k, _)| k == "consent")
-        .map(|(_, v)| v.clone());
-    let Some(decision) = decision else {
+    let Some(decision) = super::take_param(&mut params, "consent") else {
         return handle(&req, &state, params, ConsentDecision::NotAsked).await;
     };
-    let submitted = params
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map(|(_, v)| v.clone());
+    let submitted = super::take_param(&mut params, "csrf_token");
     if !csrf_matches(&req, submitted.as_deref()) {
         return Err(PageError::forbidden(
             "The consent form expired. Go back to the application and try again.",
         ));
     }
-    params.retain(|(k, _)| k != "consent" && k != "csrf_token");
     let decision = match decision.as_str() {
         "approve" => ConsentDecision::Approved,
         "deny" => ConsentDecision::Denied,

@@ -45,11 +45,7 @@ pub async fn post(
     body: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let mut params = super::read_page_form(body).await?;
-    let csrf = params
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map(|(_, v)| v.clone());
-    let confirmed = match csrf {
+    let confirmed = match super::take_param(&mut params, "csrf_token") {
         Some(token) if csrf_matches(&req, Some(&token)) => true,
         Some(_) => {
             return Err(PageError::forbidden(
@@ -58,7 +54,6 @@ pub async fn post(
         }
         None => false,
     };
-    params.retain(|(k, _)| k != "csrf_token");
     handle(&req, &state, params, confirmed).await
 }
 

@@ -65,6 +65,17 @@ async fn read_page_form(payload: web::Payload) -> Result<Params, crate::pages::P
         .map_err(|err| crate::pages::PageError::bad_request(err.to_string()))
 }
 
+/// Removes every `name` parameter (our own form fields, not part of the protocol request) and
+/// returns the first value.
+fn take_param(params: &mut Params, name: &str) -> Option<String> {
+    let first = params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone());
+    params.retain(|(k, _)| k != name);
+    first
+}
+
 pub(crate) fn parse_params(raw: &[u8]) -> Params {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
