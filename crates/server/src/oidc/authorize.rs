@@ -8,8 +8,8 @@ use gatehouse_authz::{AuthSession, AuthorizeOutcome, ConsentDecision, Params};
 
 use super::parse_params;
 use crate::app::AppState;
-use crate::browser::{csrf_cookie, csrf_matches, csrf_token, current_session};
-use crate::pages::{PageError, html};
+use crate::browser::{csrf_matches, csrf_token, current_session};
+use crate::pages::{PageError, form_page};
 
 struct ScopeRow {
     name: String,
@@ -119,13 +119,7 @@ async fn handle(
                 params: &params,
                 csrf_token: &token,
             };
-            let mut response = html(StatusCode::OK, &page)?;
-            if fresh {
-                response
-                    .add_cookie(&csrf_cookie(state, &token))
-                    .map_err(|err| PageError::internal(&err))?;
-            }
-            Ok(response)
+            form_page(state, StatusCode::OK, &page, &token, fresh)
         }
     }
 }

@@ -13,10 +13,9 @@ use gatehouse_authz::{LogoutRequest, Params};
 use super::parse_params;
 use crate::app::AppState;
 use crate::browser::{
-    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, expired_cookie,
-    request_context,
+    SESSION_COOKIE, csrf_matches, csrf_token, current_session, expired_cookie, request_context,
 };
-use crate::pages::{PageError, html};
+use crate::pages::{PageError, form_page};
 
 const LOGOUT_PARAMS: [&str; 5] = [
     "id_token_hint",
@@ -115,13 +114,7 @@ async fn handle(
             params: &params,
             csrf_token: &token,
         };
-        let mut response = html(StatusCode::OK, &page)?;
-        if fresh {
-            response
-                .add_cookie(&csrf_cookie(state, &token))
-                .map_err(|err| PageError::internal(&err))?;
-        }
-        return Ok(response);
+        return form_page(state, StatusCode::OK, &page, &token, fresh);
     }
     state
         .sessions

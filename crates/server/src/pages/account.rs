@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::DateTime;
 
-use super::{PageError, html};
+use super::{PageError, form_page};
 use crate::app::AppState;
-use crate::browser::{csrf_cookie, csrf_matches, csrf_token, current_session, request_context};
+use crate::browser::{csrf_matches, csrf_token, current_session, request_context};
 use gatehouse_sessions::SessionHandle;
 use serde::Deserialize;
 
@@ -110,13 +110,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         consents,
         csrf_token: &token,
     };
-    let mut response = html(StatusCode::OK, &page)?;
-    if fresh {
-        response
-            .add_cookie(&csrf_cookie(&state, &token))
-            .map_err(|err| PageError::internal(&err))?;
-    }
-    Ok(response)
+    form_page(&state, StatusCode::OK, &page, &token, fresh)
 }
 
 #[derive(Debug, Deserialize)]

@@ -95,3 +95,21 @@ pub fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Pa
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
 }
+
+/// Renders a page that carries a form with the CSRF token from `crate::browser::csrf_token`;
+/// a `fresh` token is also set as the double-submit cookie.
+pub fn form_page(
+    state: &crate::app::AppState,
+    status: StatusCode,
+    page: &impl Template,
+    token: &str,
+    fresh: bool,
+) -> Result<HttpResponse, PageError> {
+    let mut response = html(status, page)?;
+    if fresh {
+        response
+            .add_cookie(&crate::browser::csrf_cookie(state, token))
+            .map_err(|err| PageError::internal(&err))?;
+    }
+    Ok(response)
+}

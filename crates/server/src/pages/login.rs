@@ -7,11 +7,11 @@ use gatehouse_identity::LoginError;
 use gatehouse_sessions::BrowserSession;
 use serde::Deserialize;
 
-use super::{PageError, html};
+use super::{PageError, form_page};
 use crate::app::AppState;
 use crate::browser::{
-    SESSION_COOKIE, csrf_cookie, csrf_matches, csrf_token, current_session, request_context,
-    safe_return_to, session_cookie,
+    SESSION_COOKIE, csrf_matches, csrf_token, current_session, request_context, safe_return_to,
+    session_cookie,
 };
 
 const DEFAULT_LANDING: &str = "/account";
@@ -57,13 +57,7 @@ fn render_login(
         username,
         error,
     };
-    let mut response = html(status, &page)?;
-    if fresh {
-        response
-            .add_cookie(&csrf_cookie(state, &token))
-            .map_err(|err| PageError::internal(&err))?;
-    }
-    Ok(response)
+    form_page(state, status, &page, &token, fresh)
 }
 
 fn redirect(to: &str) -> HttpResponse {

@@ -6,7 +6,7 @@ mod login;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use error::{PageError, html};
+pub use error::{PageError, form_page, html};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // A form that cannot be decoded (wrong content type, bad encoding) is a page error, not text.
