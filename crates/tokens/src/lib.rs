@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`algorithm`] | the two JWS algorithms we sign with | RFC 7518 §3.1, §3.3, §3.4 |
 //! | [`signing_key`] | one private key, its cached signer/verifier, its public JWK | RFC 7517 §4, RFC 7518 §6 |
+//! | `es256` (private) | our ES256 signer/verifier behind josekit's traits | RFC 7518 §3.4 |
 //! | [`thumbprint`] | key ids | RFC 7638 §3 |
 //! | [`key_set`] | rotation states and the JWKS document | RFC 7517 §5 |
 //! | [`mod@seal`] | private keys encrypted at rest | RFC 7516 §7.1, RFC 7518 §4.5, §5.3 |
@@ -24,6 +25,7 @@ pub mod algorithm;
 pub mod at_hash;
 pub mod claims;
 pub mod error;
+mod es256;
 pub mod key_set;
 pub mod keystore;
 pub mod mint;

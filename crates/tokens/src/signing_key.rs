@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::error::TokenError;
+use crate::es256::Es256Signer;
 use crate::thumbprint::jwk_thumbprint;
 
 /// RSA modulus size for generated keys (RFC 7518 §3.3 requires at least 2048 bits).
@@ -57,18 +58,18 @@ impl SigningKey {
         let public_members = public_jwk(alg, &key_pair.to_jwk_public_key())?;
         let kid = jwk_thumbprint(&public_members)?;
 
-        // DER rather than PEM: no base64 round trip, and josekit checks the curve or the
-        // modulus size again, so a signer can never disagree with `alg`.
+        // DER rather than PEM: no base64 round trip. The curve (ours) or the modulus size
+        // (josekit) is checked again, so a signer can never disagree with `alg`. ES256 uses
+        // our own signer and verifier (see `es256`); RS256 keeps josekit's.
         let private_der = key_pair.to_der_private_key();
-        let public_der = key_pair.to_der_public_key();
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match alg {
             Algorithm::ES256 => {
-                let mut signer = ES256.signer_from_der(&private_der).map_err(crypto)?;
-                signer.set_key_id(kid.as_str());
-                let verifier = ES256.verifier_from_der(&public_der).map_err(crypto)?;
+                let signer = Es256Signer::from_private_der(&private_der, &kid).map_err(crypto)?;
+                let verifier = signer.verifier().map_err(crypto)?;
                 (Box::new(signer), Box::new(verifier))
             }
             Algorithm::RS256 => {
+                let public_der = key_pair.to_der_public_key();
                 let mut signer = RS256.signer_from_der(&private_der).map_err(crypto)?;
                 signer.set_key_id(kid.as_str());
                 let verifier = RS256.verifier_from_der(&public_der).map_err(crypto)?;
