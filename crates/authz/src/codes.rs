@@ -19,6 +19,7 @@ use gatehouse_sessions::{KvStore, StoreError};
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::scope::Scope;
 
+use crate::refresh_tokens::FamilyId;
 use crate::store::{
     code_key, code_used_key, get_json, put_json, put_json_if_absent, random_secret, sha256_hex,
     take_json,
@@ -114,7 +115,7 @@ pub struct AuthorizationCode {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeExchange {
     /// The refresh-token family, when one was issued.
-    pub family: Option<String>,
+    pub family: Option<FamilyId>,
     pub access_jti: String,
     /// The access token's `exp`: how long its denylist entry must last.
     pub access_exp: i64,

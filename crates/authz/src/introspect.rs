@@ -23,7 +23,6 @@ use crate::error::OAuthError;
 use crate::params::{Params, scope_string};
 use crate::refresh_tokens;
 use crate::service::Authz;
-use crate::store::sha256_hex;
 
 impl Authz {
     /// POST /introspect.
@@ -69,7 +68,7 @@ impl Authz {
         let Ok(claims) = self.verify_access_token(token, now) else {
             return Ok(None);
         };
-        if denylist::is_denied(self.store(), &claims.jti).await? {
+        if denylist::is_revoked(self.store(), &claims.jti, claims.fam.as_deref()).await? {
             return Ok(None);
         }
         // Client-credentials tokens name the client as `sub` and have no user behind them.
@@ -107,11 +106,14 @@ impl Authz {
         token: &str,
         now: i64,
     ) -> Result<Option<Value>, OAuthError> {
-        let store = self.store();
-        let Some(record) = refresh_tokens::find(store, &sha256_hex(token)).await? else {
+        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
             return Ok(None);
         };
-        if now >= record.exp || refresh_tokens::is_family_revoked(store, &record.family).await? {
+        let Some(stored) = refresh_tokens::find(self.store(), family).await? else {
+            return Ok(None);
+        };
+        let record = stored.record;
+        if record.generation != generation || now >= record.exp {
             return Ok(None);
         }
         let sub = record.user_id.to_string();

@@ -14,6 +14,7 @@
 //!   than believing the token is gone.
 
 use chrono::{DateTime, Utc};
+use gatehouse_tokens::AccessTokenClaims;
 
 use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::denylist;
@@ -21,7 +22,6 @@ use crate::error::OAuthError;
 use crate::params::Params;
 use crate::refresh_tokens;
 use crate::service::Authz;
-use crate::store::{refresh_key, sha256_hex};
 
 impl Authz {
     /// POST /revoke.
@@ -63,20 +63,18 @@ impl Authz {
         now: i64,
     ) -> Result<bool, OAuthError> {
         let store = self.store();
-        let token_hash = sha256_hex(token);
-        let Some(record) = refresh_tokens::find(store, &token_hash).await? else {
+        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
             return Ok(false);
         };
-        if record.client_id == client_id {
-            refresh_tokens::revoke_family(
-                store,
-                &record.family,
-                self.family_revocation_ttl(),
-                now,
-                self.latest_access_token_exp(now),
-            )
-            .await?;
-            store.delete(&refresh_key(&token_hash)).await?;
+        // Only the family's live token counts: a rotated-away one is already invalid.
+        let Some(stored) = refresh_tokens::find(store, family).await? else {
+            return Ok(false);
+        };
+        if stored.record.generation != generation {
+            return Ok(false);
+        }
+        if stored.record.client_id == client_id {
+            refresh_tokens::revoke(store, family, now, self.latest_access_token_exp(now)).await?;
         }
         Ok(true)
     }
@@ -97,9 +95,9 @@ impl Authz {
         Ok(true)
     }
 
-    /// Whether an access token's `jti` is denylisted, for resource endpoints that verify our
-    /// access tokens themselves.
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, OAuthError> {
-        Ok(denylist::is_denied(self.store(), jti).await?)
+    /// Whether a verified access token was revoked, by itself or with its refresh-token
+    /// family, for resource endpoints that verify our access tokens themselves.
+    pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, OAuthError> {
+        Ok(denylist::is_revoked(self.store(), &claims.jti, claims.fam.as_deref()).await?)
     }
 }

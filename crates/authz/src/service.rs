@@ -12,6 +12,7 @@ use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify
 
 use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
 use crate::error::OAuthError;
+use crate::refresh_tokens::TokenCodec;
 use crate::settings::AuthzSettings;
 
 /// Whether an account may be served: `Active`, or `Locked` with the lock already over (the
@@ -41,6 +42,7 @@ struct Inner {
     secrets: ClientSecretHasher,
     clients: ClientCache,
     users: UserCache,
+    refresh_tokens: TokenCodec,
 }
 
 impl Authz {
@@ -52,6 +54,7 @@ impl Authz {
         secrets: ClientSecretHasher,
     ) -> Self {
         let user_cache_ttl = settings.user_cache_ttl;
+        let refresh_tokens = TokenCodec::new(keys.derive_secret("refresh-token-hmac-sha256"));
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -61,6 +64,7 @@ impl Authz {
                 secrets,
                 clients: ClientCache::new(CLIENT_CACHE_TTL),
                 users: UserCache::new(user_cache_ttl),
+                refresh_tokens,
             }),
         }
     }
@@ -71,6 +75,10 @@ impl Authz {
 
     pub(crate) fn store(&self) -> &dyn KvStore {
         self.inner.store.as_ref()
+    }
+
+    pub(crate) fn refresh_token_codec(&self) -> &TokenCodec {
+        &self.inner.refresh_tokens
     }
 
     pub(crate) fn secrets(&self) -> &ClientSecretHasher {
@@ -144,13 +152,6 @@ impl Authz {
     /// The latest expiry an access token issued at `now` (Unix seconds) can have.
     pub(crate) fn latest_access_token_exp(&self, now: i64) -> i64 {
         now.saturating_add(self.inner.settings.access_token_ttl.num_seconds())
-    }
-
-    /// How long a family's revocation marker must last: longer than any refresh token of the
-    /// family can live (each one's TTL is at most `refresh_token_ttl` from now), with a minute
-    /// to spare for a rotation in flight.
-    pub(crate) fn family_revocation_ttl(&self) -> std::time::Duration {
-        crate::store::ttl(self.inner.settings.refresh_token_ttl + chrono::Duration::minutes(1))
     }
 
     /// Verifies one of our access tokens (RFC 9068 §4): signature by a published key, `typ`

@@ -8,10 +8,8 @@
 //! |---|---|---|
 //! | `code:<sha256hex>` | [`crate::codes::AuthorizationCode`] | `code_ttl` |
 //! | `code_used:<sha256hex>` | what the code's exchange issued (reuse revocation, RFC 6749 §4.1.2) | ≥ access token TTL |
-//! | `rt:<sha256hex>` | a refresh token's record | `refresh_token_ttl`, fresh per rotation |
-//! | `rt_used:<sha256hex>` | the family of a refresh token already exchanged | `refresh_token_ttl` |
-//! | `rtf_revoked:<family>` | marker: every refresh token of the family is dead | `refresh_token_ttl` |
-//! | `rtf_at:<family>` | set of `jti exp` of access tokens issued in the family | access token TTL |
+//! | `rtf:<family>` | a refresh-token family: its grant and live generation ([`crate::refresh_tokens`]) | `refresh_token_ttl`, fresh per rotation |
+//! | `rtf_revoked:<family>` | marker: the family's access tokens are revoked | access token TTL + 1 min |
 //! | `deny:<jti>` | marker: a revoked access token | its remaining lifetime |
 
 use std::time::Duration as StdDuration;
@@ -23,6 +21,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
+use crate::refresh_tokens::FamilyId;
+
 pub(crate) fn code_key(hash: &str) -> String {
     format!("code:{hash}")
 }
@@ -31,20 +31,12 @@ pub(crate) fn code_used_key(hash: &str) -> String {
     format!("code_used:{hash}")
 }
 
-pub(crate) fn refresh_key(hash: &str) -> String {
-    format!("rt:{hash}")
+pub(crate) fn family_key(family: FamilyId) -> String {
+    format!("rtf:{family}")
 }
 
-pub(crate) fn refresh_used_key(hash: &str) -> String {
-    format!("rt_used:{hash}")
-}
-
-pub(crate) fn family_revoked_key(family: &str) -> String {
+pub(crate) fn family_revoked_key(family: FamilyId) -> String {
     format!("rtf_revoked:{family}")
-}
-
-pub(crate) fn family_access_tokens_key(family: &str, window: i64) -> String {
-    format!("rtf_at:{family}:{window}")
 }
 
 pub(crate) fn deny_key(jti: &str) -> String {
@@ -55,11 +47,6 @@ pub(crate) fn deny_key(jti: &str) -> String {
 /// RFC 6749 §10.10 asks of codes and tokens, in a form safe in URLs and forms.
 pub(crate) fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-/// An opaque identifier (refresh-token family): 128 random bits.
-pub(crate) fn random_id() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
 pub(crate) fn sha256_hex(secret: &str) -> String {

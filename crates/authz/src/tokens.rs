@@ -29,12 +29,9 @@ pub(crate) struct AccessTokenRequest<'a> {
     pub jti: String,
     pub auth_time: Option<i64>,
     pub sid: Option<&'a str>,
-}
-
-pub(crate) struct MintedAccessToken {
-    pub token: String,
-    pub jti: String,
-    pub exp: i64,
+    /// The refresh-token family of a user grant, so that revoking the family revokes this
+    /// token too ([`crate::refresh_tokens::revoke`]).
+    pub family: Option<&'a str>,
 }
 
 /// What an ID token repeats about the login.
@@ -54,7 +51,7 @@ impl Authz {
         &self,
         request: AccessTokenRequest<'_>,
         now: i64,
-    ) -> Result<MintedAccessToken, OAuthError> {
+    ) -> Result<String, OAuthError> {
         let settings = self.settings();
         let keys = self.key_set();
         let key = keys.active(settings.access_token_alg).ok_or_else(|| {
@@ -72,15 +69,12 @@ impl Authz {
             scope: scope_string(request.scopes),
             iat: now,
             exp,
-            jti: request.jti.clone(),
+            jti: request.jti,
             auth_time: request.auth_time,
             sid: request.sid.map(str::to_owned),
+            fam: request.family.map(str::to_owned),
         };
-        Ok(MintedAccessToken {
-            token: mint_access_token(key, &claims)?,
-            jti: request.jti,
-            exp,
-        })
+        Ok(mint_access_token(key, &claims)?)
     }
 
     pub(crate) fn mint_id_token(

@@ -35,7 +35,7 @@ impl Authz {
                 tracing::debug!(%err, "userinfo: access token refused");
                 BearerError::invalid_token()
             })?;
-        if denylist::is_denied(self.store(), &claims.jti)
+        if denylist::is_revoked(self.store(), &claims.jti, claims.fam.as_deref())
             .await
             .map_err(|err| BearerError::from(crate::error::OAuthError::from(err)))?
         {

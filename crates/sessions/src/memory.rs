@@ -67,6 +67,17 @@ impl MemoryStore {
         self.entries.lock().len()
     }
 
+    /// The keys of live entries, in no particular order (for tests and debugging).
+    pub fn live_keys(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.entries
+            .lock()
+            .iter()
+            .filter(|(_, entry)| entry.is_live(now))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// Sweeps every `every` on the current tokio runtime (panics outside one, like
     /// `tokio::spawn`). The task holds only a `Weak`, so it ends once the store is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
@@ -159,6 +170,32 @@ impl KvStore for MemoryStore {
             }) => Ok(Some(bytes)),
             _ => Ok(None),
         }
+    }
+
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        match live_entry(&mut entries, key, now) {
+            Some(entry) if matches!(&entry.value, Value::Bytes(held) if held == expected) => {
+                *entry = Entry::new(Value::Bytes(new.to_vec()), now, ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        Ok(keys
+            .iter()
+            .any(|key| live_entry(&mut entries, key, now).is_some()))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {

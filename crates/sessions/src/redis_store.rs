@@ -7,10 +7,11 @@
 //! [`StoreError::Unavailable`] until Redis answers again.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use redis::{Client, RedisError, Script};
 use tokio::sync::OnceCell;
 
 use crate::store::{KvStore, StoreError, effective_ttl};
@@ -74,6 +75,19 @@ impl fmt::Debug for RedisStore {
     }
 }
 
+/// Compare-and-swap for [`KvStore::replace_if`]. A script runs atomically on the server, which
+/// WATCH/MULTI on a shared multiplexed connection could not guarantee. A value of another type
+/// than a string makes `GET` fail, which is an error, not a false.
+static REPLACE_IF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            return 1
+          end
+          return 0",
+    )
+});
+
 fn unavailable(err: RedisError) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
@@ -131,6 +145,38 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)
+    }
+
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let replaced: u64 = REPLACE_IF
+            .key(self.key(key))
+            .arg(expected)
+            .arg(new)
+            .arg(millis(ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(replaced == 1)
+    }
+
+    async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError> {
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("EXISTS");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        let found: u64 = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(found > 0)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {

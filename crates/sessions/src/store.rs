@@ -50,8 +50,21 @@ pub trait KvStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Atomic get-and-delete (Redis GETDEL): of N concurrent takers exactly one gets Some.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Atomic compare-and-swap: replaces the value under `key` with `new` (and its TTL) only if
+    /// it holds exactly `expected` right now. false if it holds anything else or nothing, in
+    /// which case nothing is written: of N concurrent swaps from the same value one wins.
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     /// true if a live key was removed.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// true if at least one of `keys` holds a live value or set, in one round trip (Redis
+    /// EXISTS); false for an empty list.
+    async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError>;
     /// Atomic increment; the TTL is set when the counter is created and NOT extended by later
     /// increments, so a rate-limit window cannot be kept open by hammering it. Returns the new
     /// value. The counter reads back through [`KvStore::get`] as its decimal digits.

@@ -19,15 +19,15 @@ use gatehouse_identity::{Client, GrantType};
 use gatehouse_tokens::new_jti;
 
 use super::TokenResponse;
-use super::issue::UserGrant;
+use super::issue::{FamilyStep, UserGrant};
 use crate::codes::{self, CodeExchange, nonce_of};
 use crate::denylist;
 use crate::error::OAuthError;
 use crate::params::ParamMap;
 use crate::pkce;
-use crate::refresh_tokens;
+use crate::refresh_tokens::{self, FamilyId};
 use crate::service::Authz;
-use crate::store::{random_id, sha256_hex, ttl};
+use crate::store::{sha256_hex, ttl};
 
 impl Authz {
     pub(super) async fn exchange_code(
@@ -64,7 +64,9 @@ impl Authz {
         };
 
         let exchange = CodeExchange {
-            family: client.allows_grant(GrantType::RefreshToken).then(random_id),
+            family: client
+                .allows_grant(GrantType::RefreshToken)
+                .then(FamilyId::random),
             access_jti: new_jti(),
             access_exp: now_secs.saturating_add(settings.access_token_ttl.num_seconds()),
         };
@@ -108,7 +110,7 @@ impl Authz {
                 sid: &stored.sid,
                 amr: &stored.amr,
                 nonce: nonce_of(&grant),
-                family: exchange.family,
+                family: exchange.family.map(FamilyStep::Start),
                 jti: exchange.access_jti,
             },
             now_secs,
@@ -123,19 +125,12 @@ impl Authz {
             return Ok(());
         };
         tracing::warn!(
-            family = exchange.family.as_deref(),
+            family = exchange.family.map(|family| family.to_string()),
             jti = %exchange.access_jti,
             "authorization code reused: revoking the tokens of its first exchange"
         );
-        if let Some(family) = &exchange.family {
-            refresh_tokens::revoke_family(
-                store,
-                family,
-                self.family_revocation_ttl(),
-                now,
-                self.latest_access_token_exp(now),
-            )
-            .await?;
+        if let Some(family) = exchange.family {
+            refresh_tokens::revoke(store, family, now, self.latest_access_token_exp(now)).await?;
         }
         denylist::deny(store, &exchange.access_jti, exchange.access_exp, now).await?;
         Ok(())

@@ -62,11 +62,12 @@ impl Authz {
                 jti: new_jti(),
                 auth_time: None,
                 sid: None,
+                family: None,
             },
             now.timestamp(),
         )?;
         Ok(TokenResponse {
-            access_token: access.token,
+            access_token: access,
             expires_in: self.settings().access_token_ttl.num_seconds(),
             scopes,
             refresh_token: None,

@@ -8,10 +8,9 @@
 use gatehouse_identity::{Client, User};
 
 use super::TokenResponse;
-use crate::denylist;
 use crate::error::OAuthError;
 use crate::params::has_scope;
-use crate::refresh_tokens::{self, RefreshRecord};
+use crate::refresh_tokens::{self, FamilyId, FamilyRecord};
 use crate::service::Authz;
 use crate::store::ttl;
 use crate::tokens::{AccessTokenRequest, IdTokenRequest};
@@ -21,17 +20,25 @@ pub(super) struct UserGrant<'a> {
     pub user: &'a User,
     /// The access token's scope (the refresh grant may narrow it).
     pub scopes: &'a [String],
-    /// The scope a new refresh token keeps: the original grant's (RFC 6749 §6).
+    /// The scope a new family keeps: the original grant's (RFC 6749 §6).
     pub refresh_scopes: &'a [String],
     pub auth_time: i64,
     pub sid: &'a str,
     pub amr: &'a [String],
     /// Only from an authorization request; never on refresh (OIDC Core §12.2).
     pub nonce: Option<String>,
-    /// The refresh-token family; `None` when the client gets no refresh tokens.
-    pub family: Option<String>,
+    /// What happens to the refresh-token family; `None` when the client gets no refresh tokens.
+    pub family: Option<FamilyStep>,
     /// Chosen by the caller, so a code's tombstone can name it before it is minted.
     pub jti: String,
+}
+
+/// The refresh token a grant comes with.
+pub(super) enum FamilyStep {
+    /// A code exchange starts a family at generation 0.
+    Start(FamilyId),
+    /// The refresh grant already moved the family to this generation.
+    Rotated(FamilyId, u64),
 }
 
 impl Authz {
@@ -41,7 +48,39 @@ impl Authz {
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         let settings = self.settings();
+        let family = grant.family.as_ref().map(|step| match step {
+            FamilyStep::Start(family) | FamilyStep::Rotated(family, _) => *family,
+        });
+        let refresh_token = match grant.family {
+            None => None,
+            Some(FamilyStep::Rotated(family, generation)) => {
+                Some(self.refresh_token_codec().encode(family, generation))
+            }
+            Some(FamilyStep::Start(family)) => {
+                let record = FamilyRecord {
+                    client_id: grant.client.client_id.clone(),
+                    user_id: grant.user.id,
+                    scopes: grant.refresh_scopes.to_vec(),
+                    auth_time: grant.auth_time,
+                    sid: grant.sid.to_owned(),
+                    amr: grant.amr.to_vec(),
+                    generation: 0,
+                    iat: now,
+                    exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
+                };
+                let ttl = ttl(settings.refresh_token_ttl);
+                if !refresh_tokens::start(self.store(), family, &record, ttl).await? {
+                    return Err(OAuthError::server_error(
+                        "refresh token",
+                        &"a fresh family id was already taken",
+                    ));
+                }
+                Some(self.refresh_token_codec().encode(family, 0))
+            }
+        };
+
         let sub = grant.user.id.to_string();
+        let family_claim = family.map(|family| family.to_string());
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &sub,
@@ -50,43 +89,10 @@ impl Authz {
                 jti: grant.jti,
                 auth_time: Some(grant.auth_time),
                 sid: Some(grant.sid),
+                family: family_claim.as_deref(),
             },
             now,
         )?;
-
-        let refresh_token = match &grant.family {
-            None => None,
-            Some(family) => {
-                let store = self.store();
-                refresh_tokens::track_access_token(store, family, &access.jti, access.exp, now)
-                    .await?;
-                // A replay that revoked the family between our checks and the line above
-                // could not see this jti yet: close that window ourselves.
-                if refresh_tokens::is_family_revoked(store, family).await? {
-                    denylist::deny(store, &access.jti, access.exp, now).await?;
-                }
-                let record = RefreshRecord {
-                    family: family.clone(),
-                    client_id: grant.client.client_id.clone(),
-                    user_id: grant.user.id,
-                    scopes: grant.refresh_scopes.to_vec(),
-                    auth_time: grant.auth_time,
-                    sid: grant.sid.to_owned(),
-                    amr: grant.amr.to_vec(),
-                    iat: now,
-                    exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
-                };
-                let token = refresh_tokens::issue(store, &record, ttl(settings.refresh_token_ttl))
-                    .await?
-                    .ok_or_else(|| {
-                        OAuthError::server_error(
-                            "refresh token",
-                            &"could not store a fresh refresh token",
-                        )
-                    })?;
-                Some(token)
-            }
-        };
 
         let id_token = if has_scope(grant.scopes, "openid") {
             Some(self.mint_id_token(
@@ -98,7 +104,7 @@ impl Authz {
                     auth_time: grant.auth_time,
                     sid: grant.sid,
                     amr: grant.amr,
-                    access_token: &access.token,
+                    access_token: &access,
                 },
                 now,
             )?)
@@ -107,7 +113,7 @@ impl Authz {
         };
 
         Ok(TokenResponse {
-            access_token: access.token,
+            access_token: access,
             expires_in: settings.access_token_ttl.num_seconds(),
             scopes: grant.scopes.to_vec(),
             refresh_token,

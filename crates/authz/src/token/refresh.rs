@@ -1,32 +1,33 @@
 //! The refresh token grant with rotation (RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12).
 //!
 //! Order, and why:
-//! 1. Read the record without consuming it and check what does not depend on races: issued to
-//!    the authenticated client (§6 "MUST ... ensure that the refresh token was issued to the
-//!    authenticated client"), not expired, family not revoked, requested scope ⊆ original
-//!    (§6 → `invalid_scope`). A request failing here does not burn the token.
-//! 2. Claim the token with `put_if_absent("rt_used:<hash>")`: of N concurrent uses exactly
-//!    one wins. A loser, or any later use, has presented a rotated-away token: RFC 9700
-//!    §4.14.2 replay detection revokes the whole family, and the revocation is written before
-//!    the error is returned (STYLE #2).
-//! 3. Take the record (atomic) and issue: a new refresh token in the same family with the
-//!    original scope and a fresh TTL (sliding expiry), an access token with the possibly
-//!    narrowed scope, and a new ID token when the scope has `openid` — same `sub`, `aud`,
-//!    original `auth_time`, no `nonce` (OIDC Core §12.2).
-//!
-//! The user must still be active.
+//! 1. The token must be one we issued (its MAC, [`crate::refresh_tokens`]) and its family
+//!    must be live; otherwise `invalid_grant`.
+//! 2. A token of an older generation than the family's live one was rotated away: presenting
+//!    it again, whichever client does, is the replay RFC 9700 §4.14.2 answers by revoking the
+//!    whole family, written before the error is returned (STYLE #2).
+//! 3. Checks that do not depend on races, none of which burns the token: issued to the
+//!    authenticated client (§6 "MUST ... ensure that the refresh token was issued to the
+//!    authenticated client"), not expired, requested scope ⊆ original (§6 → `invalid_scope`),
+//!    the user still active.
+//! 4. Rotate: compare-and-swap the family record to the next generation, so of N concurrent
+//!    uses exactly one wins; a loser has presented a rotated-away token too and revokes the
+//!    family. The winner gets the next generation's token with the original scope and a fresh
+//!    TTL (sliding expiry), an access token with the possibly narrowed scope, and a new ID
+//!    token when the scope has `openid` — same `sub`, `aud`, original `auth_time`, no `nonce`
+//!    (OIDC Core §12.2).
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
 use gatehouse_tokens::new_jti;
 
 use super::TokenResponse;
-use super::issue::UserGrant;
+use super::issue::{FamilyStep, UserGrant};
 use crate::error::OAuthError;
 use crate::params::{ParamMap, is_subset, parse_scope};
-use crate::refresh_tokens;
+use crate::refresh_tokens::{self, FamilyId, FamilyRecord};
 use crate::service::Authz;
-use crate::store::{sha256_hex, ttl};
+use crate::store::ttl;
 
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
 
@@ -54,23 +55,31 @@ impl Authz {
 
         let store = self.store();
         let now_secs = now.timestamp();
-        let token_hash = sha256_hex(token);
 
         // Step 1.
-        let Some(record) = refresh_tokens::find(store, &token_hash).await? else {
-            if let Some(family) = refresh_tokens::used_family(store, &token_hash).await? {
-                self.revoke_replayed_family(&family, now_secs).await?;
-            }
+        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
             return Err(OAuthError::invalid_grant(INVALID));
         };
+        let Some(stored) = refresh_tokens::find(store, family).await? else {
+            return Err(OAuthError::invalid_grant(INVALID));
+        };
+        let record = &stored.record;
+
+        // Step 2 (an authentic token newer than the family cannot exist; refused all the same).
+        if generation != record.generation {
+            if generation < record.generation {
+                self.revoke_replayed_family(family, now_secs).await?;
+            }
+            return Err(OAuthError::invalid_grant(INVALID));
+        }
+
+        // Step 3.
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was issued to another client",
             ));
         }
-        if now_secs >= record.exp
-            || refresh_tokens::is_family_revoked(store, &record.family).await?
-        {
+        if now_secs >= record.exp {
             return Err(OAuthError::invalid_grant(INVALID));
         }
         let scopes = match requested_scope {
@@ -82,33 +91,33 @@ impl Authz {
                 ));
             }
         };
-
-        // Step 2.
-        let claim_ttl = ttl(self.settings().refresh_token_ttl);
-        if !refresh_tokens::claim(store, &token_hash, &record.family, claim_ttl).await? {
-            self.revoke_replayed_family(&record.family, now_secs)
-                .await?;
-            return Err(OAuthError::invalid_grant(INVALID));
-        }
-
-        // Step 3.
-        let Some(record) = refresh_tokens::take(store, &token_hash).await? else {
-            return Err(OAuthError::invalid_grant(INVALID));
-        };
         let Some(user) = self.find_active_user(record.user_id, now_secs).await? else {
             return Err(OAuthError::invalid_grant("the user is not active"));
         };
+
+        // Step 4.
+        let refresh_ttl = self.settings().refresh_token_ttl;
+        let next = FamilyRecord {
+            generation: generation.saturating_add(1),
+            iat: now_secs,
+            exp: now_secs.saturating_add(refresh_ttl.num_seconds()),
+            ..record.clone()
+        };
+        if !refresh_tokens::rotate(store, family, &stored, &next, ttl(refresh_ttl)).await? {
+            self.revoke_replayed_family(family, now_secs).await?;
+            return Err(OAuthError::invalid_grant(INVALID));
+        }
         self.issue_user_tokens(
             UserGrant {
                 client,
                 user: &user,
                 scopes: &scopes,
-                refresh_scopes: &record.scopes,
-                auth_time: record.auth_time,
-                sid: &record.sid,
-                amr: &record.amr,
+                refresh_scopes: &next.scopes,
+                auth_time: next.auth_time,
+                sid: &next.sid,
+                amr: &next.amr,
                 nonce: None,
-                family: Some(record.family.clone()),
+                family: Some(FamilyStep::Rotated(family, next.generation)),
                 jti: new_jti(),
             },
             now_secs,
@@ -116,19 +125,13 @@ impl Authz {
         .await
     }
 
-    async fn revoke_replayed_family(&self, family: &str, now: i64) -> Result<(), OAuthError> {
+    async fn revoke_replayed_family(&self, family: FamilyId, now: i64) -> Result<(), OAuthError> {
         tracing::warn!(
-            family,
+            %family,
             "refresh token reused: revoking its family (RFC 9700 §4.14.2)"
         );
-        refresh_tokens::revoke_family(
-            self.store(),
-            family,
-            self.family_revocation_ttl(),
-            now,
-            self.latest_access_token_exp(now),
-        )
-        .await?;
+        refresh_tokens::revoke(self.store(), family, now, self.latest_access_token_exp(now))
+            .await?;
         Ok(())
     }
 }

@@ -3,7 +3,9 @@
 
 use chrono::Duration;
 use gatehouse_authz::{ClientCredentials, ErrorCode, OAuthError};
-use gatehouse_tokens::{Algorithm, at_hash, verify_access_token, verify_id_token};
+use gatehouse_tokens::{
+    AccessTokenClaims, Algorithm, at_hash, verify_access_token, verify_id_token,
+};
 use serde_json::Value;
 
 use crate::support::*;
@@ -45,7 +47,8 @@ async fn code_flow_with_pkce_returns_the_documented_token_response(backend: Back
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 600);
     assert_eq!(body["scope"], "openid profile email");
-    assert_eq!(str_field(&body, "refresh_token").len(), 43);
+    // family (16 bytes) ‖ generation (8) ‖ HMAC-SHA256 (32), base64url.
+    assert_eq!(str_field(&body, "refresh_token").len(), 75);
 
     let access = str_field(&body, "access_token");
     assert_eq!(jwt_header(access)["typ"], "at+jwt");
@@ -61,6 +64,7 @@ async fn code_flow_with_pkce_returns_the_documented_token_response(backend: Back
     assert_eq!(claims.auth_time, Some(h.session.auth_time));
     assert_eq!(claims.sid.as_deref(), Some(SID));
     assert!(!claims.jti.is_empty());
+    assert_eq!(claims.fam.as_deref().map(str::len), Some(22));
 }
 
 async fn id_token_carries_the_login_and_verifies(backend: Backend) {
@@ -148,8 +152,8 @@ async fn code_reuse_is_refused_and_revokes_the_first_exchange(backend: Backend) 
     let second = h.exchange(&h.confidential, &code).await.unwrap_err();
     assert_eq!(second.code, ErrorCode::InvalidGrant);
 
-    let jti = jwt_payload(access)["jti"].as_str().unwrap().to_owned();
-    assert!(h.authz.is_revoked(&jti).await.unwrap());
+    let claims: AccessTokenClaims = serde_json::from_value(jwt_payload(access)).unwrap();
+    assert!(h.authz.is_revoked(&claims).await.unwrap());
     assert_eq!(h.introspect(access, t0()).await["active"], false);
     let refreshed = h.refresh(&h.confidential, refresh).await.unwrap_err();
     assert_eq!(refreshed.code, ErrorCode::InvalidGrant);

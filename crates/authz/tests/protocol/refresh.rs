@@ -15,6 +15,8 @@ backend_tests!(
     refresh_tokens_are_bound_to_their_client,
     refresh_tokens_expire_and_slide,
     refresh_requires_an_active_user,
+    rotation_keeps_one_record_per_family,
+    forged_and_foreign_tokens_are_refused_without_harm,
 );
 
 async fn refresh_rotates_and_the_old_token_is_refused(backend: Backend) {
@@ -177,4 +179,66 @@ async fn refresh_requires_an_active_user(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidGrant);
+}
+
+async fn rotation_keeps_one_record_per_family(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let first = h.tokens(&h.confidential).await;
+    let after_exchange = h.store_keys();
+    let families: Vec<&String> = after_exchange
+        .iter()
+        .filter(|key| key.starts_with("rtf:"))
+        .collect();
+    assert_eq!(families.len(), 1, "{after_exchange:?}");
+
+    // A hundred rotations later the store holds exactly the same keys: one family record,
+    // rewritten in place, and no per-rotation tombstone.
+    let mut token = str_field(&first, "refresh_token").to_owned();
+    for _ in 0..100 {
+        let next = h.refresh(&h.confidential, &token).await.unwrap();
+        token = str_field(&next, "refresh_token").to_owned();
+    }
+    assert_eq!(h.store_keys(), after_exchange);
+
+    // Each rotation's access token names the family, and the family is the store key.
+    let claims = jwt_payload(str_field(&first, "access_token"));
+    assert_eq!(
+        families[0],
+        &format!("rtf:{}", claims["fam"].as_str().unwrap())
+    );
+
+    // Reuse revokes: the family record goes, a revocation marker comes.
+    let rotated_away = str_field(&first, "refresh_token");
+    assert!(h.refresh(&h.confidential, rotated_away).await.is_err());
+    let after_reuse = h.store_keys();
+    assert!(
+        !after_reuse.iter().any(|key| key.starts_with("rtf:")),
+        "{after_reuse:?}"
+    );
+    assert!(
+        after_reuse.contains(&format!("rtf_revoked:{}", claims["fam"].as_str().unwrap())),
+        "{after_reuse:?}"
+    );
+}
+
+async fn forged_and_foreign_tokens_are_refused_without_harm(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let first = h.tokens(&h.confidential).await;
+    let live = str_field(&first, "refresh_token").to_owned();
+
+    // The same shape with the generation bumped and the MAC left alone, a token of the right
+    // length from nowhere, and a truncated token: none is ours.
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = engine.decode(&live).unwrap();
+    bytes[23] ^= 1;
+    let forged_generation = engine.encode(&bytes);
+    let random = engine.encode([7u8; 56]);
+    for forged in [forged_generation.as_str(), random.as_str(), &live[..74]] {
+        let err = h.refresh(&h.confidential, forged).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant, "{forged}");
+        assert_eq!(h.introspect(forged, t0()).await["active"], false);
+    }
+    // A forgery naming the family did not revoke it: the live token still works.
+    assert!(h.refresh(&h.confidential, &live).await.is_ok());
 }

@@ -114,7 +114,8 @@ pub struct Harness {
     pub confidential: TestClient,
     /// Third party, public, ES256 ID tokens, code + refresh.
     pub public: TestClient,
-    _redis_keys: Option<RedisKeys>,
+    memory: Option<Arc<MemoryStore>>,
+    redis_keys: Option<RedisKeys>,
     _test_db: TestDatabase,
 }
 
@@ -130,13 +131,19 @@ impl Harness {
         let keys = Arc::new(KeyManager::open(db.clone(), &master, policy, t0()).unwrap());
         let secrets = ClientSecretHasher::new(master.derive("client-secrets"));
 
-        let (store, redis_keys): (Arc<dyn KvStore>, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None),
-            Backend::InterleavedMemory => (Arc::new(YieldingStore(MemoryStore::new())), None),
+        let (store, memory, redis_keys): (Arc<dyn KvStore>, _, _) = match backend {
+            Backend::Memory => {
+                let memory = Arc::new(MemoryStore::new());
+                (memory.clone(), Some(memory), None)
+            }
+            Backend::InterleavedMemory => {
+                let memory = Arc::new(MemoryStore::new());
+                (Arc::new(YieldingStore(memory.clone())), Some(memory), None)
+            }
             Backend::Redis(url) => {
                 let prefix = format!("gatehouse-authz-test:{}:", uuid::Uuid::new_v4());
                 let store = RedisStore::new(&url, &prefix).unwrap();
-                (Arc::new(store), Some(RedisKeys { url, prefix }))
+                (Arc::new(store), None, Some(RedisKeys { url, prefix }))
             }
         };
 
@@ -205,7 +212,8 @@ impl Harness {
             session,
             confidential,
             public,
-            _redis_keys: redis_keys,
+            memory,
+            redis_keys,
             _test_db: test_db,
         }
     }
@@ -324,6 +332,18 @@ impl Harness {
         refresh_token: &str,
     ) -> Result<Value, OAuthError> {
         self.refresh_at(client, refresh_token, &[], t0()).await
+    }
+
+    /// Every live key in the test's store, sorted (the session store's layout is the contract
+    /// this reads: `crate::store` in the authz crate documents it).
+    pub fn store_keys(&self) -> Vec<String> {
+        let mut keys = match (&self.memory, &self.redis_keys) {
+            (Some(memory), _) => memory.live_keys(),
+            (None, Some(redis)) => redis.list(),
+            (None, None) => unreachable!("every backend is inspectable"),
+        };
+        keys.sort();
+        keys
     }
 
     pub async fn introspect(&self, token: &str, now: DateTime<Utc>) -> Value {
@@ -451,7 +471,7 @@ pub fn jwt_header(token: &str) -> Value {
 /// suspends, so without this a task runs from one store call to the next uninterrupted and a
 /// "race" between 50 tasks is really a queue; with it, every check-then-act gap in a flow is
 /// open to the other tasks, as it is against Redis.
-pub struct YieldingStore(MemoryStore);
+pub struct YieldingStore(Arc<MemoryStore>);
 
 #[async_trait::async_trait]
 impl KvStore for YieldingStore {
@@ -480,9 +500,25 @@ impl KvStore for YieldingStore {
         self.0.take(key).await
     }
 
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: StdDuration,
+    ) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.replace_if(key, expected, new, ttl).await
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         tokio::task::yield_now().await;
         self.0.delete(key).await
+    }
+
+    async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.exists_any(keys).await
     }
 
     async fn increment(&self, key: &str, ttl: StdDuration) -> Result<u64, StoreError> {
@@ -514,6 +550,19 @@ impl KvStore for YieldingStore {
 struct RedisKeys {
     url: String,
     prefix: String,
+}
+
+impl RedisKeys {
+    /// The test's keys, without the prefix.
+    fn list(&self) -> Vec<String> {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        conn.scan_match::<_, String>(format!("{}*", self.prefix))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|key| key[self.prefix.len()..].to_owned())
+            .collect()
+    }
 }
 
 impl Drop for RedisKeys {

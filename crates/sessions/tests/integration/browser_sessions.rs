@@ -303,9 +303,26 @@ impl KvStore for RecordingStore {
         self.inner.take(key).await
     }
 
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.record(&[key.as_bytes(), expected, new]);
+        self.inner.replace_if(key, expected, new, ttl).await
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         self.record(&[key.as_bytes()]);
         self.inner.delete(key).await
+    }
+
+    async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError> {
+        let keys_bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+        self.record(&keys_bytes);
+        self.inner.exists_any(keys).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {

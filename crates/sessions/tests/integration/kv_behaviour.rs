@@ -19,6 +19,10 @@ backend_tests!(paused:
     take_returns_the_value_once,
     take_ignores_expired_values,
     delete_reports_whether_a_key_was_removed,
+    replace_if_swaps_only_the_expected_value,
+    replace_if_sets_the_new_ttl,
+    replace_if_never_resurrects_an_expired_or_missing_key,
+    exists_any_sees_live_values_and_sets_only,
     increment_counts_from_one_and_reads_back_as_digits,
     increment_does_not_extend_the_ttl,
     increment_restarts_after_expiry,
@@ -33,6 +37,7 @@ backend_tests!(concurrent:
     concurrent_takes_yield_exactly_one_value,
     concurrent_put_if_absent_has_exactly_one_winner,
     concurrent_increments_are_all_counted,
+    concurrent_replace_if_from_one_value_has_exactly_one_winner,
 );
 
 async fn get_of_missing_key_is_none(t: TestStore) {
@@ -124,6 +129,59 @@ async fn delete_reports_whether_a_key_was_removed(t: TestStore) {
     assert!(!t.store.delete("short").await.unwrap());
 }
 
+async fn replace_if_swaps_only_the_expected_value(t: TestStore) {
+    t.store.put("k", b"v1", HOUR).await.unwrap();
+    assert!(!t.store.replace_if("k", b"v0", b"v2", HOUR).await.unwrap());
+    assert_eq!(t.store.get("k").await.unwrap().unwrap(), b"v1");
+    assert!(t.store.replace_if("k", b"v1", b"v2", HOUR).await.unwrap());
+    assert_eq!(t.store.get("k").await.unwrap().unwrap(), b"v2");
+    // The old value no longer matches.
+    assert!(!t.store.replace_if("k", b"v1", b"v3", HOUR).await.unwrap());
+    assert_eq!(t.store.get("k").await.unwrap().unwrap(), b"v2");
+}
+
+async fn replace_if_sets_the_new_ttl(t: TestStore) {
+    t.store.put("k", b"v1", TTL).await.unwrap();
+    assert!(t.store.replace_if("k", b"v1", b"v2", HOUR).await.unwrap());
+    t.elapse(TTL * 2).await;
+    assert_eq!(t.store.get("k").await.unwrap().unwrap(), b"v2");
+    t.store.put("short", b"v1", HOUR).await.unwrap();
+    assert!(
+        t.store
+            .replace_if("short", b"v1", b"v2", TTL)
+            .await
+            .unwrap()
+    );
+    t.elapse(TTL * 2).await;
+    assert_eq!(t.store.get("short").await.unwrap(), None);
+}
+
+async fn replace_if_never_resurrects_an_expired_or_missing_key(t: TestStore) {
+    assert!(
+        !t.store
+            .replace_if("missing", b"", b"v", HOUR)
+            .await
+            .unwrap()
+    );
+    assert_eq!(t.store.get("missing").await.unwrap(), None);
+    t.store.put("k", b"v1", TTL).await.unwrap();
+    t.elapse(TTL * 2).await;
+    assert!(!t.store.replace_if("k", b"v1", b"v2", HOUR).await.unwrap());
+    assert_eq!(t.store.get("k").await.unwrap(), None);
+}
+
+async fn exists_any_sees_live_values_and_sets_only(t: TestStore) {
+    assert!(!t.store.exists_any(&[]).await.unwrap());
+    assert!(!t.store.exists_any(&["a", "b"]).await.unwrap());
+    t.store.put("b", b"1", TTL).await.unwrap();
+    assert!(t.store.exists_any(&["a", "b"]).await.unwrap());
+    assert!(!t.store.exists_any(&["a"]).await.unwrap());
+    t.store.set_add("s", "m", HOUR).await.unwrap();
+    assert!(t.store.exists_any(&["s"]).await.unwrap());
+    t.elapse(TTL * 2).await;
+    assert!(!t.store.exists_any(&["a", "b"]).await.unwrap());
+}
+
 async fn increment_counts_from_one_and_reads_back_as_digits(t: TestStore) {
     assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 1);
     assert_eq!(t.store.increment("n", HOUR).await.unwrap(), 2);
@@ -209,6 +267,26 @@ async fn concurrent_put_if_absent_has_exactly_one_winner(t: TestStore) {
         });
     }
     let winners: Vec<_> = writers.join_all().await.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let stored = t.store.get("k").await.unwrap().unwrap();
+    assert_eq!(stored, winners[0].as_bytes());
+}
+
+async fn concurrent_replace_if_from_one_value_has_exactly_one_winner(t: TestStore) {
+    t.store.put("k", b"generation 0", HOUR).await.unwrap();
+    let mut swappers = JoinSet::new();
+    for i in 0..CONTENDERS {
+        let store = t.store.clone();
+        swappers.spawn(async move {
+            let value = format!("generation 1 by {i}");
+            let won = store
+                .replace_if("k", b"generation 0", value.as_bytes(), HOUR)
+                .await
+                .unwrap();
+            won.then_some(value)
+        });
+    }
+    let winners: Vec<_> = swappers.join_all().await.into_iter().flatten().collect();
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
     let stored = t.store.get("k").await.unwrap().unwrap();
     assert_eq!(stored, winners[0].as_bytes());

@@ -94,6 +94,12 @@ impl KeyManager {
         Arc::clone(&self.loaded.read().keys)
     }
 
+    /// A 256-bit key for `purpose`, derived from the master key ([`MasterKey::derive`]): the
+    /// same on every instance that shares the master key.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        self.master.derive(purpose)
+    }
+
     /// The serialized JWKS document (`{"keys":[...]}`), built once per reload or rotation.
     /// Retired keys whose window closed since then stay listed until the next reload; they
     /// are already refused for verification, which checks `now` itself.
