@@ -163,16 +163,38 @@ fn encode(record: &FamilyRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
 
-/// Writes a new family at generation 0. false if the id is taken (a broken random source).
+/// What [`start`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Started {
+    Started,
+    /// The id is taken (a broken random source).
+    Taken,
+    /// The family was revoked before it was written: a replay of the code that started it
+    /// raced the first exchange (RFC 6749 §4.1.2). Nothing is left in the store.
+    Revoked,
+}
+
+/// Writes a new family at generation 0.
+///
+/// A revocation may come first (the code's reuse marker names the family before the first
+/// exchange gets here). [`revoke`] writes its marker and then deletes the record; this writes
+/// the record and then looks for the marker. Whichever order the four steps run in, either the
+/// revocation deletes the record or this sees the marker and deletes it itself.
 pub(crate) async fn start(
     store: &dyn KvStore,
     family: FamilyId,
     record: &FamilyRecord,
     ttl: Duration,
-) -> Result<bool, StoreError> {
-    store
-        .put_if_absent(&family_key(family), &encode(record)?, ttl)
-        .await
+) -> Result<Started, StoreError> {
+    let key = family_key(family);
+    if !store.put_if_absent(&key, &encode(record)?, ttl).await? {
+        return Ok(Started::Taken);
+    }
+    if store.exists_any(&[&family_revoked_key(family)]).await? {
+        store.delete(&key).await?;
+        return Ok(Started::Revoked);
+    }
+    Ok(Started::Started)
 }
 
 /// The live family, if it has not expired or been revoked.
@@ -226,7 +248,49 @@ pub(crate) async fn revoke(
 
 #[cfg(test)]
 mod tests {
+    use gatehouse_sessions::MemoryStore;
+
     use super::*;
+
+    fn record() -> FamilyRecord {
+        FamilyRecord {
+            client_id: "c".into(),
+            user_id: uuid::Uuid::nil(),
+            scopes: vec!["openid".into()],
+            auth_time: 1,
+            sid: "s".into(),
+            amr: vec!["pwd".into()],
+            generation: 0,
+            iat: 1,
+            exp: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_family_revoked_before_it_starts_never_comes_alive() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        let family = FamilyId::random();
+        revoke(&store, family, 0, 600).await.unwrap();
+        assert_eq!(
+            start(&store, family, &record(), ttl).await.unwrap(),
+            Started::Revoked
+        );
+        assert!(find(&store, family).await.unwrap().is_none());
+
+        let other = FamilyId::random();
+        assert_eq!(
+            start(&store, other, &record(), ttl).await.unwrap(),
+            Started::Started
+        );
+        assert_eq!(
+            start(&store, other, &record(), ttl).await.unwrap(),
+            Started::Taken
+        );
+        // Revoked after it started: the record goes.
+        revoke(&store, other, 0, 600).await.unwrap();
+        assert!(find(&store, other).await.unwrap().is_none());
+    }
 
     fn codec() -> TokenCodec {
         TokenCodec::new([7; 32])

@@ -10,7 +10,7 @@ use gatehouse_identity::{Client, User};
 use super::TokenResponse;
 use crate::error::OAuthError;
 use crate::params::has_scope;
-use crate::refresh_tokens::{self, FamilyId, FamilyRecord};
+use crate::refresh_tokens::{self, FamilyId, FamilyRecord, Started};
 use crate::service::Authz;
 use crate::store::ttl;
 use crate::tokens::{AccessTokenRequest, IdTokenRequest};
@@ -69,11 +69,18 @@ impl Authz {
                     exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
                 };
                 let ttl = ttl(settings.refresh_token_ttl);
-                if !refresh_tokens::start(self.store(), family, &record, ttl).await? {
-                    return Err(OAuthError::server_error(
-                        "refresh token",
-                        &"a fresh family id was already taken",
-                    ));
+                match refresh_tokens::start(self.store(), family, &record, ttl).await? {
+                    // Revoked: a replay of the code got in first. The exchange still
+                    // answers, as the one that took the code, but with tokens that are dead
+                    // already (the refresh token's family is gone, the access token's is
+                    // marked), which is what a replay a moment later would have left.
+                    Started::Started | Started::Revoked => {}
+                    Started::Taken => {
+                        return Err(OAuthError::server_error(
+                            "refresh token",
+                            &"a fresh family id was already taken",
+                        ));
+                    }
                 }
                 Some(self.refresh_token_codec().encode(family, 0))
             }

@@ -22,14 +22,22 @@ async fn fifty_concurrent_code_exchanges_have_one_winner(backend: Backend) {
             h.exchange(&h.confidential, &code).await
         }));
     }
-    let mut wins = 0;
+    let mut winners = Vec::new();
     for task in tasks {
         match task.await.unwrap() {
-            Ok(_) => wins += 1,
+            Ok(body) => winners.push(body),
             Err(err) => assert_eq!(err.code, ErrorCode::InvalidGrant, "{err}"),
         }
     }
-    assert_eq!(wins, 1);
+    assert_eq!(winners.len(), 1);
+    // The losers replayed the code (RFC 6749 §4.1.2): what the winner got is revoked, even
+    // where a loser ran before the winner had stored its refresh-token family.
+    let access = str_field(&winners[0], "access_token");
+    assert_eq!(h.introspect(access, t0()).await["active"], false);
+    let refresh = str_field(&winners[0], "refresh_token");
+    assert_eq!(h.introspect(refresh, t0()).await["active"], false);
+    let err = h.refresh(&h.confidential, refresh).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidGrant);
 }
 
 async fn fifty_concurrent_refreshes_have_one_winner_and_revoke_the_family(backend: Backend) {
