@@ -130,6 +130,7 @@ scenario() {
   local line
   line=$(wrk_run "scenario-$RANDOM" "$@")
   record_line "$backend" "$name" "$line"
+  echo "    server RSS now $(($(rss "$server" VmRSS) / 1024)) MB" >&2
 }
 
 record_line() { # backend name RESULT-line
@@ -201,12 +202,16 @@ run_backend() {
   local SESSION_COOKIE SESSION_HANDLE CSRF_COOKIE CSRF_TOKEN ACCESS_TOKEN UNUSED_CODE
   eval "$seeded"
   if [ "$backend" = postgres ]; then
-    local code_hash
-    code_hash=$(printf '%s' "$UNUSED_CODE" | sha256sum | cut -d' ' -f1)
+    # A code is its grant id (16 bytes) and a MAC; the store key is the grant id.
+    local code_grant
+    code_grant=$(python3 -c 'import base64, sys
+c = sys.argv[1]
+raw = base64.urlsafe_b64decode(c + "=" * (-len(c) % 4))
+print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
     record "$backend" "Redis bytes: one browser session" \
       "$(redis-cli -u "$redis_url" MEMORY USAGE "${redis_prefix}sess:$SESSION_HANDLE")" "" "" ""
     record "$backend" "Redis bytes: one authorization code" \
-      "$(redis-cli -u "$redis_url" MEMORY USAGE "${redis_prefix}code:$code_hash")" "" "" ""
+      "$(redis-cli -u "$redis_url" MEMORY USAGE "${redis_prefix}code:$code_grant")" "" "" ""
   fi
 
   local form=HEADER_1="Content-Type: application/x-www-form-urlencoded"

@@ -403,7 +403,7 @@ impl Authz {
             amr: session.amr.clone(),
         };
         match codes::issue(self.store(), &code, ttl(settings.code_ttl)).await? {
-            Some(value) => Ok(Step::Code(value)),
+            Some(grant) => Ok(Step::Code(self.token_codec().code(grant))),
             None => Err(OAuthError::server_error(
                 "authorization code",
                 &"could not store a fresh code",

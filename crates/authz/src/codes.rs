@@ -1,11 +1,13 @@
-//! Authorization codes: what one binds, how it is stored, and the tombstone its exchange leaves.
+//! Authorization codes: what one binds, and how it is stored.
 //!
 //! - RFC 6749 §4.1.2: a code is short-lived, single-use and bound to the client and the
 //!   redirect URI; "If an authorization code is used more than once, the authorization server
 //!   MUST deny the request and SHOULD revoke (when possible) all tokens previously issued based
-//!   on that authorization code." Single use is the store's atomic `take`; revocation is what
-//!   the `code_used:` tombstone ([`CodeExchange`]) makes possible.
-//! - RFC 6749 §10.10: 256 random bits; only the SHA-256 of the code is a store key.
+//!   on that authorization code." Single use is the store's atomic `take`. A code is its grant
+//!   id under a MAC ([`crate::grant_ids`]), and everything its exchange issues names that grant,
+//!   so an authentic code that is gone revokes the grant without a tombstone.
+//! - The store key is the grant id; the code itself (id + 256-bit tag, RFC 6749 §10.10) is
+//!   never stored.
 //! - The payload is oxide-auth's `Grant` shape ([`StoredGrant`], because `Grant` is not
 //!   `Serialize`), with the PKCE challenge as its private extension and the OIDC `nonce` as a
 //!   public one, plus the facts of the login session the ID token must repeat (OIDC Core §2:
@@ -19,11 +21,8 @@ use gatehouse_sessions::{KvStore, StoreError};
 use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth::primitives::scope::Scope;
 
-use crate::refresh_tokens::FamilyId;
-use crate::store::{
-    code_key, code_used_key, get_json, put_json, put_json_if_absent, random_secret, sha256_hex,
-    take_json,
-};
+use crate::grant_ids::GrantId;
+use crate::store::{code_key, put_json_if_absent, take_json};
 
 /// The name of the public grant extension carrying the OIDC `nonce`.
 pub const NONCE_EXTENSION: &str = "nonce";
@@ -110,32 +109,21 @@ pub struct AuthorizationCode {
     pub amr: Vec<String>,
 }
 
-/// What the exchange of a code issued, kept after the code is gone so that a second use can
-/// revoke it (RFC 6749 §4.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CodeExchange {
-    /// The refresh-token family, when one was issued.
-    pub family: Option<FamilyId>,
-    pub access_jti: String,
-    /// The access token's `exp`: how long its denylist entry must last.
-    pub access_exp: i64,
-}
-
-/// How many fresh codes to try before giving up on a collision (2^-256 each: this is for a
+/// How many fresh grant ids to try before giving up on a collision (2^-128 each: this is for a
 /// broken random source, not bad luck).
 const ISSUE_ATTEMPTS: usize = 3;
 
-/// Stores `code` under a fresh random value and returns that value. `put_if_absent`, so that
-/// no code can ever overwrite another.
+/// Stores `code` under a fresh grant id and returns the grant. `put_if_absent`, so that no code
+/// can ever overwrite another.
 pub(crate) async fn issue(
     store: &dyn KvStore,
     code: &AuthorizationCode,
     ttl: Duration,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<GrantId>, StoreError> {
     for _ in 0..ISSUE_ATTEMPTS {
-        let value = random_secret();
-        if put_json_if_absent(store, &code_key(&sha256_hex(&value)), code, ttl).await? {
-            return Ok(Some(value));
+        let grant = GrantId::random();
+        if put_json_if_absent(store, &code_key(grant), code, ttl).await? {
+            return Ok(Some(grant));
         }
     }
     Ok(None)
@@ -144,25 +132,9 @@ pub(crate) async fn issue(
 /// Atomically takes the code (of N concurrent callers exactly one gets it).
 pub(crate) async fn redeem(
     store: &dyn KvStore,
-    code_hash: &str,
+    grant: GrantId,
 ) -> Result<Option<AuthorizationCode>, StoreError> {
-    take_json(store, &code_key(code_hash)).await
-}
-
-pub(crate) async fn record_exchange(
-    store: &dyn KvStore,
-    code_hash: &str,
-    exchange: &CodeExchange,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    put_json(store, &code_used_key(code_hash), exchange, ttl).await
-}
-
-pub(crate) async fn find_exchange(
-    store: &dyn KvStore,
-    code_hash: &str,
-) -> Result<Option<CodeExchange>, StoreError> {
-    get_json(store, &code_used_key(code_hash)).await
+    take_json(store, &code_key(grant)).await
 }
 
 #[cfg(test)]

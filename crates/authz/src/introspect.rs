@@ -68,7 +68,7 @@ impl Authz {
         let Ok(claims) = self.verify_access_token(token, now) else {
             return Ok(None);
         };
-        if denylist::is_revoked(self.store(), &claims.jti, claims.fam.as_deref()).await? {
+        if denylist::is_revoked(self.store(), &claims.jti, claims.grant_id.as_deref()).await? {
             return Ok(None);
         }
         // Client-credentials tokens name the client as `sub` and have no user behind them.
@@ -106,7 +106,7 @@ impl Authz {
         token: &str,
         now: i64,
     ) -> Result<Option<Value>, OAuthError> {
-        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
+        let Some((family, generation)) = self.token_codec().parse_refresh_token(token) else {
             return Ok(None);
         };
         let Some(stored) = refresh_tokens::find(self.store(), family).await? else {

@@ -31,8 +31,8 @@
 //!
 //! # State
 //!
-//! Short-lived protocol state lives in the [`gatehouse_sessions::KvStore`] (codes, refresh
-//! tokens, replay tombstones, the access-token denylist), always with a TTL; the `store`
+//! Short-lived protocol state lives in the [`gatehouse_sessions::KvStore`] (codes, refresh-token
+//! families, revocation markers, the access-token denylist), always with a TTL; the `store`
 //! module documents the key layout. Durable data (clients, users, consents) is read from the
 //! identity database on the blocking pool; client registrations are then kept for a few seconds
 //! (`cache`).
@@ -47,6 +47,7 @@ pub mod settings;
 mod cache;
 mod codes;
 mod denylist;
+mod grant_ids;
 mod introspect;
 mod pkce;
 mod refresh_tokens;

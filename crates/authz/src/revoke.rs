@@ -63,7 +63,7 @@ impl Authz {
         now: i64,
     ) -> Result<bool, OAuthError> {
         let store = self.store();
-        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
+        let Some((family, generation)) = self.token_codec().parse_refresh_token(token) else {
             return Ok(false);
         };
         // Only the family's live token counts: a rotated-away one is already invalid.
@@ -95,9 +95,9 @@ impl Authz {
         Ok(true)
     }
 
-    /// Whether a verified access token was revoked, by itself or with its refresh-token
-    /// family, for resource endpoints that verify our access tokens themselves.
+    /// Whether a verified access token was revoked, by itself or with its grant, for resource
+    /// endpoints that verify our access tokens themselves.
     pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, OAuthError> {
-        Ok(denylist::is_revoked(self.store(), &claims.jti, claims.fam.as_deref()).await?)
+        Ok(denylist::is_revoked(self.store(), &claims.jti, claims.grant_id.as_deref()).await?)
     }
 }

@@ -12,7 +12,7 @@ use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify
 
 use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
 use crate::error::OAuthError;
-use crate::refresh_tokens::TokenCodec;
+use crate::grant_ids::TokenCodec;
 use crate::settings::AuthzSettings;
 
 /// Whether an account may be served: `Active`, or `Locked` with the lock already over (the
@@ -42,7 +42,7 @@ struct Inner {
     secrets: ClientSecretHasher,
     clients: ClientCache,
     users: UserCache,
-    refresh_tokens: TokenCodec,
+    token_codec: TokenCodec,
 }
 
 impl Authz {
@@ -54,7 +54,7 @@ impl Authz {
         secrets: ClientSecretHasher,
     ) -> Self {
         let user_cache_ttl = settings.user_cache_ttl;
-        let refresh_tokens = TokenCodec::new(keys.derive_secret("refresh-token-hmac-sha256"));
+        let token_codec = TokenCodec::new(keys.derive_secret("code-and-refresh-token-hmac-sha256"));
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -64,7 +64,7 @@ impl Authz {
                 secrets,
                 clients: ClientCache::new(CLIENT_CACHE_TTL),
                 users: UserCache::new(user_cache_ttl),
-                refresh_tokens,
+                token_codec,
             }),
         }
     }
@@ -77,8 +77,9 @@ impl Authz {
         self.inner.store.as_ref()
     }
 
-    pub(crate) fn refresh_token_codec(&self) -> &TokenCodec {
-        &self.inner.refresh_tokens
+    /// Makes and reads authorization codes and refresh tokens.
+    pub(crate) fn token_codec(&self) -> &TokenCodec {
+        &self.inner.token_codec
     }
 
     pub(crate) fn secrets(&self) -> &ClientSecretHasher {

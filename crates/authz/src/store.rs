@@ -1,56 +1,37 @@
 //! The key layout of protocol state in the [`KvStore`], and typed JSON access to it.
 //!
-//! Secrets (codes, refresh tokens) are never stored as themselves: keys hold the SHA-256 of
-//! the secret, so a dump of the store cannot be replayed (RFC 9700 §4.14.2 asks refresh tokens
-//! to be protected like credentials; RFC 6749 §10.5 the same of codes).
-//!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `code:<sha256hex>` | [`crate::codes::AuthorizationCode`] | `code_ttl` |
-//! | `code_used:<sha256hex>` | what the code's exchange issued (reuse revocation, RFC 6749 §4.1.2) | ≥ access token TTL |
-//! | `rtf:<family>` | a refresh-token family: its grant and live generation ([`crate::refresh_tokens`]) | `refresh_token_ttl`, fresh per rotation |
-//! | `rtf_revoked:<family>` | marker: the family's access tokens are revoked | access token TTL + 1 min |
+//! | `code:<grant>` | [`crate::codes::AuthorizationCode`] | `code_ttl` |
+//! | `rtf:<grant>` | the grant's refresh-token family: its grant and live generation ([`crate::refresh_tokens`]) | `refresh_token_ttl`, fresh per rotation |
+//! | `grant_revoked:<grant>` | marker: the grant's access tokens are revoked (code reuse, refresh-token reuse or revocation) | access token TTL + 1 min |
 //! | `deny:<jti>` | marker: a revoked access token | its remaining lifetime |
+//!
+//! `<grant>` is a [`GrantId`]: the code and the refresh tokens are that id under a MAC
+//! ([`crate::grant_ids`]), so no key or value is a secret that could be replayed.
 
 use std::time::Duration as StdDuration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_sessions::{KvStore, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest as _, Sha256};
 
-use crate::refresh_tokens::FamilyId;
+use crate::grant_ids::GrantId;
 
-pub(crate) fn code_key(hash: &str) -> String {
-    format!("code:{hash}")
+pub(crate) fn code_key(grant: GrantId) -> String {
+    format!("code:{grant}")
 }
 
-pub(crate) fn code_used_key(hash: &str) -> String {
-    format!("code_used:{hash}")
+pub(crate) fn family_key(grant: GrantId) -> String {
+    format!("rtf:{grant}")
 }
 
-pub(crate) fn family_key(family: FamilyId) -> String {
-    format!("rtf:{family}")
-}
-
-pub(crate) fn family_revoked_key(family: FamilyId) -> String {
-    format!("rtf_revoked:{family}")
+pub(crate) fn grant_revoked_key(grant: GrantId) -> String {
+    format!("grant_revoked:{grant}")
 }
 
 pub(crate) fn deny_key(jti: &str) -> String {
     format!("deny:{jti}")
-}
-
-/// 256 bits from the OS-seeded CSPRNG, base64url without padding (43 characters): the entropy
-/// RFC 6749 §10.10 asks of codes and tokens, in a form safe in URLs and forms.
-pub(crate) fn random_secret() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-pub(crate) fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// A chrono duration as a store TTL; zero or negative becomes the shortest TTL the store keeps.
@@ -75,15 +56,6 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
         .map_err(|e| StoreError::Corrupt(format!("value under {key:?} is not what we wrote: {e}")))
 }
 
-pub(crate) async fn put_json<T: Serialize>(
-    store: &dyn KvStore,
-    key: &str,
-    value: &T,
-    ttl: StdDuration,
-) -> Result<(), StoreError> {
-    store.put(key, &encode(value)?, ttl).await
-}
-
 pub(crate) async fn put_json_if_absent<T: Serialize>(
     store: &dyn KvStore,
     key: &str,
@@ -91,17 +63,6 @@ pub(crate) async fn put_json_if_absent<T: Serialize>(
     ttl: StdDuration,
 ) -> Result<bool, StoreError> {
     store.put_if_absent(key, &encode(value)?, ttl).await
-}
-
-pub(crate) async fn get_json<T: DeserializeOwned>(
-    store: &dyn KvStore,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    store
-        .get(key)
-        .await?
-        .map(|bytes| decode(key, &bytes))
-        .transpose()
 }
 
 pub(crate) async fn take_json<T: DeserializeOwned>(
@@ -118,19 +79,6 @@ pub(crate) async fn take_json<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_256_bit_base64url() {
-        let secret = random_secret();
-        assert_eq!(secret.len(), 43);
-        assert!(
-            secret
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
-        assert_ne!(secret, random_secret());
-        assert_eq!(sha256_hex("abc").len(), 64);
-    }
 
     #[test]
     fn ttls_are_never_zero() {

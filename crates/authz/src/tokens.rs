@@ -29,9 +29,9 @@ pub(crate) struct AccessTokenRequest<'a> {
     pub jti: String,
     pub auth_time: Option<i64>,
     pub sid: Option<&'a str>,
-    /// The refresh-token family of a user grant, so that revoking the family revokes this
-    /// token too ([`crate::refresh_tokens::revoke`]).
-    pub family: Option<&'a str>,
+    /// The grant of a user's token, so that revoking the grant revokes this token too
+    /// ([`crate::refresh_tokens::revoke`]).
+    pub grant_id: Option<&'a str>,
 }
 
 /// What an ID token repeats about the login.
@@ -72,7 +72,7 @@ impl Authz {
             jti: request.jti,
             auth_time: request.auth_time,
             sid: request.sid.map(str::to_owned),
-            fam: request.family.map(str::to_owned),
+            grant_id: request.grant_id.map(str::to_owned),
         };
         Ok(mint_access_token(key, &claims)?)
     }

@@ -54,7 +54,7 @@ fn access_claims() -> AccessTokenClaims {
         jti: new_jti(),
         auth_time: Some(IAT - 30),
         sid: Some(SID.to_owned()),
-        fam: Some("FOgrR2BvTnqDdNuDyQr9Kg".to_owned()),
+        grant_id: Some("FOgrR2BvTnqDdNuDyQr9Kg".to_owned()),
     }
 }
 

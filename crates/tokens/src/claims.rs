@@ -30,10 +30,11 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
-    /// Gatehouse's own claim: the refresh-token family (grant) a user's access token belongs
-    /// to, so that revoking the grant revokes its access tokens at introspection and userinfo.
+    /// Gatehouse's own claim: the grant (one authorization, with its code and refresh tokens) a
+    /// user's access token belongs to, so that revoking the grant revokes its access tokens at
+    /// introspection and userinfo.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fam: Option<String>,
+    pub grant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

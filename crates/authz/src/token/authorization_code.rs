@@ -2,11 +2,13 @@
 //!
 //! - The code is single-use: the store's atomic `take` hands it to exactly one request.
 //! - RFC 6749 §4.1.2: a second use "MUST deny the request and SHOULD revoke (when possible)
-//!   all tokens previously issued based on that authorization code". The first exchange
-//!   writes a `code_used:` tombstone naming the refresh family and access-token `jti` it is
-//!   about to issue *before* minting, so a replay racing the first exchange still finds it and
-//!   revokes both (the family marker and the denylist entry may precede the tokens they kill).
-//!   The tombstone lives for the access-token lifetime (or the code's, if longer).
+//!   all tokens previously issued based on that authorization code". The code is its grant id
+//!   under a MAC, and everything the exchange issues names that grant (the refresh-token
+//!   family's key, the access token's `grant_id` claim), so an authentic code that is no longer
+//!   in the store revokes its grant ([`refresh_tokens::revoke`]); a revocation that overtakes
+//!   the first exchange still wins ([`refresh_tokens::start`]). A code that is not ours is just
+//!   refused: only codes we issued can cause a write. (A code that merely expired unused
+//!   revokes a grant that issued nothing, which costs one short-lived marker.)
 //! - §4.1.3: the code must have been issued to the authenticated client, and `redirect_uri`
 //!   must be *identical* to the authorization request's (string comparison).
 //! - The code's expiry is compared with the caller's clock as well as enforced by the TTL.
@@ -16,18 +18,15 @@
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
-use gatehouse_tokens::new_jti;
 
 use super::TokenResponse;
-use super::issue::{FamilyStep, UserGrant};
-use crate::codes::{self, CodeExchange, nonce_of};
-use crate::denylist;
+use super::issue::{RefreshStep, UserGrant};
+use crate::codes::{self, nonce_of};
 use crate::error::OAuthError;
 use crate::params::ParamMap;
 use crate::pkce;
-use crate::refresh_tokens::{self, FamilyId};
+use crate::refresh_tokens;
 use crate::service::Authz;
-use crate::store::{sha256_hex, ttl};
 
 impl Authz {
     pub(super) async fn exchange_code(
@@ -51,27 +50,26 @@ impl Authz {
             .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
         let verifier = form.get("code_verifier");
 
-        let settings = self.settings();
         let store = self.store();
         let now_secs = now.timestamp();
-        let code_hash = sha256_hex(code);
-
-        let Some(stored) = codes::redeem(store, &code_hash).await? else {
-            self.revoke_code_exchange(&code_hash, now_secs).await?;
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid, expired or already used",
-            ));
+        const INVALID: &str = "the authorization code is invalid, expired or already used";
+        let Some(grant_id) = self.token_codec().parse_code(code) else {
+            return Err(OAuthError::invalid_grant(INVALID));
         };
-
-        let exchange = CodeExchange {
-            family: client
-                .allows_grant(GrantType::RefreshToken)
-                .then(FamilyId::random),
-            access_jti: new_jti(),
-            access_exp: now_secs.saturating_add(settings.access_token_ttl.num_seconds()),
+        let Some(stored) = codes::redeem(store, grant_id).await? else {
+            tracing::warn!(
+                grant = %grant_id,
+                "authorization code reused or expired: revoking what it issued"
+            );
+            refresh_tokens::revoke(
+                store,
+                grant_id,
+                now_secs,
+                self.latest_access_token_exp(now_secs),
+            )
+            .await?;
+            return Err(OAuthError::invalid_grant(INVALID));
         };
-        let tombstone_ttl = ttl(settings.access_token_ttl.max(settings.code_ttl));
-        codes::record_exchange(store, &code_hash, &exchange, tombstone_ttl).await?;
 
         let mut grant = stored.grant.to_grant().ok_or_else(|| {
             OAuthError::server_error("authorization code", &"stored grant cannot be read back")
@@ -87,9 +85,7 @@ impl Authz {
             ));
         }
         if now_secs >= stored.grant.until {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid, expired or already used",
-            ));
+            return Err(OAuthError::invalid_grant(INVALID));
         }
         pkce::verify(&mut grant.extensions, verifier).map_err(OAuthError::invalid_grant)?;
 
@@ -110,29 +106,13 @@ impl Authz {
                 sid: &stored.sid,
                 amr: &stored.amr,
                 nonce: nonce_of(&grant),
-                family: exchange.family.map(FamilyStep::Start),
-                jti: exchange.access_jti,
+                grant: grant_id,
+                refresh: client
+                    .allows_grant(GrantType::RefreshToken)
+                    .then_some(RefreshStep::Start),
             },
             now_secs,
         )
         .await
-    }
-
-    /// A code that is gone: if it was exchanged before, revoke what that exchange issued.
-    async fn revoke_code_exchange(&self, code_hash: &str, now: i64) -> Result<(), OAuthError> {
-        let store = self.store();
-        let Some(exchange) = codes::find_exchange(store, code_hash).await? else {
-            return Ok(());
-        };
-        tracing::warn!(
-            family = exchange.family.map(|family| family.to_string()),
-            jti = %exchange.access_jti,
-            "authorization code reused: revoking the tokens of its first exchange"
-        );
-        if let Some(family) = exchange.family {
-            refresh_tokens::revoke(store, family, now, self.latest_access_token_exp(now)).await?;
-        }
-        denylist::deny(store, &exchange.access_jti, exchange.access_exp, now).await?;
-        Ok(())
     }
 }

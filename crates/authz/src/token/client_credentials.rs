@@ -62,7 +62,7 @@ impl Authz {
                 jti: new_jti(),
                 auth_time: None,
                 sid: None,
-                family: None,
+                grant_id: None,
             },
             now.timestamp(),
         )?;

@@ -6,11 +6,13 @@
 //! page listing every scope); an ID token when the scope has `openid` (OIDC Core §3.1.3.3).
 
 use gatehouse_identity::{Client, User};
+use gatehouse_tokens::new_jti;
 
 use super::TokenResponse;
 use crate::error::OAuthError;
+use crate::grant_ids::GrantId;
 use crate::params::has_scope;
-use crate::refresh_tokens::{self, FamilyId, FamilyRecord, Started};
+use crate::refresh_tokens::{self, FamilyRecord, StartOutcome};
 use crate::service::Authz;
 use crate::store::ttl;
 use crate::tokens::{AccessTokenRequest, IdTokenRequest};
@@ -27,18 +29,19 @@ pub(super) struct UserGrant<'a> {
     pub amr: &'a [String],
     /// Only from an authorization request; never on refresh (OIDC Core §12.2).
     pub nonce: Option<String>,
-    /// What happens to the refresh-token family; `None` when the client gets no refresh tokens.
-    pub family: Option<FamilyStep>,
-    /// Chosen by the caller, so a code's tombstone can name it before it is minted.
-    pub jti: String,
+    /// The grant the tokens belong to (named in the access token, keying the refresh family).
+    pub grant: GrantId,
+    /// What happens to the grant's refresh-token family; `None` when the client gets no
+    /// refresh tokens.
+    pub refresh: Option<RefreshStep>,
 }
 
 /// The refresh token a grant comes with.
-pub(super) enum FamilyStep {
-    /// A code exchange starts a family at generation 0.
-    Start(FamilyId),
+pub(super) enum RefreshStep {
+    /// A code exchange starts the family at generation 0.
+    Start,
     /// The refresh grant already moved the family to this generation.
-    Rotated(FamilyId, u64),
+    Rotated(u64),
 }
 
 impl Authz {
@@ -48,15 +51,12 @@ impl Authz {
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         let settings = self.settings();
-        let family = grant.family.as_ref().map(|step| match step {
-            FamilyStep::Start(family) | FamilyStep::Rotated(family, _) => *family,
-        });
-        let refresh_token = match grant.family {
+        let refresh_token = match grant.refresh {
             None => None,
-            Some(FamilyStep::Rotated(family, generation)) => {
-                Some(self.refresh_token_codec().encode(family, generation))
+            Some(RefreshStep::Rotated(generation)) => {
+                Some(self.token_codec().refresh_token(grant.grant, generation))
             }
-            Some(FamilyStep::Start(family)) => {
+            Some(RefreshStep::Start) => {
                 let record = FamilyRecord {
                     client_id: grant.client.client_id.clone(),
                     user_id: grant.user.id,
@@ -69,34 +69,34 @@ impl Authz {
                     exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
                 };
                 let ttl = ttl(settings.refresh_token_ttl);
-                match refresh_tokens::start(self.store(), family, &record, ttl).await? {
+                match refresh_tokens::start(self.store(), grant.grant, &record, ttl).await? {
                     // Revoked: a replay of the code got in first. The exchange still
                     // answers, as the one that took the code, but with tokens that are dead
-                    // already (the refresh token's family is gone, the access token's is
+                    // already (the refresh token's family is gone, the access token's grant is
                     // marked), which is what a replay a moment later would have left.
-                    Started::Started | Started::Revoked => {}
-                    Started::Taken => {
+                    StartOutcome::Live | StartOutcome::Revoked => {}
+                    StartOutcome::Taken => {
                         return Err(OAuthError::server_error(
                             "refresh token",
-                            &"a fresh family id was already taken",
+                            &"a fresh grant id was already taken",
                         ));
                     }
                 }
-                Some(self.refresh_token_codec().encode(family, 0))
+                Some(self.token_codec().refresh_token(grant.grant, 0))
             }
         };
 
         let sub = grant.user.id.to_string();
-        let family_claim = family.map(|family| family.to_string());
+        let grant_id = grant.grant.to_string();
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &sub,
                 client_id: &grant.client.client_id,
                 scopes: grant.scopes,
-                jti: grant.jti,
+                jti: new_jti(),
                 auth_time: Some(grant.auth_time),
                 sid: Some(grant.sid),
-                family: family_claim.as_deref(),
+                grant_id: Some(&grant_id),
             },
             now,
         )?;

@@ -1,7 +1,7 @@
 //! The refresh token grant with rotation (RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12).
 //!
 //! Order, and why:
-//! 1. The token must be one we issued (its MAC, [`crate::refresh_tokens`]) and its family
+//! 1. The token must be one we issued (its MAC, [`crate::grant_ids`]) and its family
 //!    must be live; otherwise `invalid_grant`.
 //! 2. A token of an older generation than the family's live one was rotated away: presenting
 //!    it again, whichever client does, is the replay RFC 9700 §4.14.2 answers by revoking the
@@ -19,13 +19,13 @@
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
-use gatehouse_tokens::new_jti;
 
 use super::TokenResponse;
-use super::issue::{FamilyStep, UserGrant};
+use super::issue::{RefreshStep, UserGrant};
 use crate::error::OAuthError;
+use crate::grant_ids::GrantId;
 use crate::params::{ParamMap, is_subset, parse_scope};
-use crate::refresh_tokens::{self, FamilyId, FamilyRecord};
+use crate::refresh_tokens::{self, FamilyRecord};
 use crate::service::Authz;
 use crate::store::ttl;
 
@@ -57,7 +57,7 @@ impl Authz {
         let now_secs = now.timestamp();
 
         // Step 1.
-        let Some((family, generation)) = self.refresh_token_codec().decode(token) else {
+        let Some((family, generation)) = self.token_codec().parse_refresh_token(token) else {
             return Err(OAuthError::invalid_grant(INVALID));
         };
         let Some(stored) = refresh_tokens::find(store, family).await? else {
@@ -117,15 +117,15 @@ impl Authz {
                 sid: &next.sid,
                 amr: &next.amr,
                 nonce: None,
-                family: Some(FamilyStep::Rotated(family, next.generation)),
-                jti: new_jti(),
+                grant: family,
+                refresh: Some(RefreshStep::Rotated(next.generation)),
             },
             now_secs,
         )
         .await
     }
 
-    async fn revoke_replayed_family(&self, family: FamilyId, now: i64) -> Result<(), OAuthError> {
+    async fn revoke_replayed_family(&self, family: GrantId, now: i64) -> Result<(), OAuthError> {
         tracing::warn!(
             %family,
             "refresh token reused: revoking its family (RFC 9700 §4.14.2)"

@@ -427,6 +427,7 @@ async fn success_redirect_carries_code_state_and_iss(backend: Backend) {
     assert_eq!(query["state"], STATE);
     assert_eq!(query["iss"], ISSUER);
     // 256 random bits, base64url.
-    assert_eq!(query["code"].len(), 43);
+    // grant id (16 bytes) ‖ HMAC-SHA256 (32), base64url.
+    assert_eq!(query["code"].len(), 64);
     assert_eq!(query.len(), 3);
 }

@@ -64,7 +64,7 @@ async fn code_flow_with_pkce_returns_the_documented_token_response(backend: Back
     assert_eq!(claims.auth_time, Some(h.session.auth_time));
     assert_eq!(claims.sid.as_deref(), Some(SID));
     assert!(!claims.jti.is_empty());
-    assert_eq!(claims.fam.as_deref().map(str::len), Some(22));
+    assert_eq!(claims.grant_id.as_deref().map(str::len), Some(22));
 }
 
 async fn id_token_carries_the_login_and_verifies(backend: Backend) {

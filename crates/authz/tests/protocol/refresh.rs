@@ -190,9 +190,11 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
         .filter(|key| key.starts_with("rtf:"))
         .collect();
     assert_eq!(families.len(), 1, "{after_exchange:?}");
+    assert_eq!(after_exchange.len(), 1, "{after_exchange:?}");
 
-    // A hundred rotations later the store holds exactly the same keys: one family record,
-    // rewritten in place, and no per-rotation tombstone.
+    // The code exchange left exactly one key: the family (the code is gone, no tombstone).
+    // A hundred rotations later the store holds exactly the same: the family record is
+    // rewritten in place, with no per-rotation tombstone.
     let mut token = str_field(&first, "refresh_token").to_owned();
     for _ in 0..100 {
         let next = h.refresh(&h.confidential, &token).await.unwrap();
@@ -200,14 +202,14 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
     }
     assert_eq!(h.store_keys(), after_exchange);
 
-    // Each rotation's access token names the family, and the family is the store key.
+    // Each rotation's access token names the grant, and the grant keys the family.
     let claims = jwt_payload(str_field(&first, "access_token"));
     assert_eq!(
         families[0],
-        &format!("rtf:{}", claims["fam"].as_str().unwrap())
+        &format!("rtf:{}", claims["grant_id"].as_str().unwrap())
     );
 
-    // Reuse revokes: the family record goes, a revocation marker comes.
+    // Reuse revokes: the family record goes, the grant's revocation marker comes.
     let rotated_away = str_field(&first, "refresh_token");
     assert!(h.refresh(&h.confidential, rotated_away).await.is_err());
     let after_reuse = h.store_keys();
@@ -216,7 +218,10 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
         "{after_reuse:?}"
     );
     assert!(
-        after_reuse.contains(&format!("rtf_revoked:{}", claims["fam"].as_str().unwrap())),
+        after_reuse.contains(&format!(
+            "grant_revoked:{}",
+            claims["grant_id"].as_str().unwrap()
+        )),
         "{after_reuse:?}"
     );
 }

@@ -31,20 +31,32 @@ async fn an_unreachable_store_is_temporarily_unavailable() {
         .await;
     assert_redirect_error(&outcome, "temporarily_unavailable");
 
-    let err = authz
-        .token(
-            &params(&[
-                ("grant_type", "authorization_code"),
-                ("code", "whatever"),
-                ("redirect_uri", REDIRECT),
-            ]),
-            h.confidential.credentials(),
-            t0(),
-        )
-        .await
-        .unwrap_err();
+    // A code we issued (the same master key makes both instances agree) needs the store...
+    let code = h.code(&h.confidential).await;
+    let exchange = |code: String| {
+        let authz = authz.clone();
+        let credentials = h.confidential.credentials();
+        async move {
+            authz
+                .token(
+                    &params(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", REDIRECT),
+                    ]),
+                    credentials,
+                    t0(),
+                )
+                .await
+                .unwrap_err()
+        }
+    };
+    let err = exchange(code).await;
     assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
     assert_eq!(err.status(), 503);
+    // ...while one that is not ours is refused without it.
+    let err = exchange("whatever".to_owned()).await;
+    assert_eq!(err.code, ErrorCode::InvalidGrant);
 
     let tokens = h.tokens(&h.confidential).await;
     let err = authz

@@ -56,7 +56,7 @@ pub fn access_claims() -> AccessTokenClaims {
         jti: new_jti(),
         auth_time: Some(NOW - 60),
         sid: Some("session-1".into()),
-        fam: Some("family-1".into()),
+        grant_id: Some("family-1".into()),
     }
 }
 

@@ -118,7 +118,7 @@ pub fn mint(keys: &KeySet, alg: Algorithm, now: DateTime<Utc>) -> String {
         jti: new_jti(),
         auth_time: None,
         sid: None,
-        fam: None,
+        grant_id: None,
     };
     mint_access_token(keys.active(alg).expect("active key"), &claims).expect("mint")
 }
