@@ -26,7 +26,7 @@ use crate::service::Authz;
 
 impl Authz {
     /// POST /introspect.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn introspect(
         &self,
         form: &Params,

@@ -37,7 +37,7 @@ const ANY_EXPIRY: i64 = i64::MAX;
 impl Authz {
     /// Validates an RP-initiated logout request. `Err` carries a description for the HTML
     /// error page.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn logout_request(
         &self,
         params: &Params,

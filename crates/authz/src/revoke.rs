@@ -25,7 +25,7 @@ use crate::service::Authz;
 
 impl Authz {
     /// POST /revoke.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke(
         &self,
         form: &Params,

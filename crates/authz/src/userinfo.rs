@@ -20,7 +20,7 @@ use crate::tokens::user_claims;
 
 impl Authz {
     /// GET/POST /userinfo with the bearer token the server extracted (RFC 6750 §2).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn userinfo(
         &self,
         access_token: &str,

@@ -1,6 +1,8 @@
 //! Logging: `tracing` with a pretty or JSON formatter, and the request-id middleware that puts an
 //! id on every response (`x-request-id`) and into the span every log line of that request is in.
 
+use std::io::IsTerminal as _;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -29,8 +31,11 @@ pub fn init(settings: &LoggingSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: escape codes corrupt log files and collectors,
+    // and styling every span's fields costs time on each request.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // try_init: a second call (tests) keeps the first subscriber instead of panicking.
     let _ = match settings.format {

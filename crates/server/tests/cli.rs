@@ -115,6 +115,12 @@ fn a_bad_database_url_reports_the_real_cause() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refused"), "{stderr}");
     assert!(!stderr.contains("multiconnection"), "{stderr}");
+    // The error is logged as well as printed; written to a pipe, the log line has no colour.
+    assert!(stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in piped logs: {stderr:?}"
+    );
 }
 
 #[test]

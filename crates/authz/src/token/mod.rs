@@ -57,7 +57,7 @@ impl TokenResponse {
 
 impl Authz {
     /// POST /token. See the module docs; the grants are in this module's children.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn token(
         &self,
         form: &Params,
