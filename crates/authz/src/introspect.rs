@@ -21,7 +21,6 @@ use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::denylist;
 use crate::error::OAuthError;
 use crate::params::{Params, scope_string};
-use crate::refresh_tokens;
 use crate::service::Authz;
 
 impl Authz {
@@ -106,14 +105,10 @@ impl Authz {
         token: &str,
         now: i64,
     ) -> Result<Option<Value>, OAuthError> {
-        let Some((family, generation)) = self.token_codec().parse_refresh_token(token) else {
+        let Some((_, record)) = self.live_refresh_family(token).await? else {
             return Ok(None);
         };
-        let Some(stored) = refresh_tokens::find(self.store(), family).await? else {
-            return Ok(None);
-        };
-        let record = stored.record;
-        if record.generation != generation || now >= record.exp {
+        if now >= record.exp {
             return Ok(None);
         }
         let sub = record.user_id.to_string();

@@ -63,18 +63,12 @@ impl Authz {
         now: i64,
     ) -> Result<bool, OAuthError> {
         let store = self.store();
-        let Some((family, generation)) = self.token_codec().parse_refresh_token(token) else {
-            return Ok(false);
-        };
         // Only the family's live token counts: a rotated-away one is already invalid.
-        let Some(stored) = refresh_tokens::find(store, family).await? else {
+        let Some((grant, record)) = self.live_refresh_family(token).await? else {
             return Ok(false);
         };
-        if stored.record.generation != generation {
-            return Ok(false);
-        }
-        if stored.record.client_id == client_id {
-            refresh_tokens::revoke(store, family, now, self.latest_access_token_exp(now)).await?;
+        if record.client_id == client_id {
+            refresh_tokens::revoke(store, grant, now, self.latest_access_token_exp(now)).await?;
         }
         Ok(true)
     }

@@ -12,7 +12,8 @@ use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify
 
 use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
 use crate::error::OAuthError;
-use crate::grant_ids::TokenCodec;
+use crate::grant_ids::{GrantId, TokenCodec};
+use crate::refresh_tokens::{self, FamilyRecord};
 use crate::settings::AuthzSettings;
 
 /// Whether an account may be served: `Active`, or `Locked` with the lock already over (the
@@ -148,6 +149,22 @@ impl Authz {
             .find_user(id)
             .await?
             .filter(|user| is_active(user, now)))
+    }
+
+    /// The grant and family of a refresh token that is its family's live one: ours, not
+    /// rotated away, family not revoked. Its expiry is the caller's to check.
+    pub(crate) async fn live_refresh_family(
+        &self,
+        token: &str,
+    ) -> Result<Option<(GrantId, FamilyRecord)>, OAuthError> {
+        let Some((grant, generation)) = self.token_codec().parse_refresh_token(token) else {
+            return Ok(None);
+        };
+        Ok(refresh_tokens::find(self.store(), grant)
+            .await?
+            .map(|stored| stored.record)
+            .filter(|record| record.generation == generation)
+            .map(|record| (grant, record)))
     }
 
     /// The latest expiry an access token issued at `now` (Unix seconds) can have.
