@@ -67,7 +67,7 @@ impl Authz {
         let Ok(claims) = self.verify_access_token(token, now) else {
             return Ok(None);
         };
-        if denylist::is_revoked(self.store(), &claims.jti, claims.grant_id.as_deref()).await? {
+        if denylist::is_revoked(self.store(), self.epoch(), &claims).await? {
             return Ok(None);
         }
         // Client-credentials tokens name the client as `sub` and have no user behind them.

@@ -33,7 +33,7 @@
 //!
 //! Short-lived protocol state lives in the [`gatehouse_sessions::KvStore`] (codes, refresh-token
 //! families, revocation markers, the access-token denylist), always with a TTL; the `store`
-//! module documents the key layout. Durable data (clients, users, consents) is read from the
+//! module documents the key layout, and `epoch` why losing all of it revokes rather than revives. Durable data (clients, users, consents) is read from the
 //! identity database on the blocking pool; client registrations are then kept for a few seconds
 //! (`cache`).
 
@@ -47,6 +47,7 @@ pub mod settings;
 mod cache;
 mod codes;
 mod denylist;
+mod epoch;
 mod grant_ids;
 mod introspect;
 mod pkce;

@@ -92,6 +92,6 @@ impl Authz {
     /// Whether a verified access token was revoked, by itself or with its grant, for resource
     /// endpoints that verify our access tokens themselves.
     pub async fn is_revoked(&self, claims: &AccessTokenClaims) -> Result<bool, OAuthError> {
-        Ok(denylist::is_revoked(self.store(), &claims.jti, claims.grant_id.as_deref()).await?)
+        Ok(denylist::is_revoked(self.store(), self.epoch(), claims).await?)
     }
 }

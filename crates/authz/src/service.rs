@@ -5,12 +5,15 @@
 
 use std::sync::Arc;
 
-use gatehouse_identity::{Client, ClientSecretHasher, Database, IdentityError, User, UserStatus};
+use gatehouse_identity::{
+    Client, ClientSecretHasher, Database, IdentityError, User, UserStatus, is_plausible_client_id,
+};
 use gatehouse_sessions::KvStore;
 use gatehouse_tokens::keystore::KeyManager;
 use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token};
 
 use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
+use crate::epoch::StoreEpoch;
 use crate::error::OAuthError;
 use crate::grant_ids::{GrantId, TokenCodec};
 use crate::refresh_tokens::{self, FamilyRecord};
@@ -44,6 +47,7 @@ struct Inner {
     clients: ClientCache,
     users: UserCache,
     token_codec: TokenCodec,
+    epoch: StoreEpoch,
 }
 
 impl Authz {
@@ -66,6 +70,7 @@ impl Authz {
                 clients: ClientCache::new(CLIENT_CACHE_TTL),
                 users: UserCache::new(user_cache_ttl),
                 token_codec,
+                epoch: StoreEpoch::default(),
             }),
         }
     }
@@ -76,6 +81,25 @@ impl Authz {
 
     pub(crate) fn store(&self) -> &dyn KvStore {
         self.inner.store.as_ref()
+    }
+
+    /// Reads the session store's epoch (creating it in a store that has none) and remembers it;
+    /// the server calls this at start and about once a second, so that an instance notices a
+    /// store that lost its state. See [`crate::epoch`].
+    pub async fn sync_store_epoch(&self) -> Result<(), gatehouse_sessions::StoreError> {
+        self.inner.epoch.sync(self.store()).await.map(drop)
+    }
+
+    pub(crate) fn epoch(&self) -> &StoreEpoch {
+        &self.inner.epoch
+    }
+
+    /// The epoch new access tokens name: the one last seen, else read from the store now.
+    pub(crate) async fn current_epoch(&self) -> Result<Arc<str>, OAuthError> {
+        match self.inner.epoch.current() {
+            Some(epoch) => Ok(epoch),
+            None => Ok(self.inner.epoch.sync(self.store()).await?),
+        }
     }
 
     /// Makes and reads authorization codes and refresh tokens.
@@ -102,11 +126,17 @@ impl Authz {
         tokio::task::spawn_blocking(move || call(&db)).await?
     }
 
-    /// The registered client, from the [`ClientCache`] when it was read recently.
+    /// The registered client, from the [`ClientCache`] when it was read recently. An id no
+    /// client can have (a NUL or other control character, non-ASCII, over-long: see
+    /// [`is_plausible_client_id`]) is unknown without a lookup; every caller (client
+    /// authentication, authorization, logout) then answers as for any unknown client.
     pub(crate) async fn find_client(
         &self,
         client_id: &str,
     ) -> Result<Option<Arc<Client>>, OAuthError> {
+        if !is_plausible_client_id(client_id) {
+            return Ok(None);
+        }
         let cache = &self.inner.clients;
         if let Some(client) = cache.get(client_id, std::time::Instant::now()) {
             return Ok(Some(client));

@@ -6,6 +6,7 @@
 //! | `rtf:<grant>` | the grant's refresh-token family: its grant and live generation ([`crate::refresh_tokens`]) | `refresh_token_ttl`, fresh per rotation |
 //! | `grant_revoked:<grant>` | marker: the grant's access tokens are revoked (code reuse, refresh-token reuse or revocation) | access token TTL + 1 min |
 //! | `deny:<jti>` | marker: a revoked access token | its remaining lifetime |
+//! | `store_epoch` | the store's epoch, named by every access token ([`crate::epoch`]) | ten years |
 //!
 //! `<grant>` is a [`GrantId`]: the code and the refresh tokens are that id under a MAC
 //! ([`crate::grant_ids`]), so no key or value is a secret that could be replayed.

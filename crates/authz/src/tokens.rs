@@ -32,6 +32,8 @@ pub(crate) struct AccessTokenRequest<'a> {
     /// The grant of a user's token, so that revoking the grant revokes this token too
     /// ([`crate::refresh_tokens::revoke`]).
     pub grant_id: Option<&'a str>,
+    /// The session store's epoch ([`crate::epoch`]), from [`Authz::current_epoch`].
+    pub store_epoch: &'a str,
 }
 
 /// What an ID token repeats about the login.
@@ -73,6 +75,7 @@ impl Authz {
             auth_time: request.auth_time,
             sid: request.sid.map(str::to_owned),
             grant_id: request.grant_id.map(str::to_owned),
+            store_epoch: Some(request.store_epoch.to_owned()),
         };
         Ok(mint_access_token(key, &claims)?)
     }

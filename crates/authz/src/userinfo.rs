@@ -35,7 +35,7 @@ impl Authz {
                 tracing::debug!(%err, "userinfo: access token refused");
                 BearerError::invalid_token()
             })?;
-        if denylist::is_revoked(self.store(), &claims.jti, claims.grant_id.as_deref())
+        if denylist::is_revoked(self.store(), self.epoch(), &claims)
             .await
             .map_err(|err| BearerError::from(crate::error::OAuthError::from(err)))?
         {

@@ -151,6 +151,25 @@ fn spawn_key_maintenance(keys: Arc<KeyManager>, clock: Arc<dyn Clock>, every: Du
     });
 }
 
+/// How often each instance re-reads the session store's epoch, so that it notices a store that
+/// lost its state (`gatehouse_authz` module `epoch`) within about this long.
+const STORE_EPOCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keeps this instance's copy of the store epoch current (one GET a second).
+fn spawn_store_epoch_keeper(authz: Authz, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = authz.sync_store_epoch().await {
+                // An outage is already reported by /readyz and by the requests that hit it.
+                tracing::debug!(error = %err, "cannot read the session store epoch");
+            }
+        }
+    });
+}
+
 /// Connects the database (running migrations) and the session store, and builds the services.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let settings_for_db = settings.clone();
@@ -210,6 +229,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         keys.clone(),
         secrets.clone(),
     );
+    spawn_store_epoch_keeper(authz.clone(), STORE_EPOCH_INTERVAL);
     let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
 
     Ok(AppState {

@@ -198,6 +198,21 @@ impl KvStore for MemoryStore {
             .any(|key| live_entry(&mut entries, key, now).is_some()))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        Ok(keys
+            .iter()
+            .map(|key| match live_entry(&mut entries, key, now) {
+                Some(Entry {
+                    value: Value::Bytes(bytes),
+                    ..
+                }) => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let now = Instant::now();
         let removed = self.entries.lock().remove(key);

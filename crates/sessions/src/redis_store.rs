@@ -179,6 +179,18 @@ impl KvStore for RedisStore {
         Ok(found > 0)
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        cmd.query_async(&mut conn).await.map_err(unavailable)
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let mut conn = self.connection().await?;
         let removed: u64 = redis::cmd("DEL")

@@ -65,6 +65,9 @@ pub trait KvStore: Send + Sync + 'static {
     /// true if at least one of `keys` holds a live value or set, in one round trip (Redis
     /// EXISTS); false for an empty list.
     async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError>;
+    /// The values under `keys`, in order, in one round trip (Redis MGET): `None` for a key that
+    /// is missing, expired or holds a set.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// Atomic increment; the TTL is set when the counter is created and NOT extended by later
     /// increments, so a rate-limit window cannot be kept open by hammering it. Returns the new
     /// value. The counter reads back through [`KvStore::get`] as its decimal digits.

@@ -55,6 +55,7 @@ fn access_claims() -> AccessTokenClaims {
         auth_time: Some(IAT - 30),
         sid: Some(SID.to_owned()),
         grant_id: Some("FOgrR2BvTnqDdNuDyQr9Kg".to_owned()),
+        store_epoch: Some("3f9a0c4e5d6b7a81".to_owned()),
     }
 }
 

@@ -35,6 +35,12 @@ pub struct AccessTokenClaims {
     /// introspection and userinfo.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub grant_id: Option<String>,
+    /// Gatehouse's own claim: the epoch of the session store the token was issued under. A store
+    /// that lost its state (and with it the revocation markers) has a new epoch, so tokens
+    /// naming an old one are refused at introspection and userinfo instead of coming back to
+    /// life. `None` only in tokens minted by other code (tests, older releases).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub store_epoch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -54,6 +54,7 @@ impl Authz {
                 requested
             }
         };
+        let store_epoch = self.current_epoch().await?;
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &client.client_id,
@@ -63,6 +64,7 @@ impl Authz {
                 auth_time: None,
                 sid: None,
                 grant_id: None,
+                store_epoch: &store_epoch,
             },
             now.timestamp(),
         )?;

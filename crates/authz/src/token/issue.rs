@@ -88,6 +88,7 @@ impl Authz {
 
         let sub = grant.user.id.to_string();
         let grant_id = grant.grant.to_string();
+        let store_epoch = self.current_epoch().await?;
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &sub,
@@ -97,6 +98,7 @@ impl Authz {
                 auth_time: Some(grant.auth_time),
                 sid: Some(grant.sid),
                 grant_id: Some(&grant_id),
+                store_epoch: &store_epoch,
             },
             now,
         )?;

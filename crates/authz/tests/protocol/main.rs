@@ -22,5 +22,6 @@ mod introspection;
 mod logout;
 mod refresh;
 mod revocation;
+mod store_loss;
 mod store_outage;
 mod userinfo;

@@ -184,7 +184,7 @@ async fn refresh_requires_an_active_user(backend: Backend) {
 async fn rotation_keeps_one_record_per_family(backend: Backend) {
     let h = Harness::new(backend).await;
     let first = h.tokens(&h.confidential).await;
-    let after_exchange = h.store_keys();
+    let after_exchange = h.grant_keys();
     let families: Vec<&String> = after_exchange
         .iter()
         .filter(|key| key.starts_with("rtf:"))
@@ -192,7 +192,8 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
     assert_eq!(families.len(), 1, "{after_exchange:?}");
     assert_eq!(after_exchange.len(), 1, "{after_exchange:?}");
 
-    // The code exchange left exactly one key: the family (the code is gone, no tombstone).
+    // Besides the store's epoch, the code exchange left exactly one key: the family (the
+    // code is gone, no tombstone).
     // A hundred rotations later the store holds exactly the same: the family record is
     // rewritten in place, with no per-rotation tombstone.
     let mut token = str_field(&first, "refresh_token").to_owned();
@@ -200,7 +201,7 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
         let next = h.refresh(&h.confidential, &token).await.unwrap();
         token = str_field(&next, "refresh_token").to_owned();
     }
-    assert_eq!(h.store_keys(), after_exchange);
+    assert_eq!(h.grant_keys(), after_exchange);
 
     // Each rotation's access token names the grant, and the grant keys the family.
     let claims = jwt_payload(str_field(&first, "access_token"));

@@ -346,6 +346,28 @@ impl Harness {
         keys
     }
 
+    /// Empties the test's part of the store, as a Redis restarted without persistence (or a
+    /// restarted embedded server) would come back.
+    pub async fn forget_store(&self) {
+        match (&self.memory, &self.redis_keys) {
+            (Some(memory), _) => {
+                for key in memory.live_keys() {
+                    memory.delete(&key).await.unwrap();
+                }
+            }
+            (None, Some(redis)) => redis.delete_all(),
+            (None, None) => unreachable!("every backend is inspectable"),
+        }
+        assert!(self.store_keys().is_empty());
+    }
+
+    /// [`Harness::store_keys`] without the store epoch, which every deployment holds once.
+    pub fn grant_keys(&self) -> Vec<String> {
+        let mut keys = self.store_keys();
+        keys.retain(|key| key != "store_epoch");
+        keys
+    }
+
     pub async fn introspect(&self, token: &str, now: DateTime<Utc>) -> Value {
         self.authz
             .introspect(
@@ -521,6 +543,11 @@ impl KvStore for YieldingStore {
         self.0.exists_any(keys).await
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.get_many(keys).await
+    }
+
     async fn increment(&self, key: &str, ttl: StdDuration) -> Result<u64, StoreError> {
         tokio::task::yield_now().await;
         self.0.increment(key, ttl).await
@@ -565,8 +592,9 @@ impl RedisKeys {
     }
 }
 
-impl Drop for RedisKeys {
-    fn drop(&mut self) {
+impl RedisKeys {
+    /// Deletes every key of the test, best effort.
+    fn delete_all(&self) {
         let Ok(client) = redis::Client::open(self.url.as_str()) else {
             return;
         };
@@ -582,6 +610,12 @@ impl Drop for RedisKeys {
         if !keys.is_empty() {
             let _: redis::RedisResult<()> = conn.del(keys);
         }
+    }
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        self.delete_all();
     }
 }
 

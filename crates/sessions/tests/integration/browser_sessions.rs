@@ -325,6 +325,12 @@ impl KvStore for RecordingStore {
         self.inner.exists_any(keys).await
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys_bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+        self.record(&keys_bytes);
+        self.inner.get_many(keys).await
+    }
+
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
         self.record(&[key.as_bytes()]);
         self.inner.increment(key, ttl).await

@@ -23,6 +23,7 @@ backend_tests!(paused:
     replace_if_sets_the_new_ttl,
     replace_if_never_resurrects_an_expired_or_missing_key,
     exists_any_sees_live_values_and_sets_only,
+    get_many_reads_live_values_in_order,
     increment_counts_from_one_and_reads_back_as_digits,
     increment_does_not_extend_the_ttl,
     increment_restarts_after_expiry,
@@ -180,6 +181,22 @@ async fn exists_any_sees_live_values_and_sets_only(t: TestStore) {
     assert!(t.store.exists_any(&["s"]).await.unwrap());
     t.elapse(TTL * 2).await;
     assert!(!t.store.exists_any(&["a", "b"]).await.unwrap());
+}
+
+async fn get_many_reads_live_values_in_order(t: TestStore) {
+    assert!(t.store.get_many(&[]).await.unwrap().is_empty());
+    t.store.put("a", b"1", TTL).await.unwrap();
+    t.store.put("c", b"3", HOUR).await.unwrap();
+    t.store.set_add("s", "m", HOUR).await.unwrap();
+    assert_eq!(
+        t.store.get_many(&["a", "b", "c", "s"]).await.unwrap(),
+        vec![Some(b"1".to_vec()), None, Some(b"3".to_vec()), None]
+    );
+    t.elapse(TTL * 2).await;
+    assert_eq!(
+        t.store.get_many(&["a", "c"]).await.unwrap(),
+        vec![None, Some(b"3".to_vec())]
+    );
 }
 
 async fn increment_counts_from_one_and_reads_back_as_digits(t: TestStore) {

@@ -57,6 +57,7 @@ pub fn access_claims() -> AccessTokenClaims {
         auth_time: Some(NOW - 60),
         sid: Some("session-1".into()),
         grant_id: Some("family-1".into()),
+        store_epoch: Some("3f9a0c4e5d6b7a81".into()),
     }
 }
 

@@ -119,6 +119,7 @@ pub fn mint(keys: &KeySet, alg: Algorithm, now: DateTime<Utc>) -> String {
         auth_time: None,
         sid: None,
         grant_id: None,
+        store_epoch: None,
     };
     mint_access_token(keys.active(alg).expect("active key"), &claims).expect("mint")
 }
