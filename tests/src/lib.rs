@@ -30,6 +30,8 @@ pub struct TestOptions {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub registration_enabled: bool,
+    /// Any other setting, applied last (e.g. a small `sessions.max_per_user`).
+    pub configure: Option<fn(&mut Settings)>,
 }
 
 impl Default for TestOptions {
@@ -40,6 +42,7 @@ impl Default for TestOptions {
             argon2_memory_kib: TEST_ARGON2_MEMORY_KIB,
             argon2_iterations: 1,
             registration_enabled: true,
+            configure: None,
         }
     }
 }
@@ -106,6 +109,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let master: [u8; 32] = rand_bytes();
     settings.keys.master_key =
         Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master).into());
+    if let Some(configure) = options.configure {
+        configure(&mut settings);
+    }
 
     // Starts at the real time (relying-party libraries check `exp` against their own clock) and
     // only moves when a test says so.
@@ -216,6 +222,11 @@ pub fn set_cookie_lines(headers: &HeaderMap, name: &str) -> Vec<String> {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// The app's own database, e.g. to end its connections or refuse new ones (Postgres).
+    pub fn test_database(&self) -> &TestDatabase {
+        &self._db
     }
 
     pub async fn register(&self, username: &str, email: &str, password: &str) -> reqwest::Response {

@@ -5,7 +5,9 @@
 //! 1. `client_id` and `redirect_uri` (each present once, the client known, the URI registered
 //!    exactly — RFC 6749 §3.1.2.3, OIDC Core §3.1.2.1). Any failure here is an
 //!    [`AuthorizeOutcome::ErrorPage`]: RFC 6749 §4.1.2.1 "MUST NOT automatically redirect the
-//!    user-agent to the invalid redirection URI".
+//!    user-agent to the invalid redirection URI". That includes a client that could not be
+//!    looked up (database down: a 503 page, not a 400); once the client and URI are verified, such
+//!    failures redirect with `temporarily_unavailable` / `server_error` like any other.
 //! 2. Everything else fails by redirecting with `error`, `error_description`, `state` and `iss`
 //!    (RFC 6749 §4.1.2.1, RFC 9207 §2): repeated parameters (RFC 6749 §3.1 — a repeated
 //!    parameter other than `client_id`/`redirect_uri` is an ordinary `invalid_request`, which
@@ -61,8 +63,13 @@ pub enum ConsentDecision {
 #[derive(Debug, Clone)]
 pub enum AuthorizeOutcome {
     /// `client_id` unknown/missing or `redirect_uri` missing/unregistered/mismatched: render an
-    /// HTML error page, NEVER redirect (RFC 6749 §4.1.2.1).
-    ErrorPage { error: String, description: String },
+    /// HTML error page, NEVER redirect (RFC 6749 §4.1.2.1). `status` is 400, or 503 / 500 when
+    /// the client could not be looked up (`temporarily_unavailable` / `server_error`).
+    ErrorPage {
+        error: String,
+        description: String,
+        status: u16,
+    },
     /// 302 to this URL: success (`code`, `state`, `iss`) or an error (`error`,
     /// `error_description`, `state`, `iss` — RFC 9207 §2), query-encoded.
     Redirect { location: String },
@@ -170,6 +177,7 @@ fn error_page(code: ErrorCode, description: &str) -> AuthorizeOutcome {
     AuthorizeOutcome::ErrorPage {
         error: code.as_str().to_owned(),
         description: description.to_owned(),
+        status: 400,
     }
 }
 
@@ -231,7 +239,13 @@ impl Authz {
         let client = match self.find_client(client_id).await {
             Ok(Some(client)) => client,
             Ok(None) => return Err(error_page(ErrorCode::InvalidClient, "unknown client_id")),
-            Err(err) => return Err(error_page(err.code, &err.description)),
+            Err(err) => {
+                return Err(AuthorizeOutcome::ErrorPage {
+                    error: err.code.as_str().to_owned(),
+                    status: err.status(),
+                    description: err.description,
+                });
+            }
         };
         if params.is_duplicated("redirect_uri") {
             return Err(error_page(

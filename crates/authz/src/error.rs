@@ -6,7 +6,8 @@
 //!   `error_description` says what to fix, never why an internal check failed.
 //! - Anything unexpected (database, store, crypto) is logged here with its cause and leaves as
 //!   an opaque `server_error` (500), or `temporarily_unavailable` (503) when the session store
-//!   cannot be reached: the caller can retry, nothing is wrong with its request.
+//!   or the database cannot be reached (`IdentityError::is_unavailable`): the caller can retry,
+//!   nothing is wrong with its request. The server adds `Retry-After` to every 503.
 //! - Bearer-protected resources (userinfo) answer with a [`BearerError`] (RFC 6750 §3).
 //!
 //! Descriptions only ever hold the characters RFC 6749 §5.2 allows (%x20-21 / %x23-5B /
@@ -127,6 +128,14 @@ impl OAuthError {
         )
     }
 
+    /// A backend is down; the client may retry (`Retry-After` says when).
+    fn temporarily_unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the authorization server is temporarily unavailable, retry later",
+        )
+    }
+
     pub(crate) fn with_basic_attempted(mut self, attempted: bool) -> Self {
         self.basic_attempted = attempted;
         self
@@ -164,18 +173,23 @@ impl From<StoreError> for OAuthError {
         match err {
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "session store unavailable");
-                Self::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the authorization server is temporarily unavailable, retry later",
-                )
+                Self::temporarily_unavailable()
             }
             corrupt @ StoreError::Corrupt(_) => Self::server_error("session store", &corrupt),
         }
     }
 }
 
+/// The one place a database failure becomes a protocol error: unreachable is
+/// `temporarily_unavailable` (RFC 6749 §5.2 for the token endpoint, §4.1.2.1 for the
+/// authorization endpoint's redirect), logged as a warning since the outage is not this
+/// request's fault; anything else is a `server_error`.
 impl From<IdentityError> for OAuthError {
     fn from(err: IdentityError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(cause = %err, "identity database unavailable");
+            return Self::temporarily_unavailable();
+        }
         Self::server_error("identity database", &err)
     }
 }
@@ -314,6 +328,21 @@ mod tests {
             503
         );
         assert_eq!(OAuthError::new(ErrorCode::ServerError, "x").status(), 500);
+    }
+
+    #[test]
+    fn an_unreachable_database_is_temporarily_unavailable_anything_else_a_server_error() {
+        // `IdentityError::is_unavailable` itself is tested in the identity crate.
+        let err = OAuthError::from(IdentityError::Connect("connection refused".to_owned()));
+        assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
+        assert_eq!(err.status(), 503);
+        assert_eq!(err.body()["error"], "temporarily_unavailable");
+
+        let corrupt = OAuthError::from(IdentityError::Corrupt("bad id".to_owned()));
+        assert_eq!(corrupt.code, ErrorCode::ServerError);
+        assert_eq!(corrupt.status(), 500);
+        let bearer = BearerError::from(OAuthError::from(IdentityError::Connect("x".to_owned())));
+        assert_eq!(bearer.status(), 503);
     }
 
     #[test]

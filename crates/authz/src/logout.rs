@@ -12,10 +12,15 @@
 //!   is an error page, never a redirect — the same open-redirect rule as RFC 6749 §4.1.2.1.
 //! - `state` (§2, §3): appended to the redirect. `ui_locales` and `logout_hint` are ignored.
 //! - Repeated parameters are refused (the request is form/query encoded as in RFC 6749 §3.1).
+//!
+//! Every refusal is an `invalid_request` [`OAuthError`] whose description the server shows on
+//! its error page; a client that could not be looked up keeps its own code
+//! (`temporarily_unavailable` when the database is down), so it is not shown as a bad request.
 
 use chrono::{DateTime, Utc};
 use gatehouse_tokens::{Validation, verify_id_token};
 
+use crate::error::OAuthError;
 use crate::params::{ParamMap, Params, append_query};
 use crate::service::Authz;
 
@@ -35,17 +40,19 @@ pub struct LogoutRequest {
 const ANY_EXPIRY: i64 = i64::MAX;
 
 impl Authz {
-    /// Validates an RP-initiated logout request. `Err` carries a description for the HTML
-    /// error page.
+    /// Validates an RP-initiated logout request. A refused request is `invalid_request` with a
+    /// description for the HTML error page.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn logout_request(
         &self,
         params: &Params,
         now: DateTime<Utc>,
-    ) -> Result<LogoutRequest, String> {
+    ) -> Result<LogoutRequest, OAuthError> {
         let params = ParamMap::new(params);
         if let Some(name) = params.first_duplicate() {
-            return Err(format!("parameter {name} is repeated"));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
         }
 
         let hint = params
@@ -58,7 +65,9 @@ impl Authz {
                 };
                 verify_id_token(hint, &self.key_set(), &validation).map_err(|err| {
                     tracing::debug!(%err, "logout: id_token_hint refused");
-                    "id_token_hint is not a valid ID token from this server".to_owned()
+                    OAuthError::invalid_request(
+                        "id_token_hint is not a valid ID token from this server",
+                    )
                 })
             })
             .transpose()?;
@@ -71,7 +80,9 @@ impl Authz {
 
         let client_id = match (params.get("client_id"), hinted_client) {
             (Some(given), Some(hinted)) if given != hinted => {
-                return Err("client_id does not match the id_token_hint".to_owned());
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the id_token_hint",
+                ));
             }
             (Some(given), _) => Some(given.to_owned()),
             (None, hinted) => hinted,
@@ -80,8 +91,8 @@ impl Authz {
             None => None,
             Some(id) => match self.find_client(id).await {
                 Ok(Some(client)) => Some(client),
-                Ok(None) => return Err("unknown client_id".to_owned()),
-                Err(err) => return Err(err.description),
+                Ok(None) => return Err(OAuthError::invalid_request("unknown client_id")),
+                Err(err) => return Err(err),
             },
         };
 
@@ -89,14 +100,14 @@ impl Authz {
             None => None,
             Some(uri) => {
                 let Some(client) = &client else {
-                    return Err(
-                        "post_logout_redirect_uri requires client_id or id_token_hint".to_owned(),
-                    );
+                    return Err(OAuthError::invalid_request(
+                        "post_logout_redirect_uri requires client_id or id_token_hint",
+                    ));
                 };
                 if !client.post_logout_redirect_uris.iter().any(|r| r == uri) || uri.contains('#') {
-                    return Err(
-                        "post_logout_redirect_uri is not registered for this client".to_owned()
-                    );
+                    return Err(OAuthError::invalid_request(
+                        "post_logout_redirect_uri is not registered for this client",
+                    ));
                 }
                 Some(match params.get("state") {
                     None => uri.to_owned(),

@@ -1,6 +1,8 @@
 //! The append-only audit trail: who did what to whom, from where, and whether it worked.
 //! `details` is free-form JSON, stored as text so the schema is the same on both backends.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -110,20 +112,38 @@ impl TryFrom<AuditRow> for AuditEvent {
     }
 }
 
+/// Fields are recorded as given, except that a NUL becomes U+FFFD: the trail records what was
+/// attempted (a login name is whatever was typed), and Postgres refuses a NUL in text, which
+/// would otherwise turn a refused attempt into a failed request. `details` is JSON text, in which
+/// serde_json already escapes every control character.
 pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryResult<()> {
+    let actor = event.actor.as_deref().map(storable);
+    let action = storable(&event.action);
+    let target = event.target.as_deref().map(storable);
+    let ip = event.ip.as_deref().map(storable);
+    let user_agent = event.user_agent.as_deref().map(storable);
     diesel::insert_into(audit_events::table)
         .values(NewAuditRow {
             occurred_at: to_db(event.occurred_at),
-            actor: event.actor.as_deref(),
-            action: &event.action,
-            target: event.target.as_deref(),
-            ip: event.ip.as_deref(),
-            user_agent: event.user_agent.as_deref(),
+            actor: actor.as_deref(),
+            action: &action,
+            target: target.as_deref(),
+            ip: ip.as_deref(),
+            user_agent: user_agent.as_deref(),
             outcome: event.outcome.as_str(),
             details: event.details.to_string(),
         })
         .execute(conn)?;
     Ok(())
+}
+
+/// `text` with every NUL replaced by U+FFFD REPLACEMENT CHARACTER, borrowed when there is none.
+fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Events share timestamps when the clock is coarse or injected; `id` breaks the tie in

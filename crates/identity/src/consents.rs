@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use crate::clients::is_plausible_client_id;
 use crate::db::{Database, DbConnection, from_db, from_json_array, to_db, to_json_array};
 use crate::error::IdentityError;
 use crate::schema::consents;
@@ -22,6 +23,10 @@ pub(crate) fn find(
     user_id: uuid::Uuid,
     client_id: &str,
 ) -> Result<Option<Vec<String>>, IdentityError> {
+    // No client has such an id, so there is no consent for it (and no query to refuse a NUL).
+    if !is_plausible_client_id(client_id) {
+        return Ok(None);
+    }
     let user_id = id_text(user_id);
     consents::table
         .find((&user_id, client_id))
@@ -111,6 +116,9 @@ pub(crate) fn revoke(
     user_id: uuid::Uuid,
     client_id: &str,
 ) -> QueryResult<bool> {
+    if !is_plausible_client_id(client_id) {
+        return Ok(false);
+    }
     let deleted =
         diesel::delete(consents::table.find((id_text(user_id), client_id))).execute(conn)?;
     Ok(deleted > 0)

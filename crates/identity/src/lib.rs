@@ -31,11 +31,15 @@ pub use accounts::{
 pub use audit::{AuditEvent, AuditOutcome, NewAuditEvent};
 pub use clients::{
     Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
-    TokenEndpointAuthMethod,
+    TokenEndpointAuthMethod, is_plausible_client_id,
 };
 pub use db::{Backend, Database};
 pub use error::IdentityError;
 pub use password::{Argon2Params, PasswordHasher};
 pub use signing_keys::{KeyStatus, StoredSigningKey};
 pub use users::{User, UserStatus};
-pub use validation::{validate_email, validate_password, validate_username};
+pub use validation::{
+    EMAIL_MAX_CHARS, EMAIL_MIN_CHARS, Email, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
+    USERNAME_MAX_CHARS, USERNAME_MIN_CHARS, USERNAME_PATTERN, Username, common_password_pattern,
+    email_pattern, validate_email, validate_password, validate_username,
+};

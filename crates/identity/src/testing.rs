@@ -6,8 +6,11 @@
 
 use std::path::PathBuf;
 
+use std::time::{Duration, Instant};
+
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
 
 use crate::db::{Backend, Database};
 use crate::error::IdentityError;
@@ -70,6 +73,73 @@ impl TestDatabase {
         db.run_migrations()?;
         Ok(db)
     }
+
+    /// Postgres only: ends every session connected to this database, as a server restart does
+    /// ("terminating connection due to administrator command"), and waits until they are gone.
+    /// Returns how many there were.
+    pub fn terminate_connections(&self) -> Result<usize, IdentityError> {
+        let (admin_url, name) = self.postgres("terminate_connections")?;
+        let mut admin = admin_connection(admin_url)?;
+        // Two statements on purpose: in one, Postgres may call pg_terminate_backend before the
+        // `datname` filter and end other databases' sessions.
+        let pids: Vec<i32> = diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<Text, _>(name)
+        .load::<BackendPid>(&mut admin)?
+        .into_iter()
+        .map(|backend| backend.pid)
+        .collect();
+        for pid in &pids {
+            diesel::sql_query("SELECT pg_terminate_backend($1) AS ended")
+                .bind::<Integer, _>(pid)
+                .execute(&mut admin)?;
+        }
+        // pg_terminate_backend only signals; wait for the backends to exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let alive: Vec<BackendPid> =
+                diesel::sql_query("SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)")
+                    .bind::<diesel::sql_types::Array<Integer>, _>(&pids)
+                    .load(&mut admin)?;
+            if alive.is_empty() {
+                return Ok(pids.len());
+            }
+            if Instant::now() >= deadline {
+                return Err(IdentityError::Connect(format!(
+                    "{} terminated backends of {name} did not exit",
+                    alive.len()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Postgres only: whether the server accepts new connections to this database, superusers
+    /// included (`ALTER DATABASE … ALLOW_CONNECTIONS`). `false` then `terminate_connections`
+    /// is a database outage as the application sees it.
+    pub fn allow_connections(&self, allow: bool) -> Result<(), IdentityError> {
+        let (admin_url, name) = self.postgres("allow_connections")?;
+        admin_connection(admin_url)?
+            .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))?;
+        Ok(())
+    }
+
+    fn postgres(&self, what: &str) -> Result<(&str, &str), IdentityError> {
+        match &self.location {
+            Location::Postgres { admin_url, name } => Ok((admin_url, name)),
+            Location::Sqlite { .. } => Err(IdentityError::Connect(format!(
+                "{what} needs a Postgres test database ({TEST_DATABASE_URL})"
+            ))),
+        }
+    }
+}
+
+/// One row of `pg_stat_activity`, as far as the outage helpers need it.
+#[derive(QueryableByName)]
+struct BackendPid {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
 }
 
 impl Drop for TestDatabase {

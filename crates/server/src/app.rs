@@ -189,7 +189,8 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     let sessions = BrowserSessions::new(
         store.clone(),
         Duration::from_secs(settings.sessions.browser_session_ttl_secs),
-    );
+    )
+    .with_max_per_user(settings.sessions.max_per_user);
 
     bootstrap::ensure_admin(&accounts, &settings.bootstrap, clock.now()).await?;
 
@@ -281,6 +282,7 @@ impl Application {
                         .add(("X-Frame-Options", "DENY"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(from_fn(crate::unavailable::retry_after))
                 .wrap(from_fn(telemetry::request_id))
                 .configure(configure)
                 .default_service(web::to(pages::not_found))

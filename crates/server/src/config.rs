@@ -14,6 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+/// Upper bound of `sessions.max_per_user`: the account page reads all of a user's sessions.
+const MAX_SESSIONS_PER_USER: usize = 10_000;
+
 /// The documented defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
@@ -55,6 +58,8 @@ pub struct SessionSettings {
     pub redis_url: Option<SecretString>,
     pub key_prefix: String,
     pub browser_session_ttl_secs: u64,
+    /// Live browser sessions per user; a login beyond it ends the user's oldest session.
+    pub max_per_user: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -232,6 +237,12 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if !(1..=MAX_SESSIONS_PER_USER).contains(&self.sessions.max_per_user) {
+            return Err(ConfigError::new(
+                "sessions.max_per_user",
+                format!("must be between 1 and {MAX_SESSIONS_PER_USER}"),
+            ));
+        }
         let t = &self.tokens;
         for (key, value) in [
             ("tokens.access_token_ttl_secs", t.access_token_ttl_secs),
@@ -326,6 +337,10 @@ mod tests {
         );
         assert_eq!(settings.passwords.memory_kib, 19456);
         assert_eq!(settings.lockout.max_failures, 5);
+        assert_eq!(
+            settings.sessions.max_per_user,
+            gatehouse_sessions::DEFAULT_MAX_PER_USER
+        );
         assert!(!settings.cookies_secure());
     }
 
@@ -359,6 +374,11 @@ mod tests {
 
         let err = load_with_env(&[("GATEHOUSE__LOCKOUT__MAX_FAILURES", "many")]).unwrap_err();
         assert_eq!(err.key, "lockout.max_failures");
+
+        for bad in ["0", "10001", "-1"] {
+            let err = load_with_env(&[("GATEHOUSE__SESSIONS__MAX_PER_USER", bad)]).unwrap_err();
+            assert_eq!(err.key, "sessions.max_per_user", "{bad}");
+        }
     }
 
     #[test]

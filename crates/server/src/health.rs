@@ -7,12 +7,13 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::routing::{Surface, resource};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(resource("/healthz", Surface::Json).get(healthz))
+        .service(resource("/readyz", Surface::Json).get(readyz));
 }
 
 async fn healthz() -> HttpResponse {

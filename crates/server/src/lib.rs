@@ -15,7 +15,9 @@ pub mod health;
 pub mod oidc;
 pub mod pages;
 pub mod problem;
+pub mod routing;
 pub mod telemetry;
+pub mod unavailable;
 
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,6 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpResponse, ResponseError};
+use gatehouse_identity::IdentityError;
 use serde::Serialize;
 
 use crate::telemetry::current_request_id;
@@ -116,6 +117,22 @@ impl Problem {
             ProblemKind::Internal,
             "An unexpected error occurred. Quote the request id when you report it.",
         )
+    }
+}
+
+/// The one place a database failure becomes a problem: unreachable is a 503
+/// (`urn:gatehouse:problem:unavailable`, with `Retry-After` from crate::unavailable) logged as a
+/// warning, anything else an opaque 500.
+impl From<IdentityError> for Problem {
+    fn from(err: IdentityError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "identity database unavailable");
+            return Self::new(
+                ProblemKind::Unavailable,
+                "The service is temporarily unavailable. Retry after the time Retry-After gives.",
+            );
+        }
+        Self::internal(&err)
     }
 }
 

@@ -167,6 +167,48 @@ fn user_create_reads_the_password_from_stdin() {
     }
 }
 
+/// `user create` goes through the same rules as the REST API: an invisible character is refused
+/// by name, a decomposed accent is stored in NFC.
+#[test]
+fn user_create_applies_the_registration_rules() {
+    let (url, path) = temp_sqlite_url();
+    let create = |username: &str, email: &str| {
+        let mut child = gatehouse()
+            .env("GATEHOUSE__DATABASE__URL", &url)
+            .args(["user", "create", "--username", username, "--email", email])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "a long enough passphrase").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = create("zero", "zero@exam\u{200B}ple.com");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("email") && stderr.contains("U+200B"),
+        "{stderr}"
+    );
+
+    let out = create("jose", "jose\u{301}@example.com");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let db = gatehouse_identity::Database::connect(&url, 1).unwrap();
+    assert!(db.find_user_by_login("zero").unwrap().is_none());
+    let jose = db.find_user_by_login("jose").unwrap().unwrap();
+    assert_eq!(jose.email, "jos\u{E9}@example.com");
+    drop(db);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 #[test]
 fn client_commands_work_on_the_configured_database() {
     let (url, path) = temp_sqlite_url();
@@ -267,4 +309,154 @@ fn client_commands_work_on_the_configured_database() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// A running `gatehouse serve` on a free port, killed (and its database removed) on drop.
+struct RunningServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    files: Vec<std::path::PathBuf>,
+}
+
+impl RunningServer {
+    fn start(log_level: &str) -> Self {
+        let (url, db) = temp_sqlite_url();
+        let key_file =
+            std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = gatehouse()
+            .env_remove("RUST_LOG")
+            .env("GATEHOUSE__DATABASE__URL", &url)
+            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
+            .env("GATEHOUSE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE__SERVER__WORKERS", "1")
+            .env("GATEHOUSE__LOGGING__LEVEL", log_level)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut server = Self {
+            child: Some(child),
+            port,
+            files: vec![db, key_file],
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let log = self.stop_and_read_log();
+                panic!("gatehouse exited with {status}: {log}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("gatehouse did not listen within 30 s");
+    }
+
+    /// Sends `request` raw on a new connection, optionally closing our sending half, and returns
+    /// what the server answered.
+    fn exchange(&self, request: &[u8], half_close: bool) -> String {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        if half_close {
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    fn stop_and_read_log(&mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for file in &self.files {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_requests_are_not_logged_as_errors() {
+    // DEBUG for the module that re-levels client faults, so the test also sees that they are
+    // still logged, one level down, and not silently dropped.
+    let mut server = RunningServer::start("info,gatehouse_server::telemetry=debug");
+    let malformed: [(&[u8], bool); 5] = [
+        // Not HTTP at all.
+        (b"GARBAGE\r\n\r\n", false),
+        // A control character in the request target.
+        (b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        // An invalid and then a duplicated, conflicting Content-Length.
+        (b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", false),
+        (
+            b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcde",
+            false,
+        ),
+        // A TLS ClientHello sent to the plain-HTTP port.
+        (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\0\0\0\0\0\0\0\0", false),
+    ];
+    for (request, half_close) in malformed {
+        let answer = server.exchange(request, half_close);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?} → {answer}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    // Bodies shorter than their Content-Length, the client then done sending: each surface
+    // answers 400 in its own format.
+    let form = "application/x-www-form-urlencoded";
+    for (path, content_type) in [
+        ("/token", form),
+        ("/login", form),
+        ("/api/v1/users", "application/json"),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n\
+             Content-Length: 100\r\n\r\nabc"
+        );
+        let answer = server.exchange(request.as_bytes(), true);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path} → {answer}");
+    }
+    // The server still serves after all that.
+    let answer = server.exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let log = server.stop_and_read_log();
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "client mistakes logged as errors:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|line| line.contains("DEBUG") && line.contains("request parse error")),
+        "the malformed requests are still logged at DEBUG:\n{log}"
+    );
 }

@@ -9,6 +9,10 @@
 //! Keys: `sess:{handle}` holds the session JSON; `user_sess:{user_id}` is the set of that user's
 //! handles, so all of a user's sessions can be listed or ended (logout everywhere, password
 //! change) without scanning.
+//!
+//! A user has at most `max_per_user` live sessions (default [`DEFAULT_MAX_PER_USER`]): a login
+//! beyond that ends the user's oldest sessions. Every way a session ends (logout, "end this
+//! session", logout everywhere, that limit) goes through one function, `BrowserSessions::end`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::store::{KvStore, StoreError};
+
+/// Live sessions per user unless configured otherwise.
+pub const DEFAULT_MAX_PER_USER: usize = 100;
 
 const SECRET_BYTES: usize = 32;
 /// base64url without padding of [`SECRET_BYTES`].
@@ -69,49 +76,181 @@ impl fmt::Display for SessionHandle {
     }
 }
 
+/// A session just created by [`BrowserSessions::create`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// The cookie value; never stored.
+    pub cookie_secret: String,
+    pub handle: SessionHandle,
+    /// The user's oldest sessions that this one pushed over the per-user limit, now ended
+    /// (usually none, at most a few when logins of one user race).
+    pub evicted: Vec<SessionHandle>,
+}
+
+/// Why a session ends, for the log (and for what ending a session will also do, such as
+/// revoking the refresh tokens issued under it, which may differ by reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndReason {
+    /// The user logged out in this browser (or a new login replaced its cookie).
+    Logout,
+    /// The user ended it from another session's account page, or the account is gone.
+    EndedByUser,
+    /// Logout everywhere.
+    AllOfUser,
+    /// A newer login of the same user exceeded the per-user limit.
+    OverLimit,
+}
+
+/// What [`BrowserSessions::end`] found under a handle.
+enum Ended {
+    Nothing,
+    Session(BrowserSession),
+    /// A value that is not a session; it is gone now all the same.
+    Undecodable,
+}
+
 #[derive(Clone)]
 pub struct BrowserSessions {
     store: Arc<dyn KvStore>,
     ttl: Duration,
+    max_per_user: usize,
 }
 
 impl fmt::Debug for BrowserSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BrowserSessions")
             .field("ttl", &self.ttl)
+            .field("max_per_user", &self.max_per_user)
             .finish_non_exhaustive()
     }
 }
 
 impl BrowserSessions {
+    /// Sessions that live `ttl`, at most [`DEFAULT_MAX_PER_USER`] per user.
     pub fn new(store: Arc<dyn KvStore>, ttl: Duration) -> Self {
-        Self { store, ttl }
+        Self {
+            store,
+            ttl,
+            max_per_user: DEFAULT_MAX_PER_USER,
+        }
     }
 
-    /// Creates a session and returns `(cookie_secret, handle)`. The secret is 32 bytes from a
-    /// CSPRNG, base64url without padding (43 characters); only its hash is stored.
+    /// At most `max` live sessions per user (at least 1).
+    #[must_use]
+    pub fn with_max_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
+    }
+
+    /// Creates a session. The cookie secret is 32 bytes from a CSPRNG, base64url without padding
+    /// (43 characters); only its hash is stored. If the user now has more than `max_per_user`
+    /// sessions, the oldest end (see [`NewSession::evicted`]).
+    ///
+    /// Cost: two store round trips while the user is under the limit (the index add answers the
+    /// index's size); over it, one more read of every session of the user, which is bounded by
+    /// the limit.
     #[tracing::instrument(skip_all, fields(user_id = %session.user_id))]
-    pub async fn create(
-        &self,
-        session: &BrowserSession,
-    ) -> Result<(String, SessionHandle), StoreError> {
+    pub async fn create(&self, session: &BrowserSession) -> Result<NewSession, StoreError> {
         let mut secret = [0u8; SECRET_BYTES];
         rand::rng().fill_bytes(&mut secret);
         let cookie_secret = URL_SAFE_NO_PAD.encode(secret);
         let handle = Self::handle_of(&cookie_secret);
         let json = serde_json::to_vec(session)
             .map_err(|err| StoreError::Corrupt(format!("cannot encode session: {err}")))?;
-        // Index first: if the session write then fails, the orphaned index member is pruned by
-        // the next listing; the other order could leave a live session that "log out
-        // everywhere" cannot find.
-        self.store
-            .set_add(&user_key(session.user_id), handle.as_str(), self.ttl)
-            .await?;
+        // Session first, index second: an index member then always names a session that was
+        // written, so a listing that prunes members without a session (expired, ended) cannot
+        // drop one that is still being created, which would leave it out of "log out
+        // everywhere" and the limit. If the index write fails, the session is unreachable: its
+        // cookie is never handed out.
         self.store
             .put(&session_key(&handle), &json, self.ttl)
             .await?;
+        let indexed = self
+            .store
+            .set_add(&user_key(session.user_id), handle.as_str(), self.ttl)
+            .await?;
         tracing::debug!(%handle, "browser session created");
-        Ok((cookie_secret, handle))
+        // The index may still name sessions that expired, so being over the limit here only
+        // means the live sessions must be counted.
+        let evicted = if indexed > self.max_per_user {
+            self.end_oldest_over_limit(session.user_id, &handle).await?
+        } else {
+            Vec::new()
+        };
+        Ok(NewSession {
+            cookie_secret,
+            handle,
+            evicted,
+        })
+    }
+
+    /// Ends the oldest live sessions of the user beyond `max_per_user`, never `keep` (the one
+    /// just created: sessions created within the same second have no order between them).
+    /// Concurrent logins of one user each end what they see as the oldest: together they never
+    /// leave more than the limit, but may end a session or two more than needed.
+    async fn end_oldest_over_limit(
+        &self,
+        user_id: Uuid,
+        keep: &SessionHandle,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        let mut others: Vec<(SessionHandle, BrowserSession)> = self
+            .list_for_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|(handle, _)| handle != keep)
+            .collect();
+        // `others` plus `keep` must fit the limit; `others` is sorted oldest first.
+        let excess = (others.len() + 1).saturating_sub(self.max_per_user);
+        let mut evicted = Vec::with_capacity(excess);
+        for (handle, _) in others.drain(..excess.min(others.len())) {
+            if !matches!(
+                self.end(&handle, EndReason::OverLimit).await?,
+                Ended::Nothing
+            ) {
+                evicted.push(handle);
+            }
+        }
+        if !evicted.is_empty() {
+            // Debug, not info: the server audits it, and one user's script logging in again and
+            // again must not fill the log.
+            tracing::debug!(
+                %user_id,
+                ended = evicted.len(),
+                max_per_user = self.max_per_user,
+                "ended the oldest browser sessions of a user over the session limit"
+            );
+        }
+        Ok(evicted)
+    }
+
+    /// Ends one session: the only place a session ends, whatever the reason. The session is
+    /// taken atomically (of two concurrent ends, one finds it) and leaves its user's index.
+    ///
+    /// Whatever else must happen when a browser session ends (revoking the refresh tokens
+    /// issued under it, back-channel logout to relying parties) belongs here.
+    async fn end(&self, handle: &SessionHandle, reason: EndReason) -> Result<Ended, StoreError> {
+        let Some(raw) = self.store.take(&session_key(handle)).await? else {
+            return Ok(Ended::Nothing);
+        };
+        match decode(&raw) {
+            Ok(session) => {
+                self.store
+                    .set_remove(&user_key(session.user_id), handle.as_str())
+                    .await?;
+                tracing::debug!(
+                    %handle,
+                    user_id = %session.user_id,
+                    ?reason,
+                    "browser session ended"
+                );
+                Ok(Ended::Session(session))
+            }
+            // The session is gone either way; its index entry is pruned by the next listing.
+            Err(err) => {
+                tracing::warn!(%handle, %err, ?reason, "ended an undecodable browser session");
+                Ok(Ended::Undecodable)
+            }
+        }
     }
 
     /// Looks up by the cookie secret. Malformed secrets → `Ok(None)` without touching the store.
@@ -134,34 +273,37 @@ impl BrowserSessions {
             return Ok(false);
         }
         let handle = Self::handle_of(cookie_secret);
-        let Some(raw) = self.store.take(&session_key(&handle)).await? else {
-            return Ok(false);
-        };
-        match decode(&raw) {
-            Ok(session) => {
-                self.store
-                    .set_remove(&user_key(session.user_id), handle.as_str())
-                    .await?;
-            }
-            // The session is gone either way; its index entry is pruned by the next listing.
-            Err(err) => tracing::warn!(%handle, %err, "destroyed an undecodable browser session"),
-        }
-        tracing::debug!(%handle, "browser session destroyed");
-        Ok(true)
+        Ok(!matches!(
+            self.end(&handle, EndReason::Logout).await?,
+            Ended::Nothing
+        ))
     }
 
-    /// All live sessions of a user, oldest first. Index members whose session is gone (expired
-    /// or lost) are pruned from the index.
+    /// All live sessions of a user, oldest first (then by handle, for a stable order). Index
+    /// members whose session is gone (expired or lost) are pruned from the index; an
+    /// undecodable session is skipped with a warning. Two round trips plus one per pruned
+    /// member: the sessions are read in one batch.
     pub async fn list_for_user(
         &self,
         user_id: Uuid,
     ) -> Result<Vec<(SessionHandle, BrowserSession)>, StoreError> {
         let index = user_key(user_id);
-        let mut sessions = Vec::new();
-        for member in self.store.set_members(&index).await? {
-            let handle = SessionHandle(member);
-            match self.load(&handle).await? {
-                Some(session) if session.user_id == user_id => sessions.push((handle, session)),
+        let handles: Vec<SessionHandle> = self
+            .store
+            .set_members(&index)
+            .await?
+            .into_iter()
+            .map(SessionHandle)
+            .collect();
+        let keys: Vec<String> = handles.iter().map(session_key).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = self.store.get_many(&keys).await?;
+        let mut sessions = Vec::with_capacity(handles.len());
+        for (handle, raw) in handles.into_iter().zip(values) {
+            match raw.as_deref().map(decode) {
+                Some(Ok(session)) if session.user_id == user_id => sessions.push((handle, session)),
+                // Not listed, and left indexed so that logout everywhere still ends it.
+                Some(Err(err)) => tracing::warn!(%handle, %err, "undecodable browser session"),
                 _ => self.store.set_remove(&index, handle.as_str()).await?,
             }
         }
@@ -185,12 +327,17 @@ impl BrowserSessions {
             .load(handle)
             .await?
             .is_some_and(|session| session.user_id == user_id);
-        let ended = owned && self.store.delete(&session_key(handle)).await?;
-        // Also prunes a stale member; the index is this user's own, so nothing else is touched.
+        if owned {
+            return Ok(!matches!(
+                self.end(handle, EndReason::EndedByUser).await?,
+                Ended::Nothing
+            ));
+        }
+        // Prunes a stale member; the index is this user's own, so nothing else is touched.
         self.store
             .set_remove(&user_key(user_id), handle.as_str())
             .await?;
-        Ok(ended)
+        Ok(false)
     }
 
     /// Ends every session of the user (logout everywhere); returns how many were ended.
@@ -201,10 +348,15 @@ impl BrowserSessions {
         // concurrently stays indexed, so it can still be listed and ended.
         for member in self.store.set_members(&index).await? {
             let handle = SessionHandle(member);
-            if self.store.delete(&session_key(&handle)).await? {
-                ended += 1;
+            match self.end(&handle, EndReason::AllOfUser).await? {
+                // `end` took it out of this index.
+                Ended::Session(session) if session.user_id == user_id => ended += 1,
+                Ended::Nothing => self.store.set_remove(&index, handle.as_str()).await?,
+                Ended::Session(_) | Ended::Undecodable => {
+                    ended += 1;
+                    self.store.set_remove(&index, handle.as_str()).await?;
+                }
             }
-            self.store.set_remove(&index, handle.as_str()).await?;
         }
         tracing::debug!(%user_id, ended, "ended all browser sessions of user");
         Ok(ended)

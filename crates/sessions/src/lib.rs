@@ -15,7 +15,9 @@ pub mod memory;
 pub mod redis_store;
 pub mod store;
 
-pub use browser::{BrowserSession, BrowserSessions, SessionHandle};
+pub use browser::{
+    BrowserSession, BrowserSessions, DEFAULT_MAX_PER_USER, NewSession, SessionHandle,
+};
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 pub use store::{DEFAULT_SWEEP_INTERVAL, KvStore, StoreError, open_store};

@@ -241,7 +241,7 @@ impl KvStore for MemoryStore {
         Ok(next)
     }
 
-    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<usize, StoreError> {
         let now = Instant::now();
         let mut entries = self.entries.lock();
         match live_entry(&mut entries, key, now) {
@@ -250,14 +250,16 @@ impl KvStore for MemoryStore {
                     return Err(wrong_type(key, "set"));
                 };
                 members.insert(member.to_owned());
+                let len = members.len();
                 entry.expires_at = now + effective_ttl(ttl);
+                Ok(len)
             }
             None => {
                 let members = HashSet::from([member.to_owned()]);
                 entries.insert(key.to_owned(), Entry::new(Value::Set(members), now, ttl));
+                Ok(1)
             }
         }
-        Ok(())
     }
 
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {

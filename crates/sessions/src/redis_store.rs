@@ -221,10 +221,10 @@ impl KvStore for RedisStore {
         Ok(count)
     }
 
-    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<usize, StoreError> {
         let mut conn = self.connection().await?;
         let key = self.key(key);
-        redis::pipe()
+        let (len,): (usize,) = redis::pipe()
             .atomic()
             .cmd("SADD")
             .arg(&key)
@@ -234,9 +234,12 @@ impl KvStore for RedisStore {
             .arg(&key)
             .arg(millis(ttl))
             .ignore()
-            .query_async::<()>(&mut conn)
+            .cmd("SCARD")
+            .arg(&key)
+            .query_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(len)
     }
 
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {

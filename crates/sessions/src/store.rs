@@ -73,8 +73,10 @@ pub trait KvStore: Send + Sync + 'static {
     /// value. The counter reads back through [`KvStore::get`] as its decimal digits.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError>;
     /// Small sets for secondary indexes (e.g. a user's session handles). The TTL applies to the
-    /// whole set and is refreshed on add.
-    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// whole set and is refreshed on add. Returns how many members the set holds after the add
+    /// (Redis SCARD in the same transaction), so a caller can enforce a limit without another
+    /// round trip.
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<usize, StoreError>;
     /// Removing the last member removes the set.
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError>;
     /// Members in no particular order.

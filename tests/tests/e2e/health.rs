@@ -26,6 +26,7 @@ async fn readyz_is_503_naming_redis_when_it_is_unreachable() {
     assert_eq!(health.status(), 200, "the process itself is fine");
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["retry-after"], "1", "RFC 9110 §10.2.3");
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["down"], serde_json::json!(["sessions"]));
     assert_eq!(body["checks"]["database"]["status"], "up");
@@ -39,6 +40,7 @@ async fn readyz_is_503_naming_redis_when_it_is_unreachable() {
         .await
         .unwrap();
     assert_eq!(account.status(), 503);
+    assert_eq!(account.headers()["retry-after"], "1");
 }
 
 #[tokio::test]

@@ -2,9 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_sessions;
+mod database_outage;
 mod health;
 mod login;
+mod methods;
 mod oidc_errors;
 mod oidc_flow;
 mod registration;
 mod snapshots;
+mod untrusted_text;

@@ -86,7 +86,7 @@ async fn unregistered_or_clientless_redirects_are_refused(backend: Backend) {
             )
             .await
             .unwrap_err();
-        assert!(err.contains("not registered"), "{err}");
+        assert!(err.description.contains("not registered"), "{err}");
     }
     let err = h
         .authz
@@ -96,7 +96,7 @@ async fn unregistered_or_clientless_redirects_are_refused(backend: Backend) {
         )
         .await
         .unwrap_err();
-    assert!(err.contains("requires"), "{err}");
+    assert!(err.description.contains("requires"), "{err}");
     let err = h
         .authz
         .logout_request(
@@ -108,7 +108,7 @@ async fn unregistered_or_clientless_redirects_are_refused(backend: Backend) {
         )
         .await
         .unwrap_err();
-    assert!(err.contains("unknown"), "{err}");
+    assert!(err.description.contains("unknown"), "{err}");
 }
 
 async fn expired_hints_are_accepted(backend: Backend) {
@@ -163,7 +163,7 @@ async fn hints_from_another_issuer_or_key_are_refused(backend: Backend) {
             .logout_request(&params(&[("id_token_hint", hint)]), t0())
             .await
             .unwrap_err();
-        assert!(err.contains("id_token_hint"), "{err}");
+        assert!(err.description.contains("id_token_hint"), "{err}");
     }
     // An access token is no ID token.
     let tokens = h.tokens(&h.confidential).await;
@@ -189,7 +189,7 @@ async fn client_id_must_agree_with_the_hint(backend: Backend) {
         )
         .await
         .unwrap_err();
-    assert!(err.contains("client_id"), "{err}");
+    assert!(err.description.contains("client_id"), "{err}");
     let ok = h
         .authz
         .logout_request(

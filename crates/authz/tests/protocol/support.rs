@@ -553,7 +553,12 @@ impl KvStore for YieldingStore {
         self.0.increment(key, ttl).await
     }
 
-    async fn set_add(&self, key: &str, member: &str, ttl: StdDuration) -> Result<(), StoreError> {
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &str,
+        ttl: StdDuration,
+    ) -> Result<usize, StoreError> {
         tokio::task::yield_now().await;
         self.0.set_add(key, member, ttl).await
     }

@@ -15,10 +15,11 @@ use crate::audit::{self, AuditOutcome};
 use crate::db::{DbConnection, stored};
 use crate::error::IdentityError;
 use crate::users::{User, id_text, queries};
+use crate::validation::login_lookup_key;
 
 impl Accounts {
-    /// Logs in with a username or email (case-insensitive) and password. Every refusal is
-    /// `InvalidCredentials`; the audit trail says why.
+    /// Logs in with a username or email (case-insensitive, in any Unicode normalisation form)
+    /// and password. Every refusal is `InvalidCredentials`; the audit trail says why.
     #[tracing::instrument(skip(self, password, ctx))]
     pub async fn authenticate(
         &self,
@@ -28,9 +29,16 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<User, LoginError> {
         let now = stored(now);
-        let db = self.db.clone();
-        let lookup = login.to_owned();
-        let user = blocking(move || db.find_user_by_login(&lookup)).await?;
+        // A login that cannot name an account (a NUL, another control character) is an unknown
+        // user that costs no query: same answer, same Argon2 verification, its own audit reason.
+        let (user, reason) = match login_lookup_key(login) {
+            Some(key) => {
+                let db = self.db.clone();
+                let user = blocking(move || db.find_user_by_login(&key)).await?;
+                (user, "unknown_user")
+            }
+            None => (None, "malformed_login"),
+        };
 
         let Some(user) = user else {
             self.hasher.verify(None, password.to_owned()).await?;
@@ -40,7 +48,7 @@ impl Accounts {
                 "login.failure",
                 AuditOutcome::Failure,
                 Some(login.to_owned()),
-                json!({ "reason": "unknown_user" }),
+                json!({ "reason": reason }),
             );
             let db = self.db.clone();
             blocking(move || db.append_audit(&event)).await?;

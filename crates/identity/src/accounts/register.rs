@@ -1,5 +1,6 @@
-//! Sign-up: validate, hash, then create the user, its roles and the audit record in one
-//! transaction, so a failure at any step leaves no trace.
+//! Sign-up: validate (the rules and their normalisation live in `validation`, shared by every
+//! surface), hash, then create the user, its roles and the audit record in one transaction, so a
+//! failure at any step leaves no trace. The stored username and email are the parsed ones (NFC).
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,7 @@ use crate::audit::{self, AuditOutcome};
 use crate::db::stored;
 use crate::error::IdentityError;
 use crate::users::{self, User, UserStatus, queries};
-use crate::validation::{validate_email, validate_password, validate_username};
+use crate::validation::{Email, Username, validate_password};
 
 /// Index names from the migrations; a unique violation names one of them.
 const USERNAME_INDEX: &str = "users_username_lower_key";
@@ -19,7 +20,8 @@ const EMAIL_INDEX: &str = "users_email_lower_key";
 
 impl Accounts {
     /// Creates an active account holding `roles` (which must exist). Usernames and emails are
-    /// unique case-insensitively; the username is checked first. Writes nothing on any error.
+    /// unique case-insensitively and after NFC normalisation; the username is checked first.
+    /// Writes nothing on any error.
     #[tracing::instrument(skip(self, input, ctx), fields(username = %input.username))]
     pub async fn register(
         &self,
@@ -28,16 +30,16 @@ impl Accounts {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<User, RegisterError> {
-        validate_username(&input.username).map_err(RegisterError::Invalid)?;
-        validate_email(&input.email).map_err(RegisterError::Invalid)?;
+        let username = Username::parse(&input.username).map_err(RegisterError::Invalid)?;
+        let email = Email::parse(&input.email).map_err(RegisterError::Invalid)?;
         validate_password(&input.password).map_err(RegisterError::Invalid)?;
 
         let password_hash = self.hasher.hash(input.password).await?;
         let now = stored(now);
         let user = User {
             id: uuid::Uuid::new_v4(),
-            username: input.username,
-            email: input.email,
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
             email_verified: false,
             password_hash,
             status: UserStatus::Active,
@@ -64,10 +66,10 @@ impl Accounts {
         let db = self.db.clone();
         blocking(move || {
             db.write(|conn| {
-                if queries::username_taken(conn, &user.username)? {
+                if queries::username_taken(conn, &username)? {
                     return Err(Failure::Duplicate("username"));
                 }
-                if queries::email_taken(conn, &user.email)? {
+                if queries::email_taken(conn, &email)? {
                     return Err(Failure::Duplicate("email"));
                 }
                 queries::insert(conn, &user)?;

@@ -224,6 +224,19 @@ pub(crate) fn prepare(
     Ok((client, secret))
 }
 
+/// Longest `client_id` worth looking up; ours are 22 characters.
+const CLIENT_ID_MAX_BYTES: usize = 255;
+
+/// Whether `client_id` could name a registered client: 1–255 characters of RFC 6749 Appendix A.1
+/// `VSCHAR` (printable ASCII and space). Anything else (a NUL, another control character,
+/// non-ASCII text) is answered "no such client" without a query: it cannot be registered, and
+/// Postgres refuses a NUL in text outright. Protocol endpoints check this at their edge too.
+pub fn is_plausible_client_id(client_id: &str) -> bool {
+    !client_id.is_empty()
+        && client_id.len() <= CLIENT_ID_MAX_BYTES
+        && client_id.bytes().all(|b| (0x20..=0x7E).contains(&b))
+}
+
 /// 128 random bits: unguessable, so an id alone never reveals which clients exist.
 fn generate_client_id() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
@@ -328,6 +341,25 @@ mod tests {
                 .parse::<TokenEndpointAuthMethod>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn implausible_client_ids_are_recognised() {
+        assert!(is_plausible_client_id(&generate_client_id()));
+        assert!(is_plausible_client_id("my app"));
+        for bad in [
+            "",
+            "ab\0c",
+            "\0",
+            "ab\nc",
+            "tab\t",
+            "caf\u{e9}",
+            "del\u{7f}",
+        ] {
+            assert!(!is_plausible_client_id(bad), "{bad:?}");
+        }
+        assert!(is_plausible_client_id(&"x".repeat(255)));
+        assert!(!is_plausible_client_id(&"x".repeat(256)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{Client, ClientRow};
+use super::{Client, ClientRow, is_plausible_client_id};
 use crate::db::{DbConnection, to_db, to_json_array};
 use crate::error::IdentityError;
 use crate::schema::clients;
@@ -48,10 +48,14 @@ pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()
     Ok(())
 }
 
+/// An id that [`is_plausible_client_id`] refuses is not found, without a query.
 pub(crate) fn find(
     conn: &mut DbConnection,
     client_id: &str,
 ) -> Result<Option<Client>, IdentityError> {
+    if !is_plausible_client_id(client_id) {
+        return Ok(None);
+    }
     clients::table
         .find(client_id)
         .select(ClientRow::as_select())
@@ -73,6 +77,9 @@ pub(crate) fn list(conn: &mut DbConnection) -> Result<Vec<Client>, IdentityError
 
 /// The client's consents go with it (`ON DELETE CASCADE`).
 pub(crate) fn delete(conn: &mut DbConnection, client_id: &str) -> QueryResult<bool> {
+    if !is_plausible_client_id(client_id) {
+        return Ok(false);
+    }
     let deleted = diesel::delete(clients::table.find(client_id)).execute(conn)?;
     Ok(deleted > 0)
 }

@@ -3,15 +3,19 @@
 //! Diesel's derived `MultiConnection::establish` tries each backend in turn and throws the errors
 //! away ("Invalid connection url for multiconnection"). This manager picks the backend from the
 //! URL itself, so a refused or misconfigured Postgres connection reports libpq's own message.
+//! It also reports every connect to the pool's [`Health`] and hands out [`TrackedConnection`]s,
+//! which remember what the `checkout` module needs to know about them.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, R2D2Connection};
 
 use super::Backend;
+use super::checkout::Health;
 use crate::error::IdentityError;
 
 /// The connection every query in this crate is written against.
@@ -94,23 +98,38 @@ fn with_connect_timeout(url: &str) -> String {
     )
 }
 
+/// A pooled connection and what the pool knows about it.
+pub(crate) struct TrackedConnection {
+    pub(crate) conn: DbConnection,
+    /// Set when the connection was found dead: r2d2 then drops it instead of keeping it.
+    pub(crate) lost: bool,
+    /// When it last answered (opened, a query, a ping).
+    pub(crate) last_used: Instant,
+    /// [`Health::losses`] when it last answered: a later loss makes it suspect.
+    pub(crate) losses_seen: u64,
+}
+
+impl TrackedConnection {
+    /// Records that the connection just answered.
+    pub(crate) fn answered(&mut self, health: &Health) {
+        self.last_used = Instant::now();
+        self.losses_seen = health.losses();
+    }
+}
+
 /// Opens `DbConnection`s for r2d2, preparing each SQLite connection for concurrent use.
 #[derive(Debug)]
 pub(crate) struct DbManager {
     target: Target,
+    health: Arc<Health>,
 }
 
 impl DbManager {
-    pub(crate) fn new(target: Target) -> Self {
-        DbManager { target }
+    pub(crate) fn new(target: Target, health: Arc<Health>) -> Self {
+        DbManager { target, health }
     }
-}
 
-impl ManageConnection for DbManager {
-    type Connection = DbConnection;
-    type Error = IdentityError;
-
-    fn connect(&self) -> Result<DbConnection, IdentityError> {
+    fn open(&self) -> Result<DbConnection, IdentityError> {
         match &self.target {
             Target::Postgres(url) => PgConnection::establish(url)
                 .map(DbConnection::Pg)
@@ -118,13 +137,39 @@ impl ManageConnection for DbManager {
             Target::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), IdentityError> {
-        conn.ping().map_err(IdentityError::Query)
+impl ManageConnection for DbManager {
+    type Connection = TrackedConnection;
+    type Error = IdentityError;
+
+    fn connect(&self) -> Result<TrackedConnection, IdentityError> {
+        match self.open() {
+            Ok(conn) => {
+                self.health.reachable();
+                Ok(TrackedConnection {
+                    conn,
+                    lost: false,
+                    last_used: Instant::now(),
+                    losses_seen: self.health.losses(),
+                })
+            }
+            Err(err) => {
+                self.health.unreachable(&err);
+                Err(err)
+            }
+        }
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn is_valid(&self, conn: &mut TrackedConnection) -> Result<(), IdentityError> {
+        conn.conn.ping().map_err(IdentityError::Query)
+    }
+
+    /// Diesel's own `is_broken` covers a transaction left open and, on Postgres, a connection
+    /// whose last command found it dead (libpq then reports an unknown transaction status);
+    /// `lost` covers whatever else the `checkout` module found dead.
+    fn has_broken(&self, conn: &mut TrackedConnection) -> bool {
+        std::thread::panicking() || conn.lost || conn.conn.is_broken()
     }
 }
 

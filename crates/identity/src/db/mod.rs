@@ -2,6 +2,7 @@
 //! entry points other crates use. Queries themselves live with their models (`users`, `audit`,
 //! `clients`, `consents`, `signing_keys`).
 
+mod checkout;
 mod connection;
 mod json;
 mod migrations;
@@ -9,18 +10,19 @@ mod timestamp;
 mod transaction;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::RunQueryDsl;
-use diesel::r2d2::{HandleError, ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{HandleError, ManageConnection, Pool};
 
+use checkout::{Checkout, Health};
 pub(crate) use connection::DbConnection;
 use connection::{CONNECT_TIMEOUT, DbManager, Target};
 pub(crate) use json::{from_json_array, to_json_array};
 #[cfg(test)]
 pub(crate) use migrations::revert_all;
 pub(crate) use timestamp::{from_db, stored, to_db};
-pub(crate) use transaction::write_transaction;
 
 use crate::audit::{self, AuditEvent, NewAuditEvent};
 use crate::clients::{self, Client, ClientError, ClientSecretHasher, NewClient};
@@ -38,14 +40,28 @@ pub enum Backend {
 
 /// A pool of connections to the identity database. Cheap to clone; every method blocks, so call
 /// it from `spawn_blocking` (or a thread) when on an async runtime.
+///
+/// Connections that die under the pool (a database restart) are detected and replaced without
+/// a round trip per checkout, and a database that is down fails checkouts quickly; see the
+/// `checkout` module.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<DbManager>,
     backend: Backend,
+    health: Arc<Health>,
 }
+
+/// How long a query waits for a pooled connection while the database is up.
+const CHECKOUT_PATIENCE: Duration = CONNECT_TIMEOUT;
 
 /// A health check must answer quickly even when the pool is exhausted.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// r2d2 retries a failed connect after a backoff capped at half its `connection_timeout`, and
+/// uses that setting for nothing else here (every checkout passes its own timeout, and the pool
+/// is built without waiting for it). A short cap means a pool that lost its database has a new
+/// connection within about this long of the database coming back.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(150);
 
 impl Database {
     /// Opens a pool of at most `max_connections` to `url` (`postgres://…`, `postgresql://…`,
@@ -60,22 +76,26 @@ impl Database {
         }
         let target = Target::parse(url)?;
         let backend = target.backend();
-        let manager = DbManager::new(target);
+        let health = Arc::new(Health::default());
+        let manager = DbManager::new(target, Arc::clone(&health));
         // r2d2's `build` would retry for the whole timeout and then report only the last error;
         // one direct attempt fails at once with the driver's message.
         drop(manager.connect()?);
         let pool = Pool::builder()
             .max_size(max_connections)
             .min_idle(Some(1))
-            .connection_timeout(CONNECT_TIMEOUT)
-            // No `SELECT 1` before every checkout (a round trip per query on the hot paths): a
-            // connection that failed is marked broken (`has_broken`) and dropped on return, and
-            // `ping()` (readiness) still checks the database explicitly.
+            .connection_timeout(RECONNECT_BACKOFF * 2)
+            // No `SELECT 1` before every checkout (a round trip per query on the hot paths): the
+            // `checkout` module pings only connections that are suspect.
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
-            .build(manager)?;
+            .build_unchecked(manager);
         tracing::debug!(?backend, max_connections, "database pool ready");
-        Ok(Database { pool, backend })
+        Ok(Database {
+            pool,
+            backend,
+            health,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -90,13 +110,14 @@ impl Database {
 
     /// `SELECT 1`, waiting at most a second for a pooled connection.
     pub fn ping(&self) -> Result<(), IdentityError> {
-        let mut conn = self.pool.get_timeout(PING_TIMEOUT)?;
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).execute(&mut *conn)?;
-        Ok(())
+        self.read_within(PING_TIMEOUT, |conn| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).execute(conn)?;
+            Ok(())
+        })
     }
 
     pub fn find_user_by_id(&self, id: uuid::Uuid) -> Result<Option<User>, IdentityError> {
-        users::queries::find_by_id(&mut *self.conn()?, id)
+        self.read(|conn| users::queries::find_by_id(conn, id))
     }
 
     /// Looks `username_or_email` up case-insensitively against both usernames and emails.
@@ -104,25 +125,25 @@ impl Database {
         &self,
         username_or_email: &str,
     ) -> Result<Option<User>, IdentityError> {
-        users::queries::find_by_login(&mut *self.conn()?, username_or_email)
+        self.read(|conn| users::queries::find_by_login(conn, username_or_email))
     }
 
     pub fn count_users(&self) -> Result<i64, IdentityError> {
-        users::queries::count(&mut *self.conn()?)
+        self.read(users::queries::count)
     }
 
     /// The user's role names, sorted.
     pub fn roles_of(&self, user_id: uuid::Uuid) -> Result<Vec<String>, IdentityError> {
-        users::queries::roles_of(&mut *self.conn()?, user_id)
+        self.read(|conn| users::queries::roles_of(conn, user_id))
     }
 
     pub fn append_audit(&self, event: &NewAuditEvent) -> Result<(), IdentityError> {
-        Ok(audit::append(&mut *self.conn()?, event)?)
+        self.write_statement(|conn| Ok(audit::append(conn, event)?))
     }
 
     /// At most `limit` events, newest first.
     pub fn recent_audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>, IdentityError> {
-        audit::recent(&mut *self.conn()?, limit)
+        self.read(|conn| audit::recent(conn, limit))
     }
 
     /// Validates then inserts; returns the client and, for a confidential client, the plaintext
@@ -146,17 +167,17 @@ impl Database {
     }
 
     pub fn find_client(&self, client_id: &str) -> Result<Option<Client>, IdentityError> {
-        clients::find(&mut *self.conn()?, client_id)
+        self.read(|conn| clients::find(conn, client_id))
     }
 
     /// Ordered by name, then client id.
     pub fn list_clients(&self) -> Result<Vec<Client>, IdentityError> {
-        clients::list(&mut *self.conn()?)
+        self.read(clients::list)
     }
 
     /// Whether the client existed; its consents are deleted with it.
     pub fn delete_client(&self, client_id: &str) -> Result<bool, IdentityError> {
-        Ok(clients::delete(&mut *self.conn()?, client_id)?)
+        self.write_statement(|conn| Ok(clients::delete(conn, client_id)?))
     }
 
     /// The scopes the user has granted the client, sorted; `None` if never asked or revoked.
@@ -165,7 +186,7 @@ impl Database {
         user_id: uuid::Uuid,
         client_id: &str,
     ) -> Result<Option<Vec<String>>, IdentityError> {
-        consents::find(&mut *self.conn()?, user_id, client_id)
+        self.read(|conn| consents::find(conn, user_id, client_id))
     }
 
     /// Upsert: the stored scopes become the union of old and new (sorted, deduplicated).
@@ -186,7 +207,7 @@ impl Database {
         user_id: uuid::Uuid,
         client_id: &str,
     ) -> Result<bool, IdentityError> {
-        Ok(consents::revoke(&mut *self.conn()?, user_id, client_id)?)
+        self.write_statement(|conn| Ok(consents::revoke(conn, user_id, client_id)?))
     }
 
     /// `(client_id, scopes, granted_at)` for every client the user consented to, by client id.
@@ -198,18 +219,18 @@ impl Database {
         &self,
         user_id: uuid::Uuid,
     ) -> Result<Vec<(String, Vec<String>, chrono::DateTime<chrono::Utc>)>, IdentityError> {
-        consents::list(&mut *self.conn()?, user_id)
+        self.read(|conn| consents::list(conn, user_id))
     }
 
     /// Every stored key, oldest first.
     pub fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>, IdentityError> {
-        signing_keys::list(&mut *self.conn()?)
+        self.read(signing_keys::list)
     }
 
     /// Inserts `key` as it is. A unique violation (another instance inserted the active or next
     /// key of that algorithm first) is `Ok(false)`: reload and use theirs.
     pub fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<bool, IdentityError> {
-        signing_keys::insert(&mut *self.conn()?, key)
+        self.write_statement(|conn| signing_keys::insert(conn, key))
     }
 
     /// One transaction, compare-and-swap so two instances cannot both rotate: if the active
@@ -248,21 +269,13 @@ impl Database {
         &self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, IdentityError> {
-        Ok(signing_keys::delete_unpublished(&mut *self.conn()?, now)?)
+        self.write_statement(|conn| Ok(signing_keys::delete_unpublished(conn, now)?))
     }
 
-    /// Runs `f` in one write transaction on a pooled connection (see `write_transaction`).
-    pub(crate) fn write<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E>,
-        E: From<diesel::result::Error> + From<IdentityError>,
-    {
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
-    }
-
-    pub(crate) fn conn(&self) -> Result<PooledConnection<DbManager>, IdentityError> {
-        Ok(self.pool.get()?)
+    /// A pooled connection for work the entry points above do not cover (migrations, tests);
+    /// nothing run on it is retried.
+    pub(crate) fn conn(&self) -> Result<Checkout<'_>, IdentityError> {
+        self.checkout(CHECKOUT_PATIENCE)
     }
 }
 
@@ -277,12 +290,14 @@ impl fmt::Debug for Database {
     }
 }
 
-/// Sends r2d2's background connection failures to `tracing` (its default writes to `log`).
+/// Sends r2d2's background connection failures to `tracing` (its default writes to `log`). The
+/// manager already reported the first failure of an outage as a warning (`Health`); r2d2 retries
+/// every few hundred milliseconds while it lasts, so each retry is only worth a debug line.
 #[derive(Debug)]
 struct LogPoolErrors;
 
 impl HandleError<IdentityError> for LogPoolErrors {
     fn handle_error(&self, error: IdentityError) {
-        tracing::warn!(%error, "database pool could not open a connection");
+        tracing::debug!(%error, "database pool could not open a connection");
     }
 }

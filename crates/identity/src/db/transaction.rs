@@ -4,26 +4,35 @@
 //! upgrade its lock, and when two do so at once one fails with "database is locked" at once,
 //! `busy_timeout` notwithstanding. `BEGIN IMMEDIATE` takes the write lock up front, so writers
 //! queue on the busy timeout instead. Postgres needs nothing special.
+//!
+//! Beginning is a step of its own so that `Database::write` can retry a `BEGIN` that met a lost
+//! connection: nothing was written yet.
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::result::QueryResult;
 
 use super::connection::DbConnection;
 
-/// Runs `f` in a transaction that commits on `Ok` and rolls back on `Err`, taking SQLite's write
-/// lock at `BEGIN`.
-pub(crate) fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+/// Begins a transaction, taking SQLite's write lock at `BEGIN`.
+pub(crate) fn begin(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Pg(_) => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)
+        }
+        // The transaction state lives in the inner connection, so the enum's own manager (which
+        // dispatches to it) can commit or roll back what was begun here.
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+    }
+}
+
+/// Ends the transaction `begin` opened: commits on `Ok`, rolls back on `Err`.
+pub(crate) fn finish<T, E>(conn: &mut DbConnection, result: Result<T, E>) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let sqlite = match conn {
-        DbConnection::Pg(_) => return conn.transaction(f),
-        DbConnection::Sqlite(sqlite) => sqlite,
-    };
-    // The transaction state lives in the inner connection, so the enum's own manager (which
-    // dispatches to it) can commit or roll back what was begun here.
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    match f(conn) {
+    match result {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)

@@ -5,8 +5,10 @@ mod clients;
 mod consents;
 mod database;
 mod login;
+mod reconnect;
 mod register;
 mod signing_keys;
+mod untrusted_text;
 
 use chrono::{DateTime, TimeZone, Utc};
 

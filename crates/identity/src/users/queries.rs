@@ -11,6 +11,7 @@ use super::{LoginState, User, UserRow, UserStatus, id_text};
 use crate::db::{DbConnection, from_db, to_db};
 use crate::error::IdentityError;
 use crate::schema::{user_roles, users};
+use crate::validation::{Email, Username, login_lookup_key};
 
 #[diesel::declare_sql_function]
 extern "SQL" {
@@ -30,16 +31,21 @@ pub(crate) fn find_by_id(
         .transpose()
 }
 
-/// Usernames cannot contain `@` and emails must, so at most one row matches.
+/// Usernames cannot contain `@` and emails must, so at most one row matches. The login is
+/// looked up in NFC, as accounts are stored; one that cannot name an account (a control
+/// character, a NUL that Postgres would refuse) is not found, without a query.
 pub(crate) fn find_by_login(
     conn: &mut DbConnection,
     username_or_email: &str,
 ) -> Result<Option<User>, IdentityError> {
+    let Some(key) = login_lookup_key(username_or_email) else {
+        return Ok(None);
+    };
     users::table
         .filter(
             lower(users::username)
-                .eq(lower(username_or_email))
-                .or(lower(users::email).eq(lower(username_or_email))),
+                .eq(lower(&key))
+                .or(lower(users::email).eq(lower(&key))),
         )
         .select(UserRow::as_select())
         .first(conn)
@@ -63,16 +69,16 @@ pub(crate) fn roles_of(
         .load(conn)?)
 }
 
-pub(crate) fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
+pub(crate) fn username_taken(conn: &mut DbConnection, username: &Username) -> QueryResult<bool> {
     diesel::select(exists(
-        users::table.filter(lower(users::username).eq(lower(username))),
+        users::table.filter(lower(users::username).eq(lower(username.as_str()))),
     ))
     .get_result(conn)
 }
 
-pub(crate) fn email_taken(conn: &mut DbConnection, email: &str) -> QueryResult<bool> {
+pub(crate) fn email_taken(conn: &mut DbConnection, email: &Email) -> QueryResult<bool> {
     diesel::select(exists(
-        users::table.filter(lower(users::email).eq(lower(email))),
+        users::table.filter(lower(users::email).eq(lower(email.as_str()))),
     ))
     .get_result(conn)
 }

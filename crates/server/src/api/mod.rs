@@ -3,9 +3,10 @@
 pub mod openapi;
 mod users;
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 
 use crate::problem::{Problem, ProblemKind};
+use crate::routing::{Surface, resource};
 
 pub use users::UserView;
 
@@ -13,19 +14,8 @@ pub use users::UserView;
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/openapi.json", web::get().to(openapi::serve))
-        .service(
-            web::resource("/api/v1/users")
-                .route(web::post().to(users::register))
-                .default_service(web::to(method_not_allowed)),
-        );
-}
-
-async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, Problem> {
-    Err(Problem::new(
-        ProblemKind::MethodNotAllowed,
-        format!("{} is not supported on {}", req.method(), req.path()),
-    ))
+    cfg.service(resource("/api/v1/openapi.json", Surface::Api).get(openapi::serve))
+        .service(resource("/api/v1/users", Surface::Api).post(users::register));
 }
 
 /// Reads the body up to `MAX_BODY`, answering problem JSON instead of actix's plain-text errors.

@@ -84,10 +84,15 @@ async fn handle(
         .authorize(&params, auth.as_ref(), decision, state.clock.now())
         .await;
     match outcome {
-        AuthorizeOutcome::ErrorPage { error, description } => {
-            // RFC 6749 §4.1.2.1: never redirect to an unverified URI; tell the user instead.
-            Err(PageError::new(
-                StatusCode::BAD_REQUEST,
+        AuthorizeOutcome::ErrorPage {
+            error,
+            description,
+            status,
+        } => {
+            // RFC 6749 §4.1.2.1: never redirect to an unverified URI; tell the user instead. A
+            // client that could not be looked up (database down) is a 503 page, not a 400.
+            Err(PageError::protocol(
+                status,
                 "Invalid authorization request",
                 format!("{description} ({error})"),
             ))

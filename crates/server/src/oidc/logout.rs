@@ -78,12 +78,8 @@ async fn handle(
             .authz
             .logout_request(&params, state.clock.now())
             .await
-            .map_err(|description| {
-                PageError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid logout request",
-                    description,
-                )
+            .map_err(|err| {
+                PageError::protocol(err.status(), "Invalid logout request", err.description)
             })?
     };
     let session = current_session(state, req).await?;

@@ -14,44 +14,37 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_authz::{ClientCredentials, ErrorCode, OAuthError, Params};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/.well-known/openid-configuration",
-        web::get().to(discovery::openid_configuration),
-    )
-    .route(
-        "/.well-known/oauth-authorization-server",
-        web::get().to(discovery::openid_configuration),
-    )
-    .route("/jwks.json", web::get().to(discovery::jwks))
-    .service(
-        web::resource("/authorize")
-            .route(web::get().to(authorize::get))
-            .route(web::post().to(authorize::post)),
-    )
-    .service(post_only("/token").route(web::post().to(token::token)))
-    .service(post_only("/introspect").route(web::post().to(token::introspect)))
-    .service(post_only("/revoke").route(web::post().to(token::revoke)))
-    .service(
-        web::resource("/userinfo")
-            .route(web::get().to(userinfo::userinfo))
-            .route(web::post().to(userinfo::userinfo)),
-    )
-    .service(
-        web::resource("/logout")
-            .route(web::get().to(logout::get))
-            .route(web::post().to(logout::post)),
-    );
-}
+use crate::routing::{Surface, resource};
 
-/// A POST-only protocol endpoint: other methods get a JSON 405 with `Allow`, not the HTML 404.
-fn post_only(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        HttpResponse::MethodNotAllowed()
-            .insert_header(("Allow", "POST"))
-            .insert_header(("Cache-Control", "no-store"))
-            .json(invalid_request("this endpoint accepts only POST").body())
-    }))
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/.well-known/openid-configuration", Surface::Json)
+            .get(discovery::openid_configuration),
+    )
+    .service(
+        resource("/.well-known/oauth-authorization-server", Surface::Json)
+            .get(discovery::openid_configuration),
+    )
+    .service(resource("/jwks.json", Surface::Json).get(discovery::jwks))
+    // A browser is sent to /authorize and /logout, so a wrong method there gets the HTML page.
+    .service(
+        resource("/authorize", Surface::Page)
+            .get_without_head(authorize::get)
+            .post(authorize::post),
+    )
+    .service(resource("/token", Surface::OAuth).post(token::token))
+    .service(resource("/introspect", Surface::OAuth).post(token::introspect))
+    .service(resource("/revoke", Surface::OAuth).post(token::revoke))
+    .service(
+        resource("/userinfo", Surface::OAuth)
+            .get_without_head(userinfo::userinfo)
+            .post(userinfo::userinfo),
+    )
+    .service(
+        resource("/logout", Surface::Page)
+            .get_without_head(logout::get)
+            .post(logout::post),
+    );
 }
 
 /// Largest form body the protocol endpoints read.
@@ -80,7 +73,7 @@ pub(crate) fn parse_params(raw: &[u8]) -> Params {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
-fn invalid_request(description: impl Into<String>) -> OAuthError {
+pub(crate) fn invalid_request(description: impl Into<String>) -> OAuthError {
     OAuthError {
         code: ErrorCode::InvalidRequest,
         description: description.into(),

@@ -1,5 +1,6 @@
-//! `/account`: who is signed in, their live sessions (any of which they can end) and the
-//! third-party applications they consented to (which they can revoke).
+//! `/account`: who is signed in, their live sessions (any of which they can end), newest first
+//! and [`SESSIONS_PER_PAGE`] to a page (`?page=N`), and the third-party applications they
+//! consented to (which they can revoke).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,6 +12,9 @@ use crate::app::AppState;
 use crate::browser::{csrf_matches, csrf_token, current_session, request_context};
 use gatehouse_sessions::SessionHandle;
 use serde::Deserialize;
+
+/// Sessions listed on one page of `/account`.
+pub const SESSIONS_PER_PAGE: usize = 20;
 
 struct SessionRow {
     handle: String,
@@ -34,8 +38,61 @@ struct AccountPage<'a> {
     roles: Vec<String>,
     signed_in_at: String,
     sessions: Vec<SessionRow>,
+    session_count: usize,
+    page: SessionPage,
     consents: Vec<ConsentRow>,
     csrf_token: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    /// Text, so that a non-number is our error message rather than the extractor's.
+    page: Option<String>,
+}
+
+/// Which page of the session list is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SessionPage {
+    /// 1-based.
+    number: usize,
+    /// At least 1, also with no sessions.
+    count: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+impl SessionPage {
+    /// Page `requested` of `total` sessions: a number past the last page shows the last, 0 the
+    /// first (a stale link after sessions ended is not an error).
+    fn of(total: usize, requested: usize) -> Self {
+        let count = total.div_ceil(SESSIONS_PER_PAGE).max(1);
+        let number = requested.clamp(1, count);
+        Self {
+            number,
+            count,
+            prev: (number > 1).then(|| number - 1),
+            next: (number < count).then(|| number + 1),
+        }
+    }
+
+    fn range(&self, total: usize) -> std::ops::Range<usize> {
+        let start = (self.number - 1) * SESSIONS_PER_PAGE;
+        start.min(total)..(start + SESSIONS_PER_PAGE).min(total)
+    }
+}
+
+/// `?page=` as a number; anything but digits is a 400 page. Huge numbers saturate (and then
+/// clamp to the last page).
+fn requested_page(raw: Option<&str>) -> Result<usize, PageError> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(1);
+    };
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PageError::bad_request(
+            "The page number must be a whole number, such as ?page=2.",
+        ));
+    }
+    Ok(raw.parse().unwrap_or(usize::MAX))
 }
 
 fn format_time(unix: i64) -> String {
@@ -44,7 +101,12 @@ fn format_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, PageError> {
+    let requested = requested_page(query.page.as_deref())?;
     let Some((_secret, handle, session)) = current_session(&state, &req).await? else {
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", "/login?return_to=%2Faccount"))
@@ -75,8 +137,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             ))
         })
         .await
-        .map_err(|err| PageError::internal(&err))?
-        .map_err(|err| PageError::internal(&err))?;
+        .map_err(|err| PageError::internal(&err))??;
     let Some(user) = user else {
         // The account was deleted while the session lived.
         let _ = state.sessions.destroy_handle(user_id, &handle).await;
@@ -89,9 +150,12 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .list_for_user(user_id)
         .await
         .map_err(PageError::unavailable)?;
-    live.sort_by_key(|(_, s)| std::cmp::Reverse(s.created_at));
+    // Oldest first from the store; the page lists the newest first.
+    live.reverse();
+    let session_count = live.len();
+    let page = SessionPage::of(session_count, requested);
     let sessions = live
-        .into_iter()
+        .drain(page.range(session_count))
         .map(|(h, s)| SessionRow {
             current: h == handle,
             handle: h.0,
@@ -107,6 +171,8 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         roles,
         signed_in_at: format_time(session.auth_time),
         sessions,
+        session_count,
+        page,
         consents,
         csrf_token: &token,
     };
@@ -197,11 +263,55 @@ pub async fn revoke_consent(
         let client_id = client_id.clone();
         web::block(move || db.revoke_consent(user_id, &client_id))
             .await
-            .map_err(|err| PageError::internal(&err))?
-            .map_err(|err| PageError::internal(&err))?
+            .map_err(|err| PageError::internal(&err))??
     };
     if revoked {
         audit_account_change(&state, &req, user_id, "consent.revoke", client_id).await;
     }
     Ok(back_to_account())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_hold_twenty_sessions_and_clamp_to_the_list() {
+        let none = SessionPage::of(0, 1);
+        assert_eq!(
+            (none.number, none.count, none.prev, none.next),
+            (1, 1, None, None)
+        );
+        assert_eq!(none.range(0), 0..0);
+
+        let first = SessionPage::of(45, 1);
+        assert_eq!((first.count, first.prev, first.next), (3, None, Some(2)));
+        assert_eq!(first.range(45), 0..20);
+        let last = SessionPage::of(45, 3);
+        assert_eq!((last.prev, last.next), (Some(2), None));
+        assert_eq!(last.range(45), 40..45);
+
+        assert_eq!(SessionPage::of(45, 0).number, 1);
+        assert_eq!(SessionPage::of(45, usize::MAX).number, 3);
+        assert_eq!(SessionPage::of(40, 3).number, 2);
+    }
+
+    #[test]
+    fn page_numbers_are_digits_or_a_400() {
+        assert_eq!(requested_page(None).unwrap(), 1);
+        assert_eq!(requested_page(Some("")).unwrap(), 1);
+        assert_eq!(requested_page(Some("7")).unwrap(), 7);
+        assert_eq!(
+            requested_page(Some("99999999999999999999999")).unwrap(),
+            usize::MAX
+        );
+        for bad in ["-1", "abc", "2.5", "1e3", "0x10"] {
+            let err = requested_page(Some(bad)).unwrap_err();
+            assert_eq!(
+                actix_web::ResponseError::status_code(&err),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
+use gatehouse_identity::IdentityError;
 
 use crate::telemetry::current_request_id;
 
@@ -60,11 +61,39 @@ impl PageError {
     /// A backend (session store, database) is down: a 503 the user can retry.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "backend unavailable");
+        Self::retry_later()
+    }
+
+    /// The 503 page, for an outage already logged where it was met. The server adds
+    /// `Retry-After` (crate::unavailable).
+    pub fn retry_later() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
             "Sign-in is temporarily unavailable. Please try again in a moment.",
         )
+    }
+
+    /// A protocol error (status and description from `gatehouse_authz`) as a page: 503 and 500
+    /// keep their meaning; anything else is the request's fault, a 400 titled `title`.
+    pub fn protocol(status: u16, title: &'static str, description: impl Into<String>) -> Self {
+        match status {
+            503 => Self::retry_later(),
+            500 => Self::internal(&description.into()),
+            _ => Self::new(StatusCode::BAD_REQUEST, title, description),
+        }
+    }
+}
+
+/// The one place a database failure becomes a page: unreachable is a 503 the user can retry
+/// (logged as a warning: nothing is wrong with the request), anything else a 500.
+impl From<IdentityError> for PageError {
+    fn from(err: IdentityError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "identity database unavailable");
+            return Self::retry_later();
+        }
+        Self::internal(&err)
     }
 }
 

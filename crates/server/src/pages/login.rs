@@ -136,7 +136,7 @@ pub async fn submit(
                 Some(FAILED_LOGIN),
             );
         }
-        Err(LoginError::Internal(err)) => return Err(PageError::internal(&err)),
+        Err(LoginError::Internal(err)) => return Err(PageError::from(err)),
     };
 
     // A new session id on every login: a fixated pre-login cookie is never promoted.
@@ -152,14 +152,23 @@ pub async fn submit(
         user_agent: ctx.user_agent.clone(),
         ip: ctx.ip.clone(),
     };
-    let (secret, _handle) = state
+    let created = state
         .sessions
         .create(&session)
         .await
         .map_err(PageError::unavailable)?;
+    if !created.evicted.is_empty() {
+        // Sessions ended by the per-user limit are audited like those the user ends.
+        let mut ctx = ctx.clone();
+        ctx.actor = Some(user.id.to_string());
+        for _ in &created.evicted {
+            crate::audit::record_success(&state, "session.evict", Some(user.id.to_string()), &ctx)
+                .await;
+        }
+    }
     let mut response = redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING));
     response
-        .add_cookie(&session_cookie(&state, secret))
+        .add_cookie(&session_cookie(&state, created.cookie_secret))
         .map_err(|err| PageError::internal(&err))?;
     Ok(response)
 }

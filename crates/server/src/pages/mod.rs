@@ -6,6 +6,8 @@ mod login;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::routing::{Surface, resource};
+
 pub use error::{PageError, form_page, html};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -19,22 +21,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|err, _req| PageError::bad_request(err.to_string()).into()),
     )
-    .route("/", web::get().to(root))
-    .route("/static/gatehouse.css", web::get().to(stylesheet))
+    .service(resource("/", Surface::Page).get(root))
+    .service(resource("/static/gatehouse.css", Surface::Page).get(stylesheet))
     .service(
-        web::resource("/login")
-            .route(web::get().to(login::show))
-            .route(web::post().to(login::submit)),
+        resource("/login", Surface::Page)
+            .get(login::show)
+            .post(login::submit),
     )
-    .route("/account", web::get().to(account::show))
-    .route(
-        "/account/sessions/end",
-        web::post().to(account::end_session),
-    )
-    .route(
-        "/account/consents/revoke",
-        web::post().to(account::revoke_consent),
-    );
+    .service(resource("/account", Surface::Page).get(account::show))
+    .service(resource("/account/sessions/end", Surface::Page).post(account::end_session))
+    .service(resource("/account/consents/revoke", Surface::Page).post(account::revoke_consent));
 }
 
 async fn root() -> HttpResponse {

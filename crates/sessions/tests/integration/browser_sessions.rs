@@ -23,6 +23,14 @@ backend_tests!(paused:
     destroy_removes_the_handle_from_the_users_index,
     destroy_handle_ends_only_the_users_own_session,
     destroy_all_for_user_ends_every_session_of_that_user_only,
+    one_session_over_the_limit_ends_the_oldest,
+    the_session_being_created_is_never_the_one_ended,
+    sessions_gone_from_the_store_do_not_count_against_the_limit,
+    under_the_limit_creating_costs_two_store_calls,
+);
+
+backend_tests!(concurrent:
+    concurrent_logins_of_one_user_never_leave_more_than_the_limit,
 );
 
 fn session(user_id: Uuid, created_at: i64) -> BrowserSession {
@@ -37,10 +45,17 @@ fn session(user_id: Uuid, created_at: i64) -> BrowserSession {
     }
 }
 
+/// Creates a session that stays under the limit: its cookie secret and handle.
+async fn create(sessions: &BrowserSessions, session: &BrowserSession) -> (String, SessionHandle) {
+    let created = sessions.create(session).await.unwrap();
+    assert!(created.evicted.is_empty(), "{created:?}");
+    (created.cookie_secret, created.handle)
+}
+
 async fn create_get_destroy_round_trip(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let alice = session(Uuid::new_v4(), 1_700_000_000);
-    let (secret, handle) = sessions.create(&alice).await.unwrap();
+    let (secret, handle) = create(&sessions, &alice).await;
 
     assert_eq!(sessions.get(&secret).await.unwrap(), Some((handle, alice)));
     assert!(sessions.destroy(&secret).await.unwrap());
@@ -51,8 +66,8 @@ async fn create_get_destroy_round_trip(t: TestStore) {
 async fn secret_is_43_chars_of_base64url_and_the_handle_is_its_sha256(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let user = session(Uuid::new_v4(), 1);
-    let (first, handle) = sessions.create(&user).await.unwrap();
-    let (second, _) = sessions.create(&user).await.unwrap();
+    let (first, handle) = create(&sessions, &user).await;
+    let (second, _) = create(&sessions, &user).await;
 
     assert_ne!(first, second);
     for secret in [&first, &second] {
@@ -74,7 +89,7 @@ async fn raw_secret_never_reaches_the_store(t: TestStore) {
     let recorder = Arc::new(RecordingStore::new(t.store.clone()));
     let sessions = BrowserSessions::new(recorder.clone(), HOUR);
     let user_id = Uuid::new_v4();
-    let (secret, handle) = sessions.create(&session(user_id, 1)).await.unwrap();
+    let (secret, handle) = create(&sessions, &session(user_id, 1)).await;
     sessions.get(&secret).await.unwrap();
     sessions.list_for_user(user_id).await.unwrap();
 
@@ -130,7 +145,7 @@ async fn malformed_secrets_are_rejected_without_touching_the_store(t: TestStore)
 async fn session_expires_after_its_ttl(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), TTL);
     let user_id = Uuid::new_v4();
-    let (secret, _) = sessions.create(&session(user_id, 1)).await.unwrap();
+    let (secret, _) = create(&sessions, &session(user_id, 1)).await;
     assert!(sessions.get(&secret).await.unwrap().is_some());
     t.elapse(PAST_TTL).await;
     assert_eq!(sessions.get(&secret).await.unwrap(), None);
@@ -157,9 +172,9 @@ async fn undecodable_session_is_corrupt(t: TestStore) {
 async fn list_for_user_returns_only_that_users_sessions(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
-    let (_, newer) = sessions.create(&session(alice, 200)).await.unwrap();
-    let (_, older) = sessions.create(&session(alice, 100)).await.unwrap();
-    sessions.create(&session(bob, 150)).await.unwrap();
+    let (_, newer) = create(&sessions, &session(alice, 200)).await;
+    let (_, older) = create(&sessions, &session(alice, 100)).await;
+    create(&sessions, &session(bob, 150)).await;
 
     let listed = sessions.list_for_user(alice).await.unwrap();
     assert_eq!(
@@ -178,8 +193,8 @@ async fn list_for_user_returns_only_that_users_sessions(t: TestStore) {
 async fn list_for_user_prunes_handles_of_vanished_sessions(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let alice = Uuid::new_v4();
-    let (_, kept) = sessions.create(&session(alice, 1)).await.unwrap();
-    let (_, lost) = sessions.create(&session(alice, 2)).await.unwrap();
+    let (_, kept) = create(&sessions, &session(alice, 1)).await;
+    let (_, lost) = create(&sessions, &session(alice, 2)).await;
     t.store.delete(&format!("sess:{lost}")).await.unwrap();
 
     let listed = sessions.list_for_user(alice).await.unwrap();
@@ -190,8 +205,8 @@ async fn list_for_user_prunes_handles_of_vanished_sessions(t: TestStore) {
 async fn destroy_removes_the_handle_from_the_users_index(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let alice = Uuid::new_v4();
-    let (secret, _) = sessions.create(&session(alice, 1)).await.unwrap();
-    let (_, other) = sessions.create(&session(alice, 2)).await.unwrap();
+    let (secret, _) = create(&sessions, &session(alice, 1)).await;
+    let (_, other) = create(&sessions, &session(alice, 2)).await;
     assert!(sessions.destroy(&secret).await.unwrap());
     assert_eq!(index_of(&t, alice).await, [other.0]);
 }
@@ -199,8 +214,8 @@ async fn destroy_removes_the_handle_from_the_users_index(t: TestStore) {
 async fn destroy_handle_ends_only_the_users_own_session(t: TestStore) {
     let sessions = BrowserSessions::new(t.store.clone(), HOUR);
     let (alice, mallory) = (Uuid::new_v4(), Uuid::new_v4());
-    let (alice_secret, alice_handle) = sessions.create(&session(alice, 1)).await.unwrap();
-    let (kept_secret, _) = sessions.create(&session(alice, 2)).await.unwrap();
+    let (alice_secret, alice_handle) = create(&sessions, &session(alice, 1)).await;
+    let (kept_secret, _) = create(&sessions, &session(alice, 2)).await;
 
     assert!(
         !sessions
@@ -222,15 +237,9 @@ async fn destroy_all_for_user_ends_every_session_of_that_user_only(t: TestStore)
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let mut alice_secrets = Vec::new();
     for created_at in 0..3 {
-        alice_secrets.push(
-            sessions
-                .create(&session(alice, created_at))
-                .await
-                .unwrap()
-                .0,
-        );
+        alice_secrets.push(create(&sessions, &session(alice, created_at)).await.0);
     }
-    let (bob_secret, _) = sessions.create(&session(bob, 0)).await.unwrap();
+    let (bob_secret, _) = create(&sessions, &session(bob, 0)).await;
 
     assert_eq!(sessions.destroy_all_for_user(alice).await.unwrap(), 3);
     for secret in &alice_secrets {
@@ -239,6 +248,135 @@ async fn destroy_all_for_user_ends_every_session_of_that_user_only(t: TestStore)
     assert!(index_of(&t, alice).await.is_empty());
     assert!(sessions.get(&bob_secret).await.unwrap().is_some());
     assert_eq!(sessions.destroy_all_for_user(alice).await.unwrap(), 0);
+}
+
+async fn one_session_over_the_limit_ends_the_oldest(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR).with_max_per_user(3);
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let bob_secret = create(&sessions, &session(bob, 5)).await.0;
+    // Oldest by when it was created, not by when it reached the store.
+    let (second_secret, second) = create(&sessions, &session(alice, 20)).await;
+    let (oldest_secret, oldest) = create(&sessions, &session(alice, 10)).await;
+    let (third_secret, third) = create(&sessions, &session(alice, 30)).await;
+
+    let newest = sessions.create(&session(alice, 40)).await.unwrap();
+    assert_eq!(newest.evicted, std::slice::from_ref(&oldest));
+
+    // The oldest cookie is refused now; the others, and other users' sessions, still work.
+    assert_eq!(sessions.get(&oldest_secret).await.unwrap(), None);
+    for secret in [
+        &second_secret,
+        &third_secret,
+        &newest.cookie_secret,
+        &bob_secret,
+    ] {
+        assert!(sessions.get(secret).await.unwrap().is_some());
+    }
+    let listed: Vec<SessionHandle> = sessions
+        .list_for_user(alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(handle, _)| handle)
+        .collect();
+    assert_eq!(listed, [second, third, newest.handle.clone()]);
+    assert_eq!(index_of(&t, alice).await.len(), 3);
+    assert!(!index_of(&t, alice).await.contains(&oldest.0));
+
+    // The next one ends the next oldest, one for one.
+    let next = sessions.create(&session(alice, 50)).await.unwrap();
+    assert_eq!(next.evicted.len(), 1);
+    assert_eq!(sessions.get(&second_secret).await.unwrap(), None);
+    assert_eq!(sessions.list_for_user(alice).await.unwrap().len(), 3);
+}
+
+async fn the_session_being_created_is_never_the_one_ended(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR).with_max_per_user(2);
+    let alice = Uuid::new_v4();
+    // All within one second: created_at says nothing about which is oldest.
+    for _ in 0..5 {
+        let created = sessions.create(&session(alice, 7)).await.unwrap();
+        assert!(
+            sessions
+                .get(&created.cookie_secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(!created.evicted.contains(&created.handle));
+    }
+    assert_eq!(sessions.list_for_user(alice).await.unwrap().len(), 2);
+}
+
+async fn sessions_gone_from_the_store_do_not_count_against_the_limit(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR).with_max_per_user(2);
+    let alice = Uuid::new_v4();
+    let (kept_secret, kept) = create(&sessions, &session(alice, 1)).await;
+    let (_, lost) = create(&sessions, &session(alice, 2)).await;
+    // Expired or lost: its index member remains until something looks.
+    t.store.delete(&format!("sess:{lost}")).await.unwrap();
+
+    let created = sessions.create(&session(alice, 3)).await.unwrap();
+    assert!(created.evicted.is_empty());
+    assert!(sessions.get(&kept_secret).await.unwrap().is_some());
+    let mut expected = vec![kept.0, created.handle.0];
+    expected.sort();
+    assert_eq!(
+        index_of(&t, alice).await,
+        expected,
+        "the stale member is pruned"
+    );
+}
+
+async fn under_the_limit_creating_costs_two_store_calls(t: TestStore) {
+    let recorder = Arc::new(RecordingStore::new(t.store.clone()));
+    let sessions = BrowserSessions::new(recorder.clone(), HOUR).with_max_per_user(3);
+    let alice = Uuid::new_v4();
+    for created_at in 0..3 {
+        let before = recorder.calls.load(Ordering::SeqCst);
+        create(&sessions, &session(alice, created_at)).await;
+        // Write the session, add it to the index (which answers the index's size).
+        assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 2);
+    }
+    // Over the limit, the user's sessions are read once, in one batch, and the oldest ended.
+    let before = recorder.calls.load(Ordering::SeqCst);
+    let created = sessions.create(&session(alice, 9)).await.unwrap();
+    assert_eq!(created.evicted.len(), 1);
+    // put, set_add, set_members, get_many, take, set_remove
+    assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 6);
+}
+
+async fn concurrent_logins_of_one_user_never_leave_more_than_the_limit(t: TestStore) {
+    const MAX: usize = 4;
+    // Every store call yields first, so the logins really interleave between their calls.
+    let store = Arc::new(RecordingStore::new(t.store.clone()).yielding());
+    let sessions = BrowserSessions::new(store, HOUR).with_max_per_user(MAX);
+    // Races are a matter of chance: several rounds, each with its own user.
+    for _ in 0..8 {
+        let alice = Uuid::new_v4();
+        let logins: Vec<_> = (0..16)
+            .map(|created_at| {
+                let sessions = sessions.clone();
+                tokio::spawn(async move { sessions.create(&session(alice, created_at)).await })
+            })
+            .collect();
+        let mut secrets = Vec::new();
+        for login in logins {
+            secrets.push(login.await.unwrap().unwrap().cookie_secret);
+        }
+
+        let mut live = Vec::new();
+        for secret in &secrets {
+            if sessions.get(secret).await.unwrap().is_some() {
+                live.push(BrowserSessions::handle_of(secret).0);
+            }
+        }
+        live.sort();
+        assert!((1..=MAX).contains(&live.len()), "{} live", live.len());
+        // No live session escaped the index (it would escape the limit and "log out
+        // everywhere").
+        assert_eq!(index_of(&t, alice).await, live);
+    }
 }
 
 async fn index_of(t: &TestStore, user_id: Uuid) -> Vec<String> {
@@ -251,11 +389,13 @@ async fn index_of(t: &TestStore, user_id: Uuid) -> Vec<String> {
     members
 }
 
-/// Passes every call through, counting calls and recording every key, value and member written.
+/// Passes every call through, counting calls and recording every key, value and member written;
+/// optionally yielding to the scheduler before each call.
 struct RecordingStore {
     inner: Arc<dyn KvStore>,
     calls: AtomicUsize,
     written: Mutex<Vec<String>>,
+    yielding: bool,
 }
 
 impl RecordingStore {
@@ -264,6 +404,18 @@ impl RecordingStore {
             inner,
             calls: AtomicUsize::new(0),
             written: Mutex::new(Vec::new()),
+            yielding: false,
+        }
+    }
+
+    fn yielding(mut self) -> Self {
+        self.yielding = true;
+        self
+    }
+
+    async fn pause(&self) {
+        if self.yielding {
+            tokio::task::yield_now().await;
         }
     }
 
@@ -279,6 +431,7 @@ impl RecordingStore {
 #[async_trait::async_trait]
 impl KvStore for RecordingStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes(), value]);
         self.inner.put(key, value, ttl).await
     }
@@ -289,16 +442,19 @@ impl KvStore for RecordingStore {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes(), value]);
         self.inner.put_if_absent(key, value, ttl).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes()]);
         self.inner.get(key).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes()]);
         self.inner.take(key).await
     }
@@ -310,48 +466,57 @@ impl KvStore for RecordingStore {
         new: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes(), expected, new]);
         self.inner.replace_if(key, expected, new, ttl).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes()]);
         self.inner.delete(key).await
     }
 
     async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError> {
         let keys_bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+        self.pause().await;
         self.record(&keys_bytes);
         self.inner.exists_any(keys).await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let keys_bytes: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+        self.pause().await;
         self.record(&keys_bytes);
         self.inner.get_many(keys).await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes()]);
         self.inner.increment(key, ttl).await
     }
 
-    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<usize, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes(), member.as_bytes()]);
         self.inner.set_add(key, member, ttl).await
     }
 
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes(), member.as_bytes()]);
         self.inner.set_remove(key, member).await
     }
 
     async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.pause().await;
         self.record(&[key.as_bytes()]);
         self.inner.set_members(key).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        self.pause().await;
         self.record(&[]);
         self.inner.ping().await
     }

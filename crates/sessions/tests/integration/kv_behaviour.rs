@@ -223,9 +223,10 @@ async fn increment_restarts_after_expiry(t: TestStore) {
 
 async fn set_add_remove_and_members(t: TestStore) {
     assert!(t.store.set_members("s").await.unwrap().is_empty());
-    t.store.set_add("s", "a", HOUR).await.unwrap();
-    t.store.set_add("s", "b", HOUR).await.unwrap();
-    t.store.set_add("s", "a", HOUR).await.unwrap();
+    // set_add answers the set's size after the add; adding a member again does not grow it.
+    assert_eq!(t.store.set_add("s", "a", HOUR).await.unwrap(), 1);
+    assert_eq!(t.store.set_add("s", "b", HOUR).await.unwrap(), 2);
+    assert_eq!(t.store.set_add("s", "a", HOUR).await.unwrap(), 2);
     assert_eq!(members(&t, "s").await, ["a", "b"]);
     t.store.set_remove("s", "a").await.unwrap();
     t.store.set_remove("s", "not-a-member").await.unwrap();
@@ -244,6 +245,8 @@ async fn set_expires_after_its_ttl(t: TestStore) {
     t.store.set_add("s", "a", TTL).await.unwrap();
     t.elapse(PAST_TTL).await;
     assert!(t.store.set_members("s").await.unwrap().is_empty());
+    // An expired set counts from scratch.
+    assert_eq!(t.store.set_add("s", "b", HOUR).await.unwrap(), 1);
 }
 
 async fn set_ttl_is_refreshed_on_add(t: TestStore) {
