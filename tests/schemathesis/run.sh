@@ -13,25 +13,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${1:-$root/target/debug/gatehouse}"
-work="$(mktemp -d)"
 venv="${GATEHOUSE_SCHEMATHESIS_VENV:-$root/target/schemathesis-venv}"
 requirements="$root/tests/schemathesis/requirements.txt"
 seed="${SCHEMATHESIS_SEED:-$RANDOM$RANDOM}"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-300}"
-db_name=""
-prefix="gh_st_$$_$RANDOM:"
-cleanup() {
-  kill "${server:-0}" 2>/dev/null || true
-  wait "${server:-0}" 2>/dev/null || true
-  if [ -n "$db_name" ]; then
-    psql "$TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  if [ -n "${TEST_REDIS_URL:-}" ]; then
-    redis-cli -u "$TEST_REDIS_URL" --scan --pattern "${prefix}*" | xargs -r redis-cli -u "$TEST_REDIS_URL" del >/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../scratch-server.sh
+source "$root/tests/scratch-server.sh"
 
 # The venv is (re)built when the pinned requirements change.
 if ! cmp -s "$requirements" "$venv/requirements.txt"; then
@@ -40,22 +27,7 @@ if ! cmp -s "$requirements" "$venv/requirements.txt"; then
   cp "$requirements" "$venv/requirements.txt"
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export GATEHOUSE__SERVER__LISTEN="127.0.0.1:$port"
-export GATEHOUSE__SERVER__ISSUER="http://127.0.0.1:$port"
-if [ -n "${TEST_DATABASE_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then
-  db_name="gh_st_$$_$RANDOM"
-  psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $db_name" >/dev/null
-  export GATEHOUSE__DATABASE__URL="${TEST_DATABASE_URL%/*}/$db_name"
-  export GATEHOUSE__SESSIONS__REDIS_URL="$TEST_REDIS_URL"
-  export GATEHOUSE__SESSIONS__KEY_PREFIX="$prefix"
-  echo "schemathesis on Postgres + Redis"
-else
-  export GATEHOUSE__DATABASE__URL="sqlite://$work/gatehouse.db"
-  echo "schemathesis on SQLite + in-process store"
-fi
-export GATEHOUSE__KEYS__MASTER_KEY_FILE="$work/master.key"
-export GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD="schemathesis admin password"
+scratch_backend st "schemathesis"
 # Every accepted registration hashes a password: the cheapest cost Argon2 allows keeps the run
 # about the API, not about hashing.
 export GATEHOUSE__PASSWORDS__MEMORY_KIB=256
@@ -63,12 +35,7 @@ export GATEHOUSE__PASSWORDS__ITERATIONS=1
 export GATEHOUSE__LOGGING__FORMAT=json
 export RUST_LOG="${RUST_LOG:-info}"
 
-"$bin" serve >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+scratch_serve
 
 echo "schemathesis seed $seed (SCHEMATHESIS_SEED=$seed reproduces this run)"
 status=0
