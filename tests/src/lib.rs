@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod oauth;
+pub mod sink;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -320,6 +323,7 @@ impl TestApp {
             },
             id_token_signed_response_alg: spec.id_token_alg,
             first_party: spec.first_party,
+            ..NewClient::default()
         };
         let (client, secret) = self
             .state

@@ -96,6 +96,9 @@ mod tests {
             first_party: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            require_2fa: false,
         })
     }
 

@@ -11,6 +11,7 @@
 //! | `revoke` | `/revoke` | RFC 7009 §2 |
 //! | `userinfo` | `/userinfo` | OIDC Core §5.3; RFC 6750 §3 |
 //! | [`logout`] | `/logout` request validation | OpenID Connect RP-Initiated Logout 1.0 §2–3 |
+//! | [`backchannel`] | logout tokens queued, claimed and retried (the server's worker POSTs them) | OpenID Connect Back-Channel Logout 1.0 §2.4, §2.5, §2.8 |
 //! | [`client_auth`] | client authentication | RFC 6749 §2.3.1, §3.2.1 |
 //! | `registrar` | redirect URI and scope rules per client | RFC 6749 §3.1.2.3, §3.3 |
 //! | `pkce` | code challenge and verifier | RFC 7636 §4; RFC 9700 §2.1.1 |
@@ -38,6 +39,7 @@
 //! (`cache`).
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod error;
 pub mod logout;
@@ -55,15 +57,20 @@ mod refresh_tokens;
 mod registrar;
 mod revoke;
 mod service;
+mod session_grants;
 mod store;
 mod token;
 mod tokens;
 mod userinfo;
 
 pub use authorize::{AuthSession, AuthorizeOutcome, ConsentDecision};
+pub use backchannel::{
+    BackchannelLogoutError, DeliveryDisposition, DeliveryOutcome, LogoutDelivery,
+};
 pub use client_auth::ClientCredentials;
 pub use error::{BearerError, ErrorCode, OAuthError};
 pub use logout::LogoutRequest;
 pub use params::Params;
 pub use service::Authz;
-pub use settings::AuthzSettings;
+pub use session_grants::EndedGrants;
+pub use settings::{AuthzSettings, BackchannelLogoutSettings};

@@ -22,11 +22,53 @@ pub struct AuthzSettings {
     /// How long a user row read for the "still active?" check is reused (refresh, userinfo,
     /// introspection, code exchange). Zero reads the database every time.
     pub user_cache_ttl: std::time::Duration,
+    /// Delivery of logout tokens (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout: BackchannelLogoutSettings,
+}
+
+/// When logout-token deliveries are tried again, and how long a worker holds a claimed one.
+#[derive(Debug, Clone)]
+pub struct BackchannelLogoutSettings {
+    /// The wait after each failed try that may be retried (network error, 5xx, 429). One try
+    /// more than there are delays is made in all: the default 30 s, 1 min, 4 min, 10 min makes
+    /// five tries over about a quarter of an hour.
+    pub retry_delays: Vec<Duration>,
+    /// How long a claimed delivery is hidden from other workers. Must comfortably exceed one
+    /// delivery (signing plus the HTTP timeout): a worker that holds a job past its lease can
+    /// see it sent twice.
+    pub lease: Duration,
+    /// `exp - iat` of logout tokens; Back-Channel Logout 1.0 §2.4 recommends at most two
+    /// minutes.
+    pub token_ttl: Duration,
+}
+
+impl BackchannelLogoutSettings {
+    /// Tries made in all before a notification is given up: one more than there are delays.
+    pub fn max_tries(&self) -> u32 {
+        u32::try_from(self.retry_delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    }
+}
+
+impl Default for BackchannelLogoutSettings {
+    fn default() -> Self {
+        Self {
+            retry_delays: vec![
+                Duration::seconds(30),
+                Duration::minutes(1),
+                Duration::minutes(4),
+                Duration::minutes(10),
+            ],
+            lease: Duration::seconds(60),
+            token_ttl: Duration::seconds(120),
+        }
+    }
 }
 
 impl AuthzSettings {
     /// The defaults: 10-minute access and ID tokens, 30-day sliding refresh tokens, 60-second
-    /// codes, ES256 access tokens.
+    /// codes, ES256 access tokens, [`BackchannelLogoutSettings::default`].
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -36,6 +78,7 @@ impl AuthzSettings {
             code_ttl: Duration::seconds(60),
             access_token_alg: Algorithm::ES256,
             user_cache_ttl: std::time::Duration::ZERO,
+            backchannel_logout: BackchannelLogoutSettings::default(),
         }
     }
 }

@@ -7,9 +7,12 @@
 //! | `grant_revoked:<grant>` | marker: the grant's access tokens are revoked (code reuse, refresh-token reuse or revocation) | access token TTL + 1 min |
 //! | `deny:<jti>` | marker: a revoked access token | its remaining lifetime |
 //! | `store_epoch` | the store's epoch, named by every access token ([`crate::epoch`]) | ten years |
+//! | `bcl:queue` | sorted set of pending logout-token deliveries: member a job id, score the Unix millisecond it is due (or its claim's lease ends) ([`crate::backchannel`]) | a day, refreshed per job |
+//! | `bcl:job:<id>` | one delivery: client, URI, `sub`, `sid`, tries so far ([`crate::backchannel`]) | a day |
 //!
 //! `<grant>` is a [`GrantId`]: the code and the refresh tokens are that id under a MAC
-//! ([`crate::grant_ids`]), so no key or value is a secret that could be replayed.
+//! ([`crate::grant_ids`]), so no key or value is a secret that could be replayed. Logout jobs
+//! hold no token either: each try mints its own.
 
 use std::time::Duration as StdDuration;
 
@@ -35,6 +38,12 @@ pub(crate) fn deny_key(jti: &str) -> String {
     format!("deny:{jti}")
 }
 
+pub(crate) const LOGOUT_QUEUE_KEY: &str = "bcl:queue";
+
+pub(crate) fn logout_job_key(job_id: &str) -> String {
+    format!("bcl:job:{job_id}")
+}
+
 /// A chrono duration as a store TTL; zero or negative becomes the shortest TTL the store keeps.
 pub(crate) fn ttl(duration: chrono::Duration) -> StdDuration {
     duration
@@ -55,6 +64,26 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("value under {key:?} is not what we wrote: {e}")))
+}
+
+pub(crate) async fn put_json<T: Serialize>(
+    store: &dyn KvStore,
+    key: &str,
+    value: &T,
+    ttl: StdDuration,
+) -> Result<(), StoreError> {
+    store.put(key, &encode(value)?, ttl).await
+}
+
+pub(crate) async fn get_json<T: DeserializeOwned>(
+    store: &dyn KvStore,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    store
+        .get(key)
+        .await?
+        .map(|bytes| decode(key, &bytes))
+        .transpose()
 }
 
 pub(crate) async fn put_json_if_absent<T: Serialize>(

@@ -29,6 +29,9 @@ pub enum IdentityError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(String),
+    /// Sealed data (a TOTP secret) does not open: a wrong master key, or tampering.
+    #[error("sealed data cannot be used: {0}")]
+    Sealed(#[from] crate::secrets::SecretsError),
     /// A row holds a value the schema allows but this code cannot interpret (an id that is not a
     /// UUID, an unknown status, details that are not JSON).
     #[error("stored data is malformed: {0}")]
@@ -46,6 +49,7 @@ impl IdentityError {
             IdentityError::Migration(_)
             | IdentityError::Hash(_)
             | IdentityError::Join(_)
+            | IdentityError::Sealed(_)
             | IdentityError::Corrupt(_) => false,
         }
     }

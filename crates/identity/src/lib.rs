@@ -1,7 +1,8 @@
 //! Gatehouse's durable identity data: users, roles and the audit trail, OAuth clients, consents
 //! and the OIDC signing keys, on Diesel over either Postgres or SQLite with one query code; plus
 //! the account rules built on them (registration, password verification with Argon2id,
-//! brute-force lockout) and the client registration rules.
+//! brute-force lockout), the TOTP second factor with its recovery codes (RFC 6238), and the
+//! client registration rules; the master key and the sealing of secrets at rest ([`secrets`]).
 //!
 //! Everything here is synchronous Diesel underneath. `Database` methods block and belong in
 //! `spawn_blocking`; `Accounts` and `PasswordHasher` are async and do that themselves, so callers
@@ -15,7 +16,9 @@ mod db;
 mod error;
 mod password;
 mod schema;
+pub mod secrets;
 mod signing_keys;
+mod two_factor;
 mod users;
 mod validation;
 
@@ -36,7 +39,12 @@ pub use clients::{
 pub use db::{Backend, Database};
 pub use error::IdentityError;
 pub use password::{Argon2Params, PasswordHasher};
+pub use secrets::{MasterKey, SecretsError};
 pub use signing_keys::{KeyStatus, StoredSigningKey};
+pub use two_factor::{
+    RECOVERY_CODE_COUNT, RecoveryCodes, TotpAlgorithm, TotpEnrolment, TotpError, TotpParameters,
+    TotpSettings, TotpSettingsError, TotpStatus,
+};
 pub use users::{User, UserStatus};
 pub use validation::{
     EMAIL_MAX_CHARS, EMAIL_MIN_CHARS, Email, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,

@@ -32,6 +32,9 @@ diesel::table! {
         first_party -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
+        require_2fa -> Bool,
     }
 }
 
@@ -42,6 +45,16 @@ diesel::table! {
         scopes -> Text,
         granted_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -61,6 +74,19 @@ diesel::table! {
         created_at -> Timestamp,
         activated_at -> Nullable<Timestamp>,
         published_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        algorithm -> Text,
+        digits -> Integer,
+        period -> Integer,
+        last_used_step -> Nullable<BigInt>,
+        confirmed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -89,6 +115,8 @@ diesel::table! {
 
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(consents -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(user_roles -> users (user_id));
 
@@ -96,8 +124,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     clients,
     consents,
+    recovery_codes,
     roles,
     signing_keys,
+    totp_credentials,
     user_roles,
     users,
 );

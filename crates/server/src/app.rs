@@ -8,7 +8,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use gatehouse_authz::{Authz, AuthzSettings};
+use gatehouse_app::Gatehouse;
+use gatehouse_authz::{Authz, AuthzSettings, BackchannelLogoutSettings};
 use gatehouse_identity::{
     Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
 };
@@ -17,6 +18,7 @@ use gatehouse_tokens::Algorithm;
 use gatehouse_tokens::keystore::{KeyManager, KeyPolicy, MasterKey};
 use secrecy::ExposeSecret;
 
+use crate::backchannel::{self, BackchannelWorker};
 use crate::clock::Clock;
 use crate::config::{Settings, SigningAlgorithm};
 use crate::{api, bootstrap, health, oidc, pages, telemetry};
@@ -30,6 +32,8 @@ pub struct AppState {
     pub sessions: BrowserSessions,
     pub clock: Arc<dyn Clock>,
     pub authz: Authz,
+    /// The application layer: sign-in and the one end-session path.
+    pub app: Gatehouse,
     pub keys: Arc<KeyManager>,
     pub secrets: ClientSecretHasher,
     /// The discovery document, serialized once.
@@ -224,6 +228,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
                 SigningAlgorithm::RS256 => Algorithm::RS256,
             },
             user_cache_ttl: Duration::from_secs(t.user_cache_secs),
+            backchannel_logout: BackchannelLogoutSettings::default(),
         },
         accounts.database().clone(),
         store.clone(),
@@ -231,7 +236,13 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         secrets.clone(),
     );
     spawn_store_epoch_keeper(authz.clone(), STORE_EPOCH_INTERVAL);
+    // Logout tokens queued by any instance are delivered by whichever worker claims them first.
+    BackchannelWorker::new(authz.clone(), clock.clone())
+        .context("back-channel logout: cannot build the HTTP client")?
+        .spawn(backchannel::POLL_INTERVAL);
     let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
+
+    let app = Gatehouse::new(accounts.clone(), sessions.clone(), authz.clone());
 
     Ok(AppState {
         issuer,
@@ -241,6 +252,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         sessions,
         clock,
         authz,
+        app,
         keys,
         secrets,
         discovery,

@@ -1,9 +1,15 @@
 //! `gatehouse client …` and `gatehouse keys …`: work directly on the configured database, whether
 //! or not a server is running.
+//!
+//! Grant types and token endpoint auth methods are named as in the RFCs and in discovery
+//! (`authorization_code`, `client_secret_basic`), read from the identity crate's one definition
+//! of each. The kebab-case spellings of earlier releases (`authorization-code`) still parse, as
+//! hidden aliases, so existing scripts keep working.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use anyhow::{Context, bail};
+use clap::builder::PossibleValue;
 use clap::{Args, Subcommand, ValueEnum};
 use gatehouse_identity::{
     ClientError, ClientType, Database, GrantType, NewClient, TokenEndpointAuthMethod,
@@ -29,17 +35,46 @@ pub enum ClientCommand {
     Delete { client_id: String },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum GrantArg {
-    AuthorizationCode,
-    RefreshToken,
-    ClientCredentials,
+/// `--grant`: one of [`GrantType::ALL`].
+#[derive(Debug, Clone, Copy)]
+pub struct GrantArg(pub GrantType);
+
+impl ValueEnum for GrantArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static VARIANTS: LazyLock<Vec<GrantArg>> =
+            LazyLock::new(|| GrantType::ALL.map(GrantArg).to_vec());
+        &VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(wire_name(self.0.as_str()))
+    }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AuthMethodArg {
-    ClientSecretBasic,
-    ClientSecretPost,
+/// `--auth-method`: one of [`TokenEndpointAuthMethod::ALL`].
+#[derive(Debug, Clone, Copy)]
+pub struct AuthMethodArg(pub TokenEndpointAuthMethod);
+
+impl ValueEnum for AuthMethodArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static VARIANTS: LazyLock<Vec<AuthMethodArg>> =
+            LazyLock::new(|| TokenEndpointAuthMethod::ALL.map(AuthMethodArg).to_vec());
+        &VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(wire_name(self.0.as_str()))
+    }
+}
+
+/// The RFC name, shown in help and errors; its kebab-case form is a hidden alias.
+fn wire_name(name: &'static str) -> PossibleValue {
+    let value = PossibleValue::new(name);
+    if name.contains('_') {
+        value.alias(name.replace('_', "-"))
+    } else {
+        value
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,11 +91,14 @@ pub struct CreateClient {
     /// An exact redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// A public client (no secret; PKCE required), e.g. a single-page or native app.
+    /// A public client (no secret; PKCE required), e.g. a single-page or native app. The same as
+    /// `--auth-method none`; giving both is fine, `--public` with a client_secret_* method is an
+    /// error.
     #[arg(long)]
     pub public: bool,
-    /// Allowed grant types (repeatable). Default: authorization_code and refresh_token.
-    #[arg(long = "grant", value_enum)]
+    /// Allowed grant types (repeatable), by their RFC 6749 names. Default: authorization_code
+    /// and refresh_token.
+    #[arg(long = "grant", value_enum, value_name = "GRANT_TYPE")]
     pub grants: Vec<GrantArg>,
     /// Allowed scopes (repeatable, or space-separated). Default: openid profile email offline_access.
     #[arg(long = "scope")]
@@ -71,12 +109,24 @@ pub struct CreateClient {
     /// Where RP-initiated logout may send the browser back to (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Token endpoint authentication of a confidential client. Default: client_secret_basic.
-    #[arg(long, value_enum)]
+    /// Token endpoint authentication (RFC 7591 §2). `none` registers a public client, like
+    /// `--public`. Default: client_secret_basic, or none with `--public`.
+    #[arg(long, value_enum, value_name = "METHOD")]
     pub auth_method: Option<AuthMethodArg>,
     /// ID token signing algorithm. Default: RS256.
     #[arg(long, value_enum)]
     pub id_token_alg: Option<AlgArg>,
+    /// Where logout tokens are POSTed when a user's session ends (OpenID Connect Back-Channel
+    /// Logout 1.0): an absolute https URI without fragment (http only for localhost).
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Every logout token for this client must carry the session id (`sid`). Needs
+    /// --backchannel-logout-uri.
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
+    /// Users of this client must have signed in with a second factor.
+    #[arg(long = "require-2fa")]
+    pub require_2fa: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -142,41 +192,42 @@ fn run_client_blocking(command: ClientCommand, settings: &Settings) -> anyhow::R
     }
 }
 
+/// `--public` and `--auth-method` together: `none` is what makes a client public, so either
+/// flag alone says it, both may be given, and a public client with a secret method is refused.
+fn client_type_and_auth_method(
+    public: bool,
+    auth_method: Option<TokenEndpointAuthMethod>,
+) -> anyhow::Result<(ClientType, Option<TokenEndpointAuthMethod>)> {
+    match (public, auth_method) {
+        (_, Some(TokenEndpointAuthMethod::None)) | (true, None) => {
+            Ok((ClientType::Public, Some(TokenEndpointAuthMethod::None)))
+        }
+        (true, Some(method)) => bail!(
+            "--public conflicts with --auth-method {}: a public client has no secret to              authenticate with; leave --auth-method out or use none",
+            method.as_str()
+        ),
+        (false, method) => Ok((ClientType::Confidential, method)),
+    }
+}
+
 fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyhow::Result<()> {
+    let (client_type, token_endpoint_auth_method) =
+        client_type_and_auth_method(args.public, args.auth_method.map(|m| m.0))?;
     let master = load_master_key(settings)?;
     let hasher = client_secret_hasher(&master);
     let new = NewClient {
         name: args.name,
-        client_type: Some(if args.public {
-            ClientType::Public
-        } else {
-            ClientType::Confidential
-        }),
+        client_type: Some(client_type),
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
-        grant_types: args
-            .grants
-            .iter()
-            .map(|g| match g {
-                GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
-                GrantArg::RefreshToken => GrantType::RefreshToken,
-                GrantArg::ClientCredentials => GrantType::ClientCredentials,
-            })
-            .collect(),
+        grant_types: args.grants.iter().map(|grant| grant.0).collect(),
         scopes: args
             .scopes
             .iter()
             .flat_map(|s| s.split_whitespace())
             .map(str::to_owned)
             .collect(),
-        token_endpoint_auth_method: if args.public {
-            Some(TokenEndpointAuthMethod::None)
-        } else {
-            args.auth_method.map(|m| match m {
-                AuthMethodArg::ClientSecretBasic => TokenEndpointAuthMethod::ClientSecretBasic,
-                AuthMethodArg::ClientSecretPost => TokenEndpointAuthMethod::ClientSecretPost,
-            })
-        },
+        token_endpoint_auth_method,
         id_token_signed_response_alg: args.id_token_alg.map(|a| {
             match a {
                 AlgArg::RS256 => "RS256",
@@ -185,6 +236,9 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
             .to_owned()
         }),
         first_party: args.first_party,
+        backchannel_logout_uri: args.backchannel_logout_uri,
+        backchannel_logout_session_required: args.backchannel_logout_session_required,
+        require_2fa: args.require_2fa,
     };
     let (client, secret) = match db.create_client(&new, &hasher, SystemClock.now()) {
         Ok(created) => created,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod backchannel;
 pub mod body;
 pub mod bootstrap;
 pub mod browser;

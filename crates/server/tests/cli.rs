@@ -311,6 +311,208 @@ fn client_commands_work_on_the_configured_database() {
     }
 }
 
+/// `client create` names grants and auth methods as RFC 6749 / RFC 7591 and discovery do, still
+/// takes the kebab-case spellings of earlier releases, and stores the back-channel logout and
+/// second-factor settings, which `client list --json` shows.
+#[test]
+fn client_create_takes_rfc_names_and_back_channel_logout_settings() {
+    let (url, path) = temp_sqlite_url();
+    let key_file =
+        std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
+    let run = |args: &[&str]| {
+        gatehouse()
+            .env("GATEHOUSE__DATABASE__URL", &url)
+            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let created = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["client", "create"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = run(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let refused = |args: &[&str]| -> (Option<i32>, String) {
+        let mut all = vec!["client", "create", "--name", "Refused"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let help = String::from_utf8(run(&["client", "create", "--help"]).stdout).unwrap();
+    for shown in [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        "--backchannel-logout-uri",
+        "--backchannel-logout-session-required",
+        "--require-2fa",
+    ] {
+        assert!(help.contains(shown), "{shown} missing from:\n{help}");
+    }
+    assert!(!help.contains("authorization-code"), "{help}");
+
+    let rfc = created(&[
+        "--name",
+        "RFC names",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--grant",
+        "client_credentials",
+        "--auth-method",
+        "client_secret_post",
+        "--backchannel-logout-uri",
+        "https://rp.example/backchannel-logout?tenant=a",
+        "--backchannel-logout-session-required",
+        "--require-2fa",
+    ]);
+    assert_eq!(
+        rfc["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(rfc["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(
+        rfc["backchannel_logout_uri"],
+        "https://rp.example/backchannel-logout?tenant=a"
+    );
+    assert_eq!(rfc["backchannel_logout_session_required"], true);
+    assert_eq!(rfc["require_2fa"], true);
+
+    // The spellings of earlier releases (tests/load/run.sh uses them) are aliases.
+    let legacy = created(&[
+        "--name",
+        "Old spellings",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--grant",
+        "authorization-code",
+        "--grant",
+        "refresh-token",
+        "--grant",
+        "client-credentials",
+        "--auth-method",
+        "client-secret-basic",
+    ]);
+    assert_eq!(legacy["grant_types"], rfc["grant_types"]);
+    assert_eq!(legacy["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(legacy["backchannel_logout_uri"], serde_json::Value::Null);
+    assert_eq!(legacy["backchannel_logout_session_required"], false);
+    assert_eq!(legacy["require_2fa"], false);
+
+    // `--auth-method none` is a public client, with or without `--public`.
+    for extra in [&[][..], &["--public"][..]] {
+        let mut args = vec![
+            "--name",
+            "SPA",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--auth-method",
+            "none",
+            "--backchannel-logout-uri",
+            "http://127.0.0.1:8080/logout",
+        ];
+        args.extend_from_slice(extra);
+        let spa = created(&args);
+        assert_eq!(spa["client_type"], "public", "{extra:?}");
+        assert_eq!(spa["token_endpoint_auth_method"], "none");
+        assert!(spa["client_secret"].is_null());
+        assert_eq!(
+            spa["backchannel_logout_uri"],
+            "http://127.0.0.1:8080/logout"
+        );
+    }
+
+    let cb = ["--redirect-uri", "https://rp.example/cb"];
+    for (args, code, expected) in [
+        (
+            vec!["--public", "--auth-method", "client_secret_basic"],
+            1,
+            vec!["--public", "--auth-method client_secret_basic"],
+        ),
+        (
+            vec!["--backchannel-logout-uri", "http://rp.example/logout"],
+            1,
+            vec!["backchannel_logout_uri", "https"],
+        ),
+        (
+            vec!["--backchannel-logout-uri", "https://rp.example/logout#top"],
+            1,
+            vec!["backchannel_logout_uri", "fragment"],
+        ),
+        (
+            vec!["--backchannel-logout-uri", "/logout"],
+            1,
+            vec!["backchannel_logout_uri", "absolute"],
+        ),
+        (
+            vec!["--backchannel-logout-session-required"],
+            1,
+            vec![
+                "backchannel_logout_session_required",
+                "backchannel_logout_uri",
+            ],
+        ),
+        (
+            vec!["--grant", "implicit"],
+            2,
+            vec![
+                "implicit",
+                "authorization_code, refresh_token, client_credentials",
+            ],
+        ),
+        (
+            vec!["--auth-method", "private_key_jwt"],
+            2,
+            vec!["private_key_jwt", "client_secret_basic"],
+        ),
+    ] {
+        let mut all = cb.to_vec();
+        all.extend_from_slice(&args);
+        let (status, stderr) = refused(&all);
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{args:?}: {text:?} not in {stderr}");
+        }
+    }
+
+    let out = run(&["client", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 4, "nothing refused was stored");
+    let stored = listed
+        .iter()
+        .find(|client| client["client_id"] == rfc["client_id"])
+        .unwrap();
+    assert_eq!(
+        stored["backchannel_logout_uri"],
+        "https://rp.example/backchannel-logout?tenant=a"
+    );
+    assert_eq!(stored["backchannel_logout_session_required"], true);
+    assert_eq!(stored["require_2fa"], true);
+
+    let _ = std::fs::remove_file(&key_file);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// A running `gatehouse serve` on a free port, killed (and its database removed) on drop.
 struct RunningServer {
     child: Option<std::process::Child>,

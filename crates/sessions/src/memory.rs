@@ -1,7 +1,7 @@
 //! In-process [`KvStore`] for single-instance deployments, development and tests.
 //!
 //! It mirrors the Redis semantics the rest of the crate relies on (SET NX, GETDEL, INCR with a
-//! TTL fixed at creation, sets with a whole-set TTL). Expiry is measured with
+//! TTL fixed at creation, sets and sorted sets with a whole-set TTL). Expiry is measured with
 //! [`tokio::time::Instant`], so tests move the clock with `tokio::time::pause()`/`advance()`
 //! instead of sleeping. Expired entries are invisible at once and removed lazily on access or by
 //! the sweeper ([`MemoryStore::spawn_sweeper`]) so that memory does not grow without bound.
@@ -20,6 +20,8 @@ use crate::store::{KvStore, StoreError, effective_ttl};
 enum Value {
     Bytes(Vec<u8>),
     Set(HashSet<String>),
+    /// Member → score.
+    Sorted(HashMap<String, i64>),
 }
 
 #[derive(Debug)]
@@ -158,7 +160,7 @@ impl KvStore for MemoryStore {
             None => return Ok(None),
             // Like GETDEL on a set: refuse and leave it in place.
             Some(Entry {
-                value: Value::Set(_),
+                value: Value::Set(_) | Value::Sorted(_),
                 ..
             }) => return Err(wrong_type(key, "value")),
             Some(_) => {}
@@ -290,6 +292,90 @@ impl KvStore for MemoryStore {
                 ..
             }) => Ok(members.iter().cloned().collect()),
             Some(_) => Err(wrong_type(key, "set")),
+        }
+    }
+
+    async fn sorted_add(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        match live_entry(&mut entries, key, now) {
+            Some(entry) => {
+                let Value::Sorted(members) = &mut entry.value else {
+                    return Err(wrong_type(key, "sorted set"));
+                };
+                members.insert(member.to_owned(), score);
+                entry.expires_at = now + effective_ttl(ttl);
+            }
+            None => {
+                let members = HashMap::from([(member.to_owned(), score)]);
+                entries.insert(key.to_owned(), Entry::new(Value::Sorted(members), now, ttl));
+            }
+        }
+        Ok(())
+    }
+
+    async fn sorted_claim_due(
+        &self,
+        key: &str,
+        due_by: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut entries = self.entries.lock();
+        let members = match live_entry(&mut entries, key, Instant::now()) {
+            None => return Ok(Vec::new()),
+            Some(Entry {
+                value: Value::Sorted(members),
+                ..
+            }) => members,
+            Some(_) => return Err(wrong_type(key, "sorted set")),
+        };
+        // Redis' order: by score, then by member.
+        let mut due: Vec<(i64, String)> = members
+            .iter()
+            .filter(|(_, score)| **score <= due_by)
+            .map(|(member, score)| (*score, member.clone()))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit);
+        let claimed: Vec<String> = due.into_iter().map(|(_, member)| member).collect();
+        for member in &claimed {
+            members.insert(member.clone(), lease_until);
+        }
+        Ok(claimed)
+    }
+
+    async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock();
+        let (removed, now_empty) = match live_entry(&mut entries, key, Instant::now()) {
+            None => return Ok(false),
+            Some(Entry {
+                value: Value::Sorted(members),
+                ..
+            }) => (members.remove(member).is_some(), members.is_empty()),
+            Some(_) => return Err(wrong_type(key, "sorted set")),
+        };
+        if now_empty {
+            entries.remove(key);
+        }
+        Ok(removed)
+    }
+
+    async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        let mut entries = self.entries.lock();
+        match live_entry(&mut entries, key, Instant::now()) {
+            None => Ok(None),
+            Some(Entry {
+                value: Value::Sorted(members),
+                ..
+            }) => Ok(members.get(member).copied()),
+            Some(_) => Err(wrong_type(key, "sorted set")),
         }
     }
 

@@ -88,6 +88,18 @@ static REPLACE_IF: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// [`KvStore::sorted_claim_due`]: the range read and the re-scoring in one atomic step, so no
+/// two claimers (on any instance) can take the same member. Single key: fine on a cluster.
+static CLAIM_DUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+          for _, member in ipairs(due) do
+            redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
+          end
+          return due",
+    )
+});
+
 fn unavailable(err: RedisError) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
@@ -259,6 +271,85 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)
+    }
+
+    async fn sorted_add(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let key = self.key(key);
+        redis::pipe()
+            .atomic()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg(score)
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn sorted_claim_due(
+        &self,
+        key: &str,
+        due_by: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        CLAIM_DUE
+            .key(self.key(key))
+            .arg(due_by)
+            .arg(lease_until)
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let removed: u64 = redis::cmd("ZREM")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.connection().await?;
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        score
+            .map(|score| {
+                // Exact for every score `sorted_add` accepts (|score| ≤ 2^53).
+                if score.fract() == 0.0 && score.abs() <= 9_007_199_254_740_992.0 {
+                    Ok(score as i64)
+                } else {
+                    Err(StoreError::Corrupt(format!(
+                        "score {score} under {key:?} is not one we wrote"
+                    )))
+                }
+            })
+            .transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

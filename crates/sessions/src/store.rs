@@ -81,6 +81,34 @@ pub trait KvStore: Send + Sync + 'static {
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError>;
     /// Members in no particular order.
     async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError>;
+    /// Sorted sets, for work queues ordered by due time (Redis ZSET): adds `member` with
+    /// `score`, or moves it to `score` if present. Scores are integers (e.g. Unix milliseconds)
+    /// within ±2^53, which Redis' double scores hold exactly. The TTL applies to the whole set
+    /// and is refreshed on add, as with [`KvStore::set_add`].
+    async fn sorted_add(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Atomically claims up to `limit` members whose score is at most `due_by`, lowest score
+    /// first, by moving them to score `lease_until`, and returns them. Of concurrent claimers
+    /// (other instances included) each member goes to exactly one; the others see it again only
+    /// once `due_by` reaches `lease_until`, so a claimer that dies before re-adding or removing
+    /// a member hands it back when the lease runs out. `lease_until` must be later than
+    /// `due_by`.
+    async fn sorted_claim_due(
+        &self,
+        key: &str,
+        due_by: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// true if `member` was in the set. Removing the last member removes the set.
+    async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError>;
+    /// The score of `member`, `None` if it is not in the set.
+    async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError>;
     /// Readiness probe: Err if the backend cannot be reached (bounded by a short timeout, ~1 s).
     async fn ping(&self) -> Result<(), StoreError>;
 }

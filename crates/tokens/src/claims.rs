@@ -2,7 +2,7 @@
 //!
 //! Access tokens follow the JWT profile of RFC 9068 §2.2 (`iss`, `exp`, `aud`, `sub`,
 //! `client_id`, `iat`, `jti`, plus `auth_time` and the `scope` of §2.2.3). ID tokens follow
-//! OIDC Core §2. Timestamps are `i64` Unix seconds, so serde writes JSON integers: RFC 7519
+//! OIDC Core §2. Logout tokens follow OpenID Connect Back-Channel Logout 1.0 §2.4. Timestamps are `i64` Unix seconds, so serde writes JSON integers: RFC 7519
 //! §2 NumericDate allows fractions, but many relying parties reject them (josekit's own
 //! `set_expires_at` writes floats, which is why we never use it).
 //!
@@ -67,6 +67,42 @@ pub struct IdTokenClaims {
     /// [`mint_id_token`](crate::mint_id_token) refuses, since the JSON would hold the key twice.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The `events` member of a logout token (Back-Channel Logout 1.0 §2.4): a JSON object whose
+/// one member, [`BACKCHANNEL_LOGOUT_EVENT`], is an empty object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogoutEvents {
+    #[serde(rename = "http://schemas.openid.net/event/backchannel-logout")]
+    pub backchannel_logout: EmptyObject,
+}
+
+/// Serializes as `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EmptyObject {}
+
+/// The member name of [`LogoutEvents`] (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token (Back-Channel Logout 1.0 §2.4). It has no `nonce` field on purpose: §2.4
+/// says a logout token MUST NOT contain one, and a type without the field cannot carry it.
+/// At least one of `sub` and `sid` must be present;
+/// [`mint_logout_token`](crate::mint_logout_token) refuses otherwise.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LogoutTokenClaims {
+    pub iss: String,
+    #[serde(with = "audience")]
+    pub aud: Vec<String>,
+    pub iat: i64,
+    /// §2.4 recommends a lifetime of at most two minutes.
+    pub exp: i64,
+    /// Fresh for every delivery attempt: relying parties may refuse a `jti` they have seen.
+    pub jti: String,
+    pub events: LogoutEvents,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
 }
 
 /// Claim names that are fields of [`IdTokenClaims`] and so may not appear in `extra`.
@@ -186,6 +222,18 @@ mod tests {
                 claims
             );
         }
+    }
+
+    #[test]
+    fn logout_events_are_one_member_holding_an_empty_object() {
+        assert_eq!(
+            serde_json::to_value(LogoutEvents::default()).unwrap(),
+            json!({BACKCHANNEL_LOGOUT_EVENT: {}})
+        );
+        assert!(
+            serde_json::from_value::<LogoutEvents>(json!({"other": {}})).is_err(),
+            "the event member is required"
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Policy: verification failures get one variant per check so the server log says *why* a
 //! token was refused, but the caller must answer every one of them with the same OAuth error
 //! (`invalid_token`, RFC 6750 §3.1): telling a client which check failed helps only an
-//! attacker. `Crypto` and `Sealed` are internal faults (a key that will not load, storage that
-//! will not decrypt) and belong in a logged, opaque 500. Messages never contain key material.
+//! attacker. `Crypto` is an internal fault (a key that will not load) and belongs in a logged,
+//! opaque 500; so does a sealed key that will not open, which is the key store's error.
+//! Messages never contain key material.
 
 use crate::algorithm::Algorithm;
 
@@ -43,7 +44,4 @@ pub enum TokenError {
     /// Key generation, loading or signing failed inside the crypto library.
     #[error("crypto failure: {0}")]
     Crypto(String),
-    /// Sealed data could not be opened: wrong master key, tampering, or not our format.
-    #[error("sealed data: {0}")]
-    Sealed(String),
 }

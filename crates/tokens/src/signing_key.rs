@@ -89,7 +89,7 @@ impl SigningKey {
         })
     }
 
-    /// PKCS#8 PEM of the private key, to be [`sealed`](crate::seal::seal) before it is stored.
+    /// PKCS#8 PEM of the private key, to be [`sealed`](crate::seal()) before it is stored.
     pub fn private_pem(&self) -> Result<Vec<u8>, TokenError> {
         Ok(self.key_pair.to_pem_private_key())
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_identity::testing::TestDatabase;
 use gatehouse_identity::{Backend, GrantType};
+use gatehouse_tests::oauth::introspect;
 use gatehouse_tests::{ClientSpec, GOOD_PASSWORD, TestApp, TestClient, new_client, spawn_app};
 use serde_json::Value;
 
@@ -35,16 +36,6 @@ async fn client_credentials(app: &TestApp, client: &TestClient) -> reqwest::Resp
         .post(app.url("/token"))
         .basic_auth(&client.client_id, client.client_secret.as_deref())
         .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/introspect"))
-        .basic_auth(&caller.client_id, caller.client_secret.as_deref())
-        .form(&[("token", token)])
         .send()
         .await
         .unwrap()

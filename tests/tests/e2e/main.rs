@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account_sessions;
+mod backchannel_logout;
 mod database_outage;
 mod health;
 mod login;
@@ -10,5 +11,6 @@ mod methods;
 mod oidc_errors;
 mod oidc_flow;
 mod registration;
+mod session_end;
 mod snapshots;
 mod untrusted_text;

@@ -47,6 +47,7 @@ const ROUTES: &[(&str, &str, Format)] = &[
     ("/login", "GET, HEAD, POST", Format::Html),
     ("/account", "GET, HEAD", Format::Html),
     ("/account/sessions/end", "POST", Format::Html),
+    ("/account/sessions/end-others", "POST", Format::Html),
     ("/account/consents/revoke", "POST", Format::Html),
 ];
 

@@ -1,86 +1,12 @@
 //! A negative test for each MUST of the provider, over HTTP against both backends.
 
-use base64::Engine;
+use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_tests::oauth::{
+    VERIFIER, authorize_url, challenge, code_in, exchange, param, refresh, tokens_in,
+};
 use gatehouse_tests::{ClientSpec, GOOD_PASSWORD, TestApp, TestClient, new_client, spawn_app};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn authorize_url(app: &TestApp, rp: &TestClient, extra: &[(&str, &str)]) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &rp.client_id)
-        .append_pair("redirect_uri", &rp.redirect_uri)
-        .append_pair("scope", "openid profile email")
-        .append_pair("state", "st-123");
-    for (k, v) in extra {
-        query.append_pair(k, v);
-    }
-    app.url(&format!("/authorize?{}", query.finish()))
-}
-
-fn param(url: &reqwest::Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Logs a fresh browser in and returns a code issued with the test PKCE challenge.
-async fn code_for(app: &TestApp, rp: &TestClient, username: &str) -> String {
-    let browser = new_client();
-    let url = authorize_url(
-        app,
-        rp,
-        &[
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let callback = app
-        .browse_authorize(&browser, &url, Some((username, GOOD_PASSWORD)))
-        .await;
-    param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
-}
-
-/// A fresh code for `username`, exchanged: the token response JSON.
-async fn tokens_for(app: &TestApp, rp: &TestClient, username: &str) -> Value {
-    let code = code_for(app, rp, username).await;
-    let response = exchange(app, rp, &code, VERIFIER).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn exchange(app: &TestApp, rp: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    let mut request = app.client.post(app.url("/token"));
-    let mut form = vec![
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", rp.redirect_uri.clone()),
-        ("code_verifier", verifier.to_owned()),
-    ];
-    match &rp.client_secret {
-        Some(secret) => request = request.basic_auth(&rp.client_id, Some(secret)),
-        None => form.push(("client_id", rp.client_id.clone())),
-    }
-    request.form(&form).send().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, rp: &TestClient, token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/token"))
-        .basic_auth(&rp.client_id, rp.client_secret.as_deref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
     assert_eq!(response.status(), status);
@@ -676,4 +602,14 @@ async fn userinfo_takes_the_token_from_exactly_one_place() {
             .unwrap()
             .contains(r#"error="invalid_request""#)
     );
+}
+
+/// Logs a fresh browser in and returns a code issued with the test PKCE challenge.
+async fn code_for(app: &TestApp, rp: &TestClient, username: &str) -> String {
+    code_in(app, &new_client(), rp, username, &[]).await
+}
+
+/// A fresh code for `username`, exchanged: the token response JSON.
+async fn tokens_for(app: &TestApp, rp: &TestClient, username: &str) -> Value {
+    tokens_in(app, &new_client(), rp, username, &[]).await
 }

@@ -23,10 +23,11 @@ use super::TokenResponse;
 use super::issue::{RefreshStep, UserGrant};
 use crate::codes::{self, nonce_of};
 use crate::error::OAuthError;
-use crate::params::ParamMap;
+use crate::params::{ParamMap, has_scope};
 use crate::pkce;
 use crate::refresh_tokens;
 use crate::service::Authz;
+use crate::session_grants::SessionGrant;
 
 impl Authz {
     pub(super) async fn exchange_code(
@@ -96,6 +97,18 @@ impl Authz {
             return Err(OAuthError::invalid_grant("the user is not active"));
         };
 
+        // Indexed before any token exists, so that ending the session always finds it.
+        self.record_session_grant(
+            &stored.sid,
+            user.id,
+            &SessionGrant {
+                grant: grant_id,
+                client_id: client.client_id.clone(),
+                offline: has_scope(&stored.grant.scope, "offline_access"),
+                issued_at: now_secs,
+            },
+        )
+        .await?;
         self.issue_user_tokens(
             UserGrant {
                 client,

@@ -22,6 +22,7 @@ pub mod refresh;
 mod issue;
 
 use chrono::{DateTime, Utc};
+use gatehouse_identity::GrantType;
 use serde_json::{Map, Value};
 
 use crate::client_auth::{ClientCredentials, authenticated_form};
@@ -65,16 +66,41 @@ impl Authz {
         now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
         let (form, client) = authenticated_form(self, form, &auth).await?;
-        let response = match form.get("grant_type") {
-            None => Err(OAuthError::invalid_request("grant_type is missing")),
-            Some("authorization_code") => self.exchange_code(&form, &client, now).await,
-            Some("refresh_token") => self.refresh(&form, &client, now).await,
-            Some("client_credentials") => self.client_credentials(&form, &client, now).await,
-            Some(_) => Err(OAuthError::new(
+        let Some(grant_type) = form.get("grant_type") else {
+            return Err(OAuthError::invalid_request("grant_type is missing"));
+        };
+        let response = match grant_type.parse::<GrantType>() {
+            Ok(GrantType::AuthorizationCode) => self.exchange_code(&form, &client, now).await,
+            Ok(GrantType::RefreshToken) => self.refresh(&form, &client, now).await,
+            Ok(GrantType::ClientCredentials) => self.client_credentials(&form, &client, now).await,
+            Err(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code, refresh_token or client_credentials",
+                format!("grant_type must be {}", supported_grant_types()),
             )),
         };
         response.map(TokenResponse::into_json)
+    }
+}
+
+/// `a, b or c` from [`GrantType::ALL`], for the `unsupported_grant_type` description.
+fn supported_grant_types() -> String {
+    let names: Vec<&str> = GrantType::ALL.iter().map(GrantType::as_str).collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unsupported_grant_description_lists_every_grant() {
+        assert_eq!(
+            supported_grant_types(),
+            "authorization_code, refresh_token or client_credentials"
+        );
     }
 }

@@ -15,6 +15,7 @@
 mod support;
 
 mod authorize;
+mod backchannel_logout;
 mod client_credentials;
 mod code_exchange;
 mod concurrency;
@@ -22,6 +23,7 @@ mod introspection;
 mod logout;
 mod refresh;
 mod revocation;
+mod session_end;
 mod store_loss;
 mod store_outage;
 mod userinfo;

@@ -192,8 +192,8 @@ async fn rotation_keeps_one_record_per_family(backend: Backend) {
     assert_eq!(families.len(), 1, "{after_exchange:?}");
     assert_eq!(after_exchange.len(), 1, "{after_exchange:?}");
 
-    // Besides the store's epoch, the code exchange left exactly one key: the family (the
-    // code is gone, no tombstone).
+    // Besides the store's epoch and the session and user indexes, the code exchange left
+    // exactly one key: the family (the code is gone, no tombstone).
     // A hundred rotations later the store holds exactly the same: the family record is
     // rewritten in place, with no per-rotation tombstone.
     let mut token = str_field(&first, "refresh_token").to_owned();

@@ -283,6 +283,37 @@ impl Harness {
             .clone()
     }
 
+    /// A full code flow in another browser session of the harness user; the token response.
+    pub async fn tokens_in(
+        &self,
+        session: &AuthSession,
+        client: &TestClient,
+        overrides: &[(&str, &str)],
+    ) -> Value {
+        let outcome = self
+            .authz
+            .authorize(
+                &self.authorize_params(client, overrides),
+                Some(session),
+                ConsentDecision::Approved,
+                t0(),
+            )
+            .await;
+        let code = redirect_query(&outcome)
+            .get("code")
+            .unwrap_or_else(|| panic!("no code in {outcome:?}"))
+            .clone();
+        self.exchange(client, &code).await.unwrap()
+    }
+
+    /// Another browser session of the harness user.
+    pub fn other_session(&self, sid: &str) -> AuthSession {
+        AuthSession {
+            sid: sid.to_owned(),
+            ..self.session.clone()
+        }
+    }
+
     pub async fn code(&self, client: &TestClient) -> String {
         self.code_with(client, &[]).await
     }
@@ -361,10 +392,15 @@ impl Harness {
         assert!(self.store_keys().is_empty());
     }
 
-    /// [`Harness::store_keys`] without the store epoch, which every deployment holds once.
+    /// [`Harness::store_keys`] without the store epoch (one per deployment) and the session and
+    /// user grant indexes (one per session and per user, whatever the number of grants).
     pub fn grant_keys(&self) -> Vec<String> {
         let mut keys = self.store_keys();
-        keys.retain(|key| key != "store_epoch");
+        keys.retain(|key| {
+            key != "store_epoch"
+                && !key.starts_with("sid_grants:")
+                && !key.starts_with("user_grants:")
+        });
         keys
     }
 
@@ -571,6 +607,40 @@ impl KvStore for YieldingStore {
     async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
         tokio::task::yield_now().await;
         self.0.set_members(key).await
+    }
+
+    async fn sorted_add(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        ttl: StdDuration,
+    ) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
+        self.0.sorted_add(key, member, score, ttl).await
+    }
+
+    async fn sorted_claim_due(
+        &self,
+        key: &str,
+        due_by: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0
+            .sorted_claim_due(key, due_by, lease_until, limit)
+            .await
+    }
+
+    async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.sorted_remove(key, member).await
+    }
+
+    async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.sorted_score(key, member).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

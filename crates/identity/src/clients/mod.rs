@@ -62,6 +62,13 @@ pub enum TokenEndpointAuthMethod {
 }
 
 impl TokenEndpointAuthMethod {
+    /// Every method we support, in the order discovery and the CLI list them.
+    pub const ALL: [TokenEndpointAuthMethod; 3] = [
+        TokenEndpointAuthMethod::ClientSecretBasic,
+        TokenEndpointAuthMethod::ClientSecretPost,
+        TokenEndpointAuthMethod::None,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -85,6 +92,10 @@ impl FromStr for TokenEndpointAuthMethod {
 }
 
 /// The grants a client may use, by their `grant_type` values (RFC 6749 §4.1, §4.4, §6).
+///
+/// The one definition every surface reads: the token endpoint dispatches on
+/// [`GrantType::from_str`], discovery advertises [`GrantType::ALL`] as `grant_types_supported`
+/// (RFC 8414 §2), and the CLI offers the same names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
@@ -94,6 +105,14 @@ pub enum GrantType {
 }
 
 impl GrantType {
+    /// Every grant the token endpoint implements.
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The `grant_type` value (RFC 6749 §4.1.3, §4.4.2, §6).
     pub fn as_str(&self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
@@ -140,6 +159,14 @@ pub struct Client {
     pub first_party: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where logout tokens are POSTed when a session the client took part in ends (OpenID
+    /// Connect Back-Channel Logout 1.0 §2.2); `None`: the client is not notified.
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout 1.0 §2.2: every logout token for this client must carry `sid`.
+    pub backchannel_logout_session_required: bool,
+    /// Its users must have signed in with a second factor (enforced by step-up
+    /// authentication).
+    pub require_2fa: bool,
 }
 
 impl Client {
@@ -170,6 +197,11 @@ pub struct NewClient {
     /// `None` means `RS256`; only `RS256` and `ES256` are accepted.
     pub id_token_signed_response_alg: Option<String>,
     pub first_party: bool,
+    /// An absolute `https` URI without fragment; `http` only on a loopback host (development).
+    pub backchannel_logout_uri: Option<String>,
+    /// Only together with a `backchannel_logout_uri`.
+    pub backchannel_logout_session_required: bool,
+    pub require_2fa: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +252,9 @@ pub(crate) fn prepare(
         first_party: new.first_party,
         created_at: now,
         updated_at: now,
+        backchannel_logout_uri: valid.backchannel_logout_uri,
+        backchannel_logout_session_required: new.backchannel_logout_session_required,
+        require_2fa: new.require_2fa,
     };
     Ok((client, secret))
 }
@@ -259,6 +294,9 @@ pub(crate) struct ClientRow {
     first_party: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
+    require_2fa: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -291,6 +329,9 @@ impl TryFrom<ClientRow> for Client {
             first_party: row.first_party,
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
+            backchannel_logout_uri: row.backchannel_logout_uri,
+            backchannel_logout_session_required: row.backchannel_logout_session_required,
+            require_2fa: row.require_2fa,
         })
     }
 }
@@ -308,19 +349,11 @@ mod tests {
                 client_type.as_str()
             );
         }
-        for method in [
-            TokenEndpointAuthMethod::ClientSecretBasic,
-            TokenEndpointAuthMethod::ClientSecretPost,
-            TokenEndpointAuthMethod::None,
-        ] {
+        for method in TokenEndpointAuthMethod::ALL {
             assert_eq!(method.as_str().parse(), Ok(method));
             assert_eq!(serde_json::to_value(method).unwrap(), method.as_str());
         }
-        for grant in [
-            GrantType::AuthorizationCode,
-            GrantType::RefreshToken,
-            GrantType::ClientCredentials,
-        ] {
+        for grant in GrantType::ALL {
             assert_eq!(grant.as_str().parse(), Ok(grant));
             assert_eq!(serde_json::to_value(grant).unwrap(), grant.as_str());
         }
@@ -329,6 +362,24 @@ mod tests {
             "client_secret_basic"
         );
         assert_eq!(GrantType::AuthorizationCode.as_str(), "authorization_code");
+    }
+
+    /// `ALL` is the list every surface advertises: it must name each variant once, in order.
+    /// The exhaustive matches stop a new variant from compiling until it is placed here.
+    #[test]
+    fn all_lists_every_variant_once() {
+        let grant_position = |grant| match grant {
+            GrantType::AuthorizationCode => 0,
+            GrantType::RefreshToken => 1,
+            GrantType::ClientCredentials => 2,
+        };
+        assert_eq!(GrantType::ALL.map(grant_position), [0, 1, 2]);
+        let method_position = |method| match method {
+            TokenEndpointAuthMethod::ClientSecretBasic => 0,
+            TokenEndpointAuthMethod::ClientSecretPost => 1,
+            TokenEndpointAuthMethod::None => 2,
+        };
+        assert_eq!(TokenEndpointAuthMethod::ALL.map(method_position), [0, 1, 2]);
     }
 
     #[test]

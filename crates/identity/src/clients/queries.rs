@@ -24,6 +24,9 @@ struct NewClientRow<'a> {
     first_party: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    backchannel_logout_uri: Option<&'a str>,
+    backchannel_logout_session_required: bool,
+    require_2fa: bool,
 }
 
 pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
@@ -43,6 +46,9 @@ pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()
             first_party: client.first_party,
             created_at: to_db(client.created_at),
             updated_at: to_db(client.updated_at),
+            backchannel_logout_uri: client.backchannel_logout_uri.as_deref(),
+            backchannel_logout_session_required: client.backchannel_logout_session_required,
+            require_2fa: client.require_2fa,
         })
         .execute(conn)?;
     Ok(())

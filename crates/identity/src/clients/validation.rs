@@ -4,6 +4,11 @@
 //! private-use scheme in reverse-domain form for native apps (RFC 8252 §7.1). Scopes: RFC 6749
 //! §3.3 scope-tokens. Public clients: no secret, no `client_credentials` (RFC 6749 §4.4 needs
 //! client authentication), token endpoint auth method `none`.
+//!
+//! Back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute, no
+//! fragment, `https`. The spec lets an OP allow `http`; we do so only for a loopback host
+//! (`localhost`, `127.0.0.0/8`, `[::1]`), where no one else can read the logout token on the
+//! way: development and tests. `backchannel_logout_session_required` needs the URI.
 
 use super::{ClientError, ClientType, GrantType, NewClient, TokenEndpointAuthMethod};
 
@@ -23,6 +28,7 @@ pub(crate) struct ValidClient {
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub id_token_signed_response_alg: String,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
@@ -95,6 +101,22 @@ pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
         }
     };
 
+    let backchannel_logout_uri = match new.backchannel_logout_uri.as_deref() {
+        Some(uri) => {
+            validate_backchannel_logout_uri(uri).map_err(|reason| {
+                ClientError::invalid("backchannel_logout_uri", format!("`{uri}` {reason}"))
+            })?;
+            Some(uri.to_owned())
+        }
+        None if new.backchannel_logout_session_required => {
+            return Err(ClientError::invalid(
+                "backchannel_logout_session_required",
+                "needs a backchannel_logout_uri to send the session id to",
+            ));
+        }
+        None => None,
+    };
+
     Ok(ValidClient {
         client_type,
         redirect_uris,
@@ -103,6 +125,7 @@ pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
         scopes,
         token_endpoint_auth_method,
         id_token_signed_response_alg,
+        backchannel_logout_uri,
     })
 }
 
@@ -156,6 +179,41 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Back-Channel Logout 1.0 §2.2: "an absolute URI as defined by Section 4.3 of RFC 3986", which
+/// "MUST NOT include a fragment component" and "SHOULD use the https scheme". Kept as written,
+/// like redirect URIs.
+pub(crate) fn validate_backchannel_logout_uri(uri: &str) -> Result<(), String> {
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".to_owned());
+    }
+    let parsed = match url::Url::parse(uri) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err("is not an absolute URI".to_owned());
+        }
+        Err(err) => return Err(format!("is not a valid URI: {err}")),
+    };
+    if parsed.fragment().is_some() {
+        return Err(
+            "must not contain a fragment (OpenID Connect Back-Channel Logout 1.0 §2.2)".to_owned(),
+        );
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("has no host".to_owned()),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(
+            "must use https: http is only allowed for localhost and loopback addresses".to_owned(),
+        ),
+        other => Err(format!("has scheme `{other}`: use https")),
+    }
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, printable ASCII without
@@ -214,6 +272,37 @@ mod tests {
             ("http://", "valid URI"),
         ] {
             let err = validate_redirect_uri(bad).unwrap_err();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn backchannel_logout_uris_are_https_or_loopback_http() {
+        for ok in [
+            "https://rp.example.com/backchannel-logout",
+            "https://rp.example.com:8443/logout?tenant=a",
+            "http://localhost:8080/logout",
+            "http://LOCALHOST/logout",
+            "http://127.0.0.1:9000/bcl",
+            "http://127.1.2.3/bcl",
+            "http://[::1]:9000/bcl",
+        ] {
+            assert_eq!(validate_backchannel_logout_uri(ok), Ok(()), "{ok}");
+        }
+        for (bad, reason) in [
+            ("/logout", "absolute"),
+            ("", "absolute"),
+            ("http://rp.example.com/logout", "must use https"),
+            ("http://10.0.0.1/logout", "must use https"),
+            ("http://localhost.example.com/logout", "must use https"),
+            ("https://rp.example.com/logout#frag", "fragment"),
+            ("https://rp.example.com/logout#", "fragment"),
+            ("ftp://rp.example.com/logout", "scheme `ftp`"),
+            ("com.example.app:/logout", "no host"),
+            ("https://rp.example.com/log out", "whitespace"),
+            ("https://", "valid URI"),
+        ] {
+            let err = validate_backchannel_logout_uri(bad).unwrap_err();
             assert!(err.contains(reason), "{bad:?}: {err}");
         }
     }

@@ -1,6 +1,7 @@
 //! The database handle: backend selection, the connection pool, migrations, and the read/write
 //! entry points other crates use. Queries themselves live with their models (`users`, `audit`,
-//! `clients`, `consents`, `signing_keys`).
+//! `clients`, `consents`, `signing_keys`, `two_factor`); the second factor's entry points are in
+//! `two_factor` here.
 
 mod checkout;
 mod connection;
@@ -8,6 +9,7 @@ mod json;
 mod migrations;
 mod timestamp;
 mod transaction;
+mod two_factor;
 
 use std::fmt;
 use std::sync::Arc;

@@ -67,6 +67,9 @@ fn a_confidential_client_gets_the_defaults_and_a_secret_that_verifies() {
     assert_eq!(client.id_token_signed_response_alg, "RS256");
     assert!(client.post_logout_redirect_uris.is_empty());
     assert!(!client.first_party);
+    assert_eq!(client.backchannel_logout_uri, None);
+    assert!(!client.backchannel_logout_session_required);
+    assert!(!client.require_2fa);
     assert_eq!((client.created_at, client.updated_at), (t0(), t0()));
 
     let stored = fx.db.find_client(&client.client_id).unwrap().unwrap();
@@ -128,6 +131,9 @@ fn every_field_round_trips_including_json_that_needs_escaping() {
         token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretPost),
         id_token_signed_response_alg: Some("ES256".to_owned()),
         first_party: true,
+        backchannel_logout_uri: Some("https://app.example.com/bcl?q=\"x\"".to_owned()),
+        backchannel_logout_session_required: true,
+        require_2fa: true,
     };
     let (client, _) = fx.db.create_client(&new, &hasher(), t0()).unwrap();
     assert_eq!(
@@ -157,6 +163,16 @@ fn every_field_round_trips_including_json_that_needs_escaping() {
     );
     assert_eq!(stored.id_token_signed_response_alg, "ES256");
     assert!(stored.first_party);
+    assert_eq!(stored.backchannel_logout_uri, new.backchannel_logout_uri);
+    assert!(stored.backchannel_logout_session_required);
+    assert!(stored.require_2fa);
+    let json = shown(&stored);
+    assert_eq!(
+        json["backchannel_logout_uri"],
+        "https://app.example.com/bcl?q=\"x\""
+    );
+    assert_eq!(json["backchannel_logout_session_required"], true);
+    assert_eq!(json["require_2fa"], true);
 
     // The columns hold JSON arrays of the wire names, readable by anything.
     let (grants, uris): (String, String) = clients::table
@@ -315,6 +331,34 @@ fn each_invalid_field_is_named_and_nothing_is_written() {
                 ..valid.clone()
             },
             "id_token_signed_response_alg",
+        ),
+        (
+            NewClient {
+                backchannel_logout_uri: Some("http://rp.example.com/logout".to_owned()),
+                ..valid.clone()
+            },
+            "backchannel_logout_uri",
+        ),
+        (
+            NewClient {
+                backchannel_logout_uri: Some("https://rp.example.com/logout#x".to_owned()),
+                ..valid.clone()
+            },
+            "backchannel_logout_uri",
+        ),
+        (
+            NewClient {
+                backchannel_logout_uri: Some("logout".to_owned()),
+                ..valid.clone()
+            },
+            "backchannel_logout_uri",
+        ),
+        (
+            NewClient {
+                backchannel_logout_session_required: true,
+                ..valid.clone()
+            },
+            "backchannel_logout_session_required",
         ),
     ];
     for (input, expected) in cases {

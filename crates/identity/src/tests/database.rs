@@ -11,9 +11,16 @@ use crate::{AuditOutcome, Backend, Database, IdentityError, NewAuditEvent};
 
 const INIT: &str = "2025-01-01-000000_init";
 const OIDC: &str = "2025-01-02-000000_oidc";
+const TOTP: &str = "2026-11-30-000001_totp";
+const BACKCHANNEL_LOGOUT: &str = "2026-11-30-000002_backchannel_logout";
 
 fn all_migrations() -> Vec<String> {
-    vec![INIT.to_owned(), OIDC.to_owned()]
+    vec![
+        INIT.to_owned(),
+        OIDC.to_owned(),
+        TOTP.to_owned(),
+        BACKCHANNEL_LOGOUT.to_owned(),
+    ]
 }
 
 #[test]
@@ -37,7 +44,7 @@ fn migrations_apply_once_revert_and_apply_again() {
     assert_eq!(seeded, vec!["admin".to_owned()]);
 
     let reverted = revert_all(&mut db.conn().unwrap()).unwrap();
-    assert_eq!(reverted.len(), 2);
+    assert_eq!(reverted.len(), all_migrations().len());
     assert!(
         db.count_users().is_err(),
         "the down migration drops the tables"
@@ -45,6 +52,7 @@ fn migrations_apply_once_revert_and_apply_again() {
     assert!(db.list_clients().is_err());
     assert!(db.list_signing_keys().is_err());
     assert!(db.list_consents(uuid::Uuid::new_v4()).is_err());
+    assert!(db.totp_status(uuid::Uuid::new_v4()).is_err());
 
     assert_eq!(db.run_migrations().unwrap(), all_migrations());
     assert_eq!(db.count_users().unwrap(), 0);

@@ -6,8 +6,10 @@ mod consents;
 mod database;
 mod login;
 mod reconnect;
+mod recovery_codes;
 mod register;
 mod signing_keys;
+mod totp;
 mod untrusted_text;
 
 use chrono::{DateTime, TimeZone, Utc};

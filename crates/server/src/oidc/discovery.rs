@@ -2,8 +2,12 @@
 //! `/.well-known/oauth-authorization-server` (RFC 8414 §2), and `/jwks.json`.
 //!
 //! The metadata is built once at start with openidconnect's types and served as a cached string.
+//! `grant_types_supported` and `token_endpoint_auth_methods_supported` are read from the identity
+//! crate's [`GrantType::ALL`] and [`TokenEndpointAuthMethod::ALL`], the same definitions the token
+//! endpoint and the CLI use.
 
 use actix_web::{HttpResponse, web};
+use gatehouse_identity::{GrantType, TokenEndpointAuthMethod};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
@@ -18,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 
 /// Metadata openidconnect's core set lacks: PKCE (RFC 8414 §2), introspection (RFC 8414 §2 /
-/// RFC 7662), revocation (RFC 7009), RP-initiated logout, and the `iss` response parameter
-/// (RFC 9207 §3).
+/// RFC 7662), revocation (RFC 7009), RP-initiated logout, the `iss` response parameter
+/// (RFC 9207 §3), and back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.1).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GatehouseMetadata {
     pub code_challenge_methods_supported: Vec<String>,
@@ -29,6 +33,12 @@ pub struct GatehouseMetadata {
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub end_session_endpoint: String,
     pub authorization_response_iss_parameter_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: we send logout tokens to a client's
+    /// `backchannel_logout_uri`.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: the logout tokens carry `sid` (whenever the session is
+    /// known, and always for clients that registered `backchannel_logout_session_required`).
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl AdditionalProviderMetadata for GatehouseMetadata {}
@@ -73,6 +83,8 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             revocation_endpoint_auth_methods_supported: client_auth,
             end_session_endpoint: at("/logout"),
             authorization_response_iss_parameter_supported: true,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(at("/token"))?))
@@ -84,16 +96,18 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             .collect(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
-    .set_grant_types_supported(Some(vec![
-        CoreGrantType::AuthorizationCode,
-        CoreGrantType::RefreshToken,
-        CoreGrantType::ClientCredentials,
-    ]))
-    .set_token_endpoint_auth_methods_supported(Some(vec![
-        CoreClientAuthMethod::ClientSecretBasic,
-        CoreClientAuthMethod::ClientSecretPost,
-        CoreClientAuthMethod::None,
-    ]))
+    .set_grant_types_supported(Some(
+        GrantType::ALL
+            .iter()
+            .map(|grant| wire_value::<CoreGrantType>(grant.as_str()))
+            .collect::<Result<_, _>>()?,
+    ))
+    .set_token_endpoint_auth_methods_supported(Some(
+        TokenEndpointAuthMethod::ALL
+            .iter()
+            .map(|method| wire_value::<CoreClientAuthMethod>(method.as_str()))
+            .collect::<Result<_, _>>()?,
+    ))
     .set_claims_supported(Some(
         [
             "sub",
@@ -122,6 +136,12 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(serde_json::to_string(&metadata)?)
+}
+
+/// One of openidconnect's metadata enums from its wire name (they deserialize from a string and
+/// keep unknown names as extensions, so this fails only on a broken enum).
+fn wire_value<T: serde::de::DeserializeOwned>(name: &str) -> serde_json::Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
 }
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {

@@ -8,6 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use gatehouse_app::{SessionEnd, SessionRef};
 use gatehouse_authz::{LogoutRequest, Params};
 
 use super::parse_params;
@@ -113,13 +114,14 @@ async fn handle(
         return form_page(state, StatusCode::OK, &page, &token, fresh);
     }
     state
-        .sessions
-        .destroy(&secret)
-        .await
-        .map_err(PageError::unavailable)?;
-    let mut ctx = request_context(req);
-    ctx.actor = Some(session.user_id.to_string());
-    crate::audit::record_success(state, "logout", Some(session.user_id.to_string()), &ctx).await;
+        .app
+        .end_session(
+            SessionRef::Cookie(&secret),
+            SessionEnd::SignOut,
+            &request_context(req),
+            state.clock.now(),
+        )
+        .await?;
     Ok(finish(state, request.redirect.as_deref(), true))
 }
 

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::DateTime;
+use gatehouse_app::{SessionEnd, SessionRef};
 
 use super::{PageError, form_page};
 use crate::app::AppState;
@@ -140,7 +141,15 @@ pub async fn show(
         .map_err(|err| PageError::internal(&err))??;
     let Some(user) = user else {
         // The account was deleted while the session lived.
-        let _ = state.sessions.destroy_handle(user_id, &handle).await;
+        state
+            .app
+            .end_session(
+                SessionRef::OfUser(user_id, &handle),
+                SessionEnd::AccountGone,
+                &request_context(&req),
+                state.clock.now(),
+            )
+            .await?;
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", "/login"))
             .finish());
@@ -237,14 +246,46 @@ pub async fn end_session(
         return Ok(back_to_account());
     };
     let handle = SessionHandle(form.session.clone().unwrap_or_default());
-    let ended = state
-        .sessions
-        .destroy_handle(user_id, &handle)
-        .await
-        .map_err(PageError::unavailable)?;
-    if ended {
-        audit_account_change(&state, &req, user_id, "session.end", user_id.to_string()).await;
+    state
+        .app
+        .end_session(
+            SessionRef::OfUser(user_id, &handle),
+            SessionEnd::SignedOutFromList,
+            &request_context(&req),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(back_to_account())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+/// Ends every session of the signed-in user except this browser's.
+pub async fn end_other_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    if !csrf_matches(&req, form.csrf_token.as_deref()) {
+        return Err(PageError::forbidden(
+            "The form expired. Reload the page and try again.",
+        ));
     }
+    let Some((_, handle, session)) = current_session(&state, &req).await? else {
+        return Ok(back_to_account());
+    };
+    state
+        .app
+        .end_other_sessions(
+            session.user_id,
+            &handle,
+            &request_context(&req),
+            state.clock.now(),
+        )
+        .await?;
     Ok(back_to_account())
 }
 

@@ -97,6 +97,16 @@ impl From<IdentityError> for PageError {
     }
 }
 
+/// A failure of the application layer: as above, by whichever backend failed.
+impl From<gatehouse_app::AppError> for PageError {
+    fn from(err: gatehouse_app::AppError) -> Self {
+        match err {
+            gatehouse_app::AppError::Identity(err) => Self::from(err),
+            store => Self::unavailable(store),
+        }
+    }
+}
+
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         self.status

@@ -3,8 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use gatehouse_identity::LoginError;
-use gatehouse_sessions::BrowserSession;
+use gatehouse_app::SignInError;
 use serde::Deserialize;
 
 use super::{PageError, form_page};
@@ -119,14 +118,20 @@ pub async fn submit(
     }
 
     let ctx = request_context(&req);
-    let now = state.clock.now();
-    let user = match state
-        .accounts
-        .authenticate(username, &password, &ctx, now)
+    let previous = req.cookie(SESSION_COOKIE);
+    let signed_in = match state
+        .app
+        .sign_in_with_password(
+            username,
+            &password,
+            previous.as_ref().map(|cookie| cookie.value()),
+            &ctx,
+            state.clock.now(),
+        )
         .await
     {
-        Ok(user) => user,
-        Err(LoginError::InvalidCredentials) => {
+        Ok(signed_in) => signed_in,
+        Err(SignInError::InvalidCredentials) => {
             return render_login(
                 &req,
                 &state,
@@ -136,39 +141,11 @@ pub async fn submit(
                 Some(FAILED_LOGIN),
             );
         }
-        Err(LoginError::Internal(err)) => return Err(PageError::from(err)),
+        Err(SignInError::Backend(err)) => return Err(PageError::from(err)),
     };
-
-    // A new session id on every login: a fixated pre-login cookie is never promoted.
-    if let Some(old) = req.cookie(SESSION_COOKIE) {
-        let _ = state.sessions.destroy(old.value()).await;
-    }
-    let session = BrowserSession {
-        user_id: user.id,
-        username: user.username.clone(),
-        auth_time: now.timestamp(),
-        created_at: now.timestamp(),
-        amr: vec!["pwd".to_owned()],
-        user_agent: ctx.user_agent.clone(),
-        ip: ctx.ip.clone(),
-    };
-    let created = state
-        .sessions
-        .create(&session)
-        .await
-        .map_err(PageError::unavailable)?;
-    if !created.evicted.is_empty() {
-        // Sessions ended by the per-user limit are audited like those the user ends.
-        let mut ctx = ctx.clone();
-        ctx.actor = Some(user.id.to_string());
-        for _ in &created.evicted {
-            crate::audit::record_success(&state, "session.evict", Some(user.id.to_string()), &ctx)
-                .await;
-        }
-    }
     let mut response = redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING));
     response
-        .add_cookie(&session_cookie(&state, created.cookie_secret))
+        .add_cookie(&session_cookie(&state, signed_in.cookie_secret))
         .map_err(|err| PageError::internal(&err))?;
     Ok(response)
 }

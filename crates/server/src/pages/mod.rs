@@ -30,6 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/account", Surface::Page).get(account::show))
     .service(resource("/account/sessions/end", Surface::Page).post(account::end_session))
+    .service(
+        resource("/account/sessions/end-others", Surface::Page).post(account::end_other_sessions),
+    )
     .service(resource("/account/consents/revoke", Surface::Page).post(account::revoke_consent));
 }
 

@@ -515,6 +515,44 @@ impl KvStore for RecordingStore {
         self.inner.set_members(key).await
     }
 
+    async fn sorted_add(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner.sorted_add(key, member, score, ttl).await
+    }
+
+    async fn sorted_claim_due(
+        &self,
+        key: &str,
+        due_by: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes()]);
+        self.inner
+            .sorted_claim_due(key, due_by, lease_until, limit)
+            .await
+    }
+
+    async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner.sorted_remove(key, member).await
+    }
+
+    async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner.sorted_score(key, member).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.pause().await;
         self.record(&[]);

@@ -31,6 +31,12 @@ backend_tests!(paused:
     removing_the_last_member_removes_the_set,
     set_expires_after_its_ttl,
     set_ttl_is_refreshed_on_add,
+    sorted_claim_takes_due_members_lowest_first_and_leases_them,
+    sorted_add_moves_an_existing_member,
+    sorted_claim_breaks_ties_by_member_and_honours_the_limit,
+    sorted_remove_and_score,
+    removing_the_last_sorted_member_removes_the_set,
+    sorted_set_expires_after_its_ttl_which_add_refreshes,
     ping_succeeds,
 );
 
@@ -39,6 +45,7 @@ backend_tests!(concurrent:
     concurrent_put_if_absent_has_exactly_one_winner,
     concurrent_increments_are_all_counted,
     concurrent_replace_if_from_one_value_has_exactly_one_winner,
+    concurrent_claims_take_each_member_exactly_once,
 );
 
 async fn get_of_missing_key_is_none(t: TestStore) {
@@ -256,6 +263,140 @@ async fn set_ttl_is_refreshed_on_add(t: TestStore) {
     assert_eq!(members(&t, "s").await, ["a", "b"]);
 }
 
+async fn sorted_claim_takes_due_members_lowest_first_and_leases_them(t: TestStore) {
+    assert!(
+        t.store
+            .sorted_claim_due("q", 1_000, 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an absent set has nothing due"
+    );
+    t.store.sorted_add("q", "c", 30, HOUR).await.unwrap();
+    t.store.sorted_add("q", "a", 10, HOUR).await.unwrap();
+    t.store.sorted_add("q", "b", 20, HOUR).await.unwrap();
+
+    assert_eq!(
+        t.store.sorted_claim_due("q", 15, 100, 10).await.unwrap(),
+        ["a"]
+    );
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), Some(100));
+    // `a` is leased until 100: not due again before then.
+    assert_eq!(
+        t.store.sorted_claim_due("q", 25, 100, 10).await.unwrap(),
+        ["b"]
+    );
+    assert_eq!(
+        t.store.sorted_claim_due("q", 99, 200, 10).await.unwrap(),
+        ["c"]
+    );
+    assert!(
+        t.store
+            .sorted_claim_due("q", 99, 200, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The leases of `a` and `b` run out at 100: both are due again, in score order.
+    assert_eq!(
+        t.store.sorted_claim_due("q", 150, 300, 10).await.unwrap(),
+        ["a", "b"]
+    );
+}
+
+async fn sorted_add_moves_an_existing_member(t: TestStore) {
+    t.store.sorted_add("q", "a", 10, HOUR).await.unwrap();
+    t.store.sorted_add("q", "a", 50, HOUR).await.unwrap();
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), Some(50));
+    assert!(
+        t.store
+            .sorted_claim_due("q", 20, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        t.store.sorted_claim_due("q", 50, 100, 10).await.unwrap(),
+        ["a"]
+    );
+}
+
+async fn sorted_claim_breaks_ties_by_member_and_honours_the_limit(t: TestStore) {
+    // Millisecond timestamps of today, and negative scores, are held exactly.
+    let now = 1_795_497_540_123_i64;
+    for member in ["d", "b", "a", "c"] {
+        t.store.sorted_add("q", member, now, HOUR).await.unwrap();
+    }
+    t.store.sorted_add("q", "early", -5, HOUR).await.unwrap();
+    assert_eq!(
+        t.store
+            .sorted_claim_due("q", now, now + 60_000, 3)
+            .await
+            .unwrap(),
+        ["early", "a", "b"]
+    );
+    assert_eq!(
+        t.store.sorted_score("q", "a").await.unwrap(),
+        Some(now + 60_000)
+    );
+    assert_eq!(t.store.sorted_score("q", "c").await.unwrap(), Some(now));
+    assert!(
+        t.store
+            .sorted_claim_due("q", now, now + 1, 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "limit 0 claims nothing"
+    );
+    assert_eq!(
+        t.store
+            .sorted_claim_due("q", now, now + 60_000, 10)
+            .await
+            .unwrap(),
+        ["c", "d"]
+    );
+}
+
+async fn sorted_remove_and_score(t: TestStore) {
+    assert!(!t.store.sorted_remove("q", "a").await.unwrap());
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), None);
+    t.store.sorted_add("q", "a", 1, HOUR).await.unwrap();
+    t.store.sorted_add("q", "b", 2, HOUR).await.unwrap();
+    assert!(t.store.sorted_remove("q", "a").await.unwrap());
+    assert!(!t.store.sorted_remove("q", "a").await.unwrap());
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), None);
+    assert_eq!(t.store.sorted_score("q", "b").await.unwrap(), Some(2));
+    assert_eq!(
+        t.store.sorted_claim_due("q", 10, 20, 10).await.unwrap(),
+        ["b"]
+    );
+}
+
+async fn removing_the_last_sorted_member_removes_the_set(t: TestStore) {
+    t.store.sorted_add("q", "a", 1, HOUR).await.unwrap();
+    assert!(t.store.sorted_remove("q", "a").await.unwrap());
+    assert!(!t.store.delete("q").await.unwrap());
+    assert!(!t.store.exists_any(&["q"]).await.unwrap());
+}
+
+async fn sorted_set_expires_after_its_ttl_which_add_refreshes(t: TestStore) {
+    t.store.sorted_add("q", "a", 1, TTL).await.unwrap();
+    t.store.sorted_add("q", "b", 2, HOUR).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), Some(1));
+
+    t.store.sorted_add("r", "a", 1, TTL).await.unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(t.store.sorted_score("r", "a").await.unwrap(), None);
+    assert!(
+        t.store
+            .sorted_claim_due("r", 10, 20, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn ping_succeeds(t: TestStore) {
     t.store.ping().await.unwrap();
 }
@@ -320,6 +461,35 @@ async fn concurrent_increments_are_all_counted(t: TestStore) {
     }
     let seen: HashSet<u64> = incrementers.join_all().await.into_iter().collect();
     assert_eq!(seen, (1..=CONTENDERS as u64).collect());
+}
+
+async fn concurrent_claims_take_each_member_exactly_once(t: TestStore) {
+    const JOBS: usize = 200;
+    for job in 0..JOBS {
+        let score = i64::try_from(job % 7).unwrap();
+        t.store
+            .sorted_add("q", &format!("job-{job:03}"), score, HOUR)
+            .await
+            .unwrap();
+    }
+    let mut claimers = JoinSet::new();
+    for _ in 0..CONTENDERS {
+        let store = t.store.clone();
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.sorted_claim_due("q", 100, 1_000, 3).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed);
+            }
+        });
+    }
+    let mut claimed: Vec<String> = claimers.join_all().await.into_iter().flatten().collect();
+    claimed.sort();
+    let expected: Vec<String> = (0..JOBS).map(|job| format!("job-{job:03}")).collect();
+    assert_eq!(claimed, expected, "every job claimed, none twice");
 }
 
 async fn members(t: &TestStore, key: &str) -> Vec<String> {

@@ -118,6 +118,41 @@ async fn set_operations_on_a_value_are_corrupt() {
 }
 
 #[tokio::test]
+async fn sorted_set_operations_on_another_kind_are_corrupt_and_leave_it() {
+    let store = MemoryStore::new();
+    store.put("k", b"v", TTL).await.unwrap();
+    store.set_add("s", "m", TTL).await.unwrap();
+    for key in ["k", "s"] {
+        assert!(matches!(
+            store.sorted_add(key, "m", 1, TTL).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.sorted_claim_due(key, 10, 20, 5).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.sorted_remove(key, "m").await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.sorted_score(key, "m").await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+    store.sorted_add("q", "m", 1, TTL).await.unwrap();
+    assert!(matches!(store.get("q").await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(store.take("q").await, Err(StoreError::Corrupt(_))));
+    assert!(matches!(
+        store.set_members("q").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(store.set_members("s").await.unwrap(), ["m"]);
+    assert_eq!(store.sorted_score("q", "m").await.unwrap(), Some(1));
+}
+
+#[tokio::test]
 async fn incrementing_a_non_counter_is_corrupt_and_leaves_it() {
     let store = MemoryStore::new();
     store.put("k", b"not a number", TTL).await.unwrap();

@@ -5,9 +5,7 @@
 //! start, or answers an opaque 500. Messages name the file or the `kid` at fault so the log is
 //! actionable, and never contain key material.
 
-use std::path::PathBuf;
-
-use gatehouse_identity::IdentityError;
+use gatehouse_identity::{IdentityError, SecretsError};
 
 use crate::error::TokenError;
 
@@ -15,22 +13,16 @@ use crate::error::TokenError;
 pub enum KeyStoreError {
     #[error("signing key storage: {0}")]
     Storage(#[from] IdentityError),
-    /// Generating, sealing or loading a key failed in the crypto layer.
+    /// Generating or loading a key failed in the crypto layer.
     #[error("signing key: {0}")]
     Token(#[from] TokenError),
     /// A stored key cannot be used. A wrong master key shows up here first, on the first
     /// key that is read, so the message points at it.
     #[error("stored signing key {kid:?} cannot be loaded: {reason}")]
     StoredKey { kid: String, reason: String },
-    /// The configured or stored master key is not 32 bytes of base64.
-    #[error("master key: {0}")]
-    MasterKey(String),
-    #[error("master key file {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The master key cannot be loaded, or a key cannot be sealed under it.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     /// A `KeyPolicy` that would rotate constantly or date keys beyond chrono's range.
     #[error("key policy: {0}")]
     Policy(&'static str),

@@ -13,11 +13,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{Database, KeyStatus, StoredSigningKey};
+use gatehouse_identity::{Database, KeyStatus, MasterKey, StoredSigningKey};
 use parking_lot::{Mutex, RwLock};
 
 use super::error::KeyStoreError;
-use super::master_key::MasterKey;
 use super::stored;
 use super::{ALGORITHMS, KeyPolicy};
 use crate::algorithm::Algorithm;

@@ -1,5 +1,5 @@
-//! Signing-key management: the master key, and the signing keys every instance shares through
-//! the database, sealed under it.
+//! Signing-key management: the signing keys every instance shares through the database, sealed
+//! under the master key (`gatehouse_identity::secrets`, re-exported here as [`MasterKey`]).
 //!
 //! Rotation follows OpenID Connect Core 1.0 §10.1.1: a key is published as `Next` for a whole
 //! rotation interval before it signs, so relying parties that cache the JWKS (RFC 7517 §5)
@@ -12,17 +12,16 @@
 //! | `Active` | [`KeyState::Active`](crate::KeyState::Active) | yes; signs |
 //! | `Retired` + `published_until` | [`KeyState::Retired`](crate::KeyState::Retired) | until `published_until` |
 //!
-//! This module is the crate's only contact with the database and the file system; the rest
+//! This module is the crate's only contact with the database; the rest
 //! of the crate stays pure and takes `now` from its caller, as does everything here.
 
 mod error;
 mod manager;
-mod master_key;
 mod stored;
 
 pub use error::KeyStoreError;
+pub use gatehouse_identity::secrets::MasterKey;
 pub use manager::KeyManager;
-pub use master_key::MasterKey;
 
 use crate::algorithm::Algorithm;
 

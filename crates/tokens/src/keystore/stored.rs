@@ -2,13 +2,12 @@
 //! and checking it against the key it holds, and the status → [`KeyState`] mapping.
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{KeyStatus, StoredSigningKey};
+use gatehouse_identity::secrets as seal;
+use gatehouse_identity::{KeyStatus, MasterKey, StoredSigningKey};
 
 use super::error::KeyStoreError;
-use super::master_key::MasterKey;
 use crate::algorithm::Algorithm;
 use crate::key_set::KeyState;
-use crate::seal;
 use crate::signing_key::SigningKey;
 
 /// `None` for a retired row without a publication deadline: we cannot know which tokens it

@@ -13,6 +13,7 @@
 
 mod at_hash;
 mod keys;
+mod logout_token;
 mod rejection;
 mod round_trip;
 mod seal;

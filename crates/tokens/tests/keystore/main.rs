@@ -10,7 +10,6 @@
 )]
 
 mod instances;
-mod master_key;
 mod open;
 mod rotation;
 mod support;

@@ -1,7 +1,6 @@
 //! Fixtures: a fresh database per test, fixed master keys and policy, a fixed clock, and
 //! helpers to read the JWKS and mint/verify with a manager's keys.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
@@ -130,26 +129,4 @@ pub fn verify(token: &str, keys: &Arc<KeySet>, now: DateTime<Utc>) -> Result<(),
         ..Validation::new(ISSUER, now.timestamp())
     };
     verify_access_token(token, keys, &validation).map(|_| ())
-}
-
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("gatehouse-keystore-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

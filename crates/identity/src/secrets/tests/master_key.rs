@@ -2,9 +2,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use gatehouse_tokens::{KeyStoreError, MasterKey};
+use std::path::{Path, PathBuf};
 
-use crate::support::TempDir;
+use crate::secrets::{MasterKey, SecretsError};
 
 const BYTES: [u8; 32] = [
     0xfb, 0xff, 0x3e, 0x01, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
@@ -61,7 +61,7 @@ fn load_or_create_never_overwrites_a_bad_file() {
 
     let err = MasterKey::load_or_create(&path).unwrap_err();
 
-    assert!(matches!(err, KeyStoreError::MasterKey(_)), "{err:?}");
+    assert!(matches!(err, SecretsError::MasterKey(_)), "{err:?}");
     assert!(err.to_string().contains("master.key"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
 }
@@ -71,7 +71,7 @@ fn load_or_create_reports_an_unreadable_path() {
     let dir = TempDir::new();
     // A directory where the file should be.
     let err = MasterKey::load_or_create(dir.path()).unwrap_err();
-    assert!(matches!(err, KeyStoreError::Io { .. }), "{err:?}");
+    assert!(matches!(err, SecretsError::Io { .. }), "{err:?}");
 }
 
 #[test]
@@ -103,10 +103,19 @@ fn from_base64_accepts_both_alphabets_with_or_without_padding() {
 }
 
 #[test]
+fn a_key_uses_one_alphabet() {
+    let standard = STANDARD.encode([0xfb; 32]);
+    assert!(standard.contains('+') || standard.contains('/'));
+    assert!(MasterKey::from_base64(&standard).is_ok());
+    let mixed = format!("-{}", &standard[1..]);
+    assert!(MasterKey::from_base64(&mixed).is_err());
+}
+
+#[test]
 fn from_base64_rejects_wrong_lengths_and_garbage() {
     for len in [0, 16, 31, 33, 64] {
         let err = MasterKey::from_base64(&STANDARD.encode(vec![7u8; len])).unwrap_err();
-        assert!(matches!(err, KeyStoreError::MasterKey(_)), "{len}: {err:?}");
+        assert!(matches!(err, SecretsError::MasterKey(_)), "{len}: {err:?}");
         assert!(err.to_string().contains("expected 32"), "{len}: {err}");
     }
     for garbage in ["not base64!", "AAAA====AAAA", "é"] {
@@ -151,4 +160,28 @@ const EXPECTED_CLIENT_SECRET_KEY: &str =
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A private directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "gatehouse-master-key-{:016x}",
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,4 +1,5 @@
-//! Private keys at rest: AES-256-GCM under a 32-byte master key.
+//! Values at rest (signing keys, TOTP secrets): AES-256-GCM under a 32-byte key, the master key
+//! or a subkey derived from it ([`MasterKey::derive`](super::MasterKey::derive)).
 //!
 //! The format is a JWE in compact serialization (RFC 7516 §7.1) with `alg: "dir"` (RFC 7518
 //! §4.5: the master key is the content key) and `enc: "A256GCM"` (§5.3). We use josekit's
@@ -10,37 +11,42 @@
 //! `{"alg":"dir","enc":"A256GCM"}` (no `zip`, no `crit`), an empty encrypted key, a 12-byte IV
 //! and a full 16-byte tag. OpenSSL would otherwise accept a truncated GCM tag, which makes
 //! forgery far cheaper (NIST SP 800-38D §5.2.1.2, Appendix C).
+//!
+//! The format is stored: signing keys sealed before this module moved here from `tokens` must
+//! still open. The additional authenticated data is what RFC 7516 §5.1 step 14 makes it, the
+//! ASCII of the encoded protected header, so the header bytes written then (josekit writes
+//! `{"enc":"A256GCM","alg":"dir"}`) are authenticated as they are; a fixture in the tests pins it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwe::{Dir, JweHeader};
 
-use crate::error::TokenError;
+use super::error::SecretsError;
 
 const ENC: &str = "A256GCM";
 const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// Encrypts `plaintext` (typically [`SigningKey::private_pem`](crate::SigningKey::private_pem)).
-pub fn seal(master_key: &[u8; 32], plaintext: &[u8]) -> Result<String, TokenError> {
+/// Encrypts `plaintext` (a signing key's private PEM, a TOTP secret) under `master_key`.
+pub fn seal(master_key: &[u8; 32], plaintext: &[u8]) -> Result<String, SecretsError> {
     let encrypter = Dir
         .encrypter_from_bytes(master_key)
-        .map_err(|e| TokenError::Sealed(e.to_string()))?;
+        .map_err(|e| SecretsError::Sealed(e.to_string()))?;
     let mut header = JweHeader::new();
     header.set_content_encryption(ENC);
     josekit::jwe::serialize_compact(plaintext, &header, &encrypter)
-        .map_err(|e| TokenError::Sealed(e.to_string()))
+        .map_err(|e| SecretsError::Sealed(e.to_string()))
 }
 
 /// Decrypts what [`seal`] wrote. A wrong key, any modified byte, or any other JWE is an error.
-pub fn open(master_key: &[u8; 32], sealed: &str) -> Result<Vec<u8>, TokenError> {
+pub fn open(master_key: &[u8; 32], sealed: &str) -> Result<Vec<u8>, SecretsError> {
     check_format(sealed)?;
     let decrypter = Dir
         .decrypter_from_bytes(master_key)
-        .map_err(|e| TokenError::Sealed(e.to_string()))?;
+        .map_err(|e| SecretsError::Sealed(e.to_string()))?;
     // The GCM tag covers the header, IV and ciphertext: a wrong key and tampering look alike.
     let (plaintext, _header) = josekit::jwe::deserialize_compact(sealed, &decrypter)
-        .map_err(|_| TokenError::Sealed("wrong master key or tampered data".into()))?;
+        .map_err(|_| SecretsError::Sealed("wrong master key or tampered data".into()))?;
     Ok(plaintext)
 }
 
@@ -51,8 +57,8 @@ struct SealHeader {
     enc: String,
 }
 
-fn check_format(sealed: &str) -> Result<(), TokenError> {
-    let not_ours = |what: &str| TokenError::Sealed(format!("not a sealed key: {what}"));
+fn check_format(sealed: &str) -> Result<(), SecretsError> {
+    let not_ours = |what: &str| SecretsError::Sealed(format!("not sealed by Gatehouse: {what}"));
     let parts: Vec<&str> = sealed.split('.').collect();
     let [header, encrypted_key, iv, _ciphertext, tag] = parts.as_slice() else {
         return Err(not_ours("expected five JWE parts"));
@@ -73,28 +79,4 @@ fn check_format(sealed: &str) -> Result<(), TokenError> {
         return Err(not_ours("IV or tag has the wrong length"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: [u8; 32] = [7; 32];
-
-    #[test]
-    fn truncated_tag_is_refused_before_decryption() {
-        let sealed = seal(&KEY, b"secret").unwrap();
-        let (rest, tag) = sealed.rsplit_once('.').unwrap();
-        let short_tag = URL_SAFE_NO_PAD.encode(&URL_SAFE_NO_PAD.decode(tag).unwrap()[..4]);
-        let truncated = format!("{rest}.{short_tag}");
-        assert!(matches!(open(&KEY, &truncated), Err(TokenError::Sealed(_))));
-    }
-
-    #[test]
-    fn header_with_extra_members_is_refused() {
-        let sealed = seal(&KEY, b"secret").unwrap();
-        let (_, rest) = sealed.split_once('.').unwrap();
-        let zip_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"dir","enc":"A256GCM","zip":"DEF"}"#);
-        assert!(open(&KEY, &format!("{zip_header}.{rest}")).is_err());
-    }
 }

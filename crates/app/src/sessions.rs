@@ -1,0 +1,153 @@
+//! The one end-session path: whatever ends a browser session goes through
+//! [`Gatehouse::end_session`] (or, for sessions the per-user limit pushes out at sign-in,
+//! through the same consequences in [`Gatehouse::session_ended`]).
+
+use chrono::{DateTime, Utc};
+use gatehouse_identity::RequestContext;
+use gatehouse_sessions::SessionHandle;
+use uuid::Uuid;
+
+use crate::{AppError, Gatehouse};
+
+/// Why a browser session ends. Each reason is audited under its own stable action name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Sign-out in this browser (the account page's button, RP-initiated logout).
+    SignOut,
+    /// "Sign out" on another session in the user's session list.
+    SignedOutFromList,
+    /// A newer sign-in of the user went over the per-user session limit.
+    OverLimit,
+    /// A new sign-in in the same browser replaced it.
+    Replaced,
+    /// The account no longer exists.
+    AccountGone,
+}
+
+impl SessionEnd {
+    /// The audit action; `None` where the event that caused it is audited already (a sign-in
+    /// replacing the browser's previous session is the sign-in).
+    fn audit_action(self) -> Option<&'static str> {
+        match self {
+            SessionEnd::SignOut => Some("logout"),
+            SessionEnd::SignedOutFromList => Some("session.end"),
+            SessionEnd::OverLimit => Some("session.evict"),
+            SessionEnd::Replaced | SessionEnd::AccountGone => None,
+        }
+    }
+}
+
+/// Which session to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionRef<'a> {
+    /// The session behind this browser's cookie.
+    Cookie(&'a str),
+    /// One of this user's sessions, by its public id (a session of another user is left alone).
+    OfUser(Uuid, &'a SessionHandle),
+}
+
+impl Gatehouse {
+    /// Ends one browser session: deletes it (its cookie is refused from now on), revokes the
+    /// grants issued in it except `offline_access` ones, and audits. false if there was no such
+    /// session (already ended, expired, another user's), in which case nothing changes.
+    pub async fn end_session(
+        &self,
+        which: SessionRef<'_>,
+        reason: SessionEnd,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let ended = match which {
+            SessionRef::Cookie(secret) => {
+                let Some((handle, session)) = self.sessions.get(secret).await? else {
+                    return Ok(false);
+                };
+                self.sessions
+                    .destroy(secret)
+                    .await?
+                    .then_some((handle, session.user_id))
+            }
+            SessionRef::OfUser(user_id, handle) => self
+                .sessions
+                .destroy_handle(user_id, handle)
+                .await?
+                .then(|| (handle.clone(), user_id)),
+        };
+        let Some((handle, user_id)) = ended else {
+            return Ok(false);
+        };
+        self.session_ended(&handle, user_id, reason, ctx, now)
+            .await?;
+        Ok(true)
+    }
+
+    /// Ends every session of the user but `keep` (the browser asking): "sign out all other
+    /// sessions". Each goes through [`Gatehouse::end_session`]; returns how many ended.
+    pub async fn end_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: &SessionHandle,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<usize, AppError> {
+        let mut ended = 0;
+        for (handle, _) in self.sessions.list_for_user(user_id).await? {
+            if &handle != keep
+                && self
+                    .end_session(
+                        SessionRef::OfUser(user_id, &handle),
+                        SessionEnd::SignedOutFromList,
+                        ctx,
+                        now,
+                    )
+                    .await?
+            {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// What follows a session's end, whoever deleted it: its grants, then the audit trail.
+    pub(crate) async fn session_ended(
+        &self,
+        handle: &SessionHandle,
+        user_id: Uuid,
+        reason: SessionEnd,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let grants = self
+            .authz
+            .end_session_grants(handle.as_str(), now.timestamp())
+            .await?;
+        tracing::debug!(
+            %user_id,
+            ?reason,
+            revoked = grants.revoked,
+            clients = grants.clients.len(),
+            "browser session ended"
+        );
+        // Back-Channel Logout 1.0 §2.7: every client that received tokens in the session is
+        // told, through the durable queue (the worker sends; nothing is sent from here). The
+        // session is already gone, so a failure to queue one notification is logged and does
+        // not undo the sign-out.
+        let sub = user_id.to_string();
+        for client_id in &grants.clients {
+            if let Err(err) = self
+                .authz
+                .queue_backchannel_logout(client_id, Some(&sub), Some(handle.as_str()), now)
+                .await
+            {
+                tracing::error!(%client_id, error = %err, "could not queue a back-channel logout");
+            }
+        }
+        if let Some(action) = reason.audit_action() {
+            let mut ctx = ctx.clone();
+            ctx.actor = Some(user_id.to_string());
+            self.audit_success(action, user_id.to_string(), &ctx, now)
+                .await;
+        }
+        Ok(())
+    }
+}
