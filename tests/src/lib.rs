@@ -287,6 +287,24 @@ impl TestApp {
             .await
     }
 
+    /// `/account` as `browser` sees it: the status and the page.
+    pub async fn account_page(&self, browser: &reqwest::Client) -> (u16, String) {
+        let response = browser.get(self.url("/account")).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Presses the account page's "Sign out" button in `browser`.
+    pub async fn sign_out(&self, browser: &reqwest::Client) -> reqwest::Response {
+        let (_, html) = self.account_page(browser).await;
+        browser
+            .post(self.url("/logout"))
+            .form(&[("csrf_token", csrf_from_html(&html))])
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn audit_actions(&self) -> Vec<(String, Option<String>)> {
         self.state
             .accounts

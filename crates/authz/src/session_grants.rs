@@ -14,9 +14,9 @@
 //! when it was issued, and to whom. Grant ids are base64url and the flag and time have no dots,
 //! so the client id may hold any character.
 //!
-//! Sets cannot expire member by member, so [`record`] prunes a user's set once it grows past
-//! [`PRUNE_ABOVE`]: members whose grant has no refresh-token family left and whose access
-//! tokens have expired name nothing that could still be revoked.
+//! Sets cannot expire member by member, so [`record`] prunes a user's set each time it doubles
+//! past [`PRUNE_ABOVE`] (amortised O(1) per grant): members whose grant has no refresh-token
+//! family left and whose access tokens have expired name nothing that could still be revoked.
 
 use std::time::Duration;
 
@@ -93,7 +93,9 @@ pub(crate) async fn record(
     let member = grant.member();
     store.set_add(&session_key(sid), &member, ttl).await?;
     let size = store.set_add(&user_key(user_id), &member, ttl).await?;
-    if size > PRUNE_ABOVE {
+    // Each time the index doubles: a user whose grants are all live (one client signing in
+    // thousands of times) must not pay a scan of them on every exchange.
+    if size > PRUNE_ABOVE && size.is_power_of_two() {
         prune(store, &user_key(user_id), grant.issued_at, access_ttl_secs).await?;
     }
     Ok(())
@@ -282,7 +284,8 @@ mod tests {
         record(&store, "s", user, &live_family, ttl, 600)
             .await
             .unwrap();
-        for _ in 0..PRUNE_ABOVE {
+        // 1 + 126 members; the next add makes 128, a power of two past the threshold.
+        for _ in 0..(2 * PRUNE_ABOVE - 2) {
             record(&store, "s", user, &grant("app", false, 0), ttl, 600)
                 .await
                 .unwrap();

@@ -11,7 +11,8 @@
 //! change) without scanning.
 //!
 //! A user has at most `max_per_user` live sessions (default [`DEFAULT_MAX_PER_USER`]): a login
-//! beyond that ends the user's oldest sessions. Every way a session ends (logout, "end this
+//! beyond that ends the user's oldest sessions, down to a tenth below the limit (limits of ten
+//! and more), so that the scan this takes is not paid on every sign-in of a user at the limit. Every way a session ends (logout, "end this
 //! session", logout everywhere, that limit) goes through one function, `BrowserSessions::end`.
 
 use std::fmt;
@@ -135,6 +136,12 @@ impl BrowserSessions {
         }
     }
 
+    /// How far below the limit a user goes once a sign-in takes them over it: a tenth of the
+    /// limit (none for limits under ten, so a small limit behaves exactly).
+    fn headroom(&self) -> usize {
+        self.max_per_user / 10
+    }
+
     /// At most `max` live sessions per user (at least 1).
     #[must_use]
     pub fn with_max_per_user(mut self, max: usize) -> Self {
@@ -199,8 +206,12 @@ impl BrowserSessions {
             .into_iter()
             .filter(|(handle, _)| handle != keep)
             .collect();
-        // `others` plus `keep` must fit the limit; `others` is sorted oldest first.
-        let excess = (others.len() + 1).saturating_sub(self.max_per_user);
+        // `others` plus `keep` must fit the limit; `others` is sorted oldest first. Once over
+        // it, the user goes down to `headroom` below it, so a user who signs in again and again
+        // at the limit pays this scan of every session once per `headroom` sign-ins, not on
+        // each (the sign-in rate is otherwise bound by Argon2 alone).
+        let over = (others.len() + 1).saturating_sub(self.max_per_user);
+        let excess = if over > 0 { over + self.headroom() } else { 0 };
         let mut evicted = Vec::with_capacity(excess);
         for (handle, _) in others.drain(..excess.min(others.len())) {
             if !matches!(

@@ -18,7 +18,7 @@ use gatehouse_server::backchannel::BackchannelWorker;
 use gatehouse_sessions::{KvStore, RedisStore};
 use gatehouse_tests::oauth::tokens_in;
 use gatehouse_tests::sink::{HttpSink, REDIRECT_PATH, RecordedRequest};
-use gatehouse_tests::{TestApp, TestClient, csrf_from_html, new_client, spawn_app, test_redis_url};
+use gatehouse_tests::{TestApp, TestClient, new_client, spawn_app, test_redis_url};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Value, json};
@@ -379,20 +379,7 @@ async fn signing_out_notifies_each_client_that_received_tokens_in_the_session() 
     // Nothing is sent while the session lives.
     sink.assert_no_more_than(0, QUIET).await;
 
-    let html = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let response = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf_token", csrf_from_html(&html))])
-        .send()
-        .await
-        .unwrap();
+    let response = app.sign_out(&browser).await;
     assert_eq!(response.status(), 303);
 
     let requests = sink.wait_for(1, WITHIN).await;

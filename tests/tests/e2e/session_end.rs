@@ -7,12 +7,6 @@ use gatehouse_tests::{
 };
 use serde_json::Value;
 
-async fn account(app: &TestApp, browser: &reqwest::Client) -> (u16, String) {
-    let response = browser.get(app.url("/account")).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
 async fn is_active(app: &TestApp, rp: &TestClient, tokens: &Value) -> bool {
     let response = introspect(app, rp, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(response.status(), 200);
@@ -38,7 +32,7 @@ async fn ending_another_session_from_the_list_ends_its_cookie_and_online_tokens(
     let b_offline = tokens_in(&app, &b, &rp, "sami", &[("scope", "openid offline_access")]).await;
 
     // A sees both sessions, itself marked; the other has an "End" form naming it.
-    let (status, html) = account(&app, &a).await;
+    let (status, html) = app.account_page(&a).await;
     assert_eq!(status, 200);
     assert!(html.contains("2 active sessions"), "{html}");
     assert_eq!(html.matches("(this browser)").count(), 1, "{html}");
@@ -71,7 +65,7 @@ async fn ending_another_session_from_the_list_ends_its_cookie_and_online_tokens(
     assert!(is_active(&app, &rp, &b_offline).await);
     assert_eq!(refresh_status(&app, &rp, &b_offline).await.0, 200);
     assert!(is_active(&app, &rp, &a_tokens).await);
-    assert_eq!(account(&app, &a).await.0, 200);
+    assert_eq!(app.account_page(&a).await.0, 200);
     assert!(
         app.audit_actions()
             .iter()
@@ -88,15 +82,9 @@ async fn signing_out_ends_the_tokens_issued_in_the_session() {
     let tokens = tokens_in(&app, &browser, &rp, "tomas", &[]).await;
     assert!(is_active(&app, &rp, &tokens).await);
 
-    let (_, html) = account(&app, &browser).await;
-    let response = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf_token", csrf_from_html(&html))])
-        .send()
-        .await
-        .unwrap();
+    let response = app.sign_out(&browser).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(account(&app, &browser).await.0, 303);
+    assert_eq!(app.account_page(&browser).await.0, 303);
     assert!(!is_active(&app, &rp, &tokens).await);
     let (status, body) = refresh_status(&app, &rp, &tokens).await;
     assert_eq!(
@@ -119,10 +107,10 @@ async fn another_users_session_id_changes_nothing() {
     // A second session for vik, whose id uma then tries to end.
     let vik2 = new_client();
     tokens_in(&app, &vik2, &rp, "vik", &[]).await;
-    let (_, vik_html) = account(&app, &vik).await;
+    let (_, vik_html) = app.account_page(&vik).await;
     let vik2_handle = hidden_value(&vik_html, "session");
 
-    let (_, uma_html) = account(&app, &uma).await;
+    let (_, uma_html) = app.account_page(&uma).await;
     let response = uma
         .post(app.url("/account/sessions/end"))
         .form(&[
@@ -133,7 +121,7 @@ async fn another_users_session_id_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    assert_eq!(account(&app, &vik2).await.0, 200);
+    assert_eq!(app.account_page(&vik2).await.0, 200);
     assert!(is_active(&app, &rp, &vik_tokens).await);
 }
 
@@ -150,7 +138,7 @@ async fn signing_out_all_other_sessions_keeps_only_this_one() {
         other_tokens.push(tokens_in(&app, other, &rp, "wen", &[]).await);
     }
 
-    let (_, html) = account(&app, &this).await;
+    let (_, html) = app.account_page(&this).await;
     assert!(html.contains("4 active sessions"), "{html}");
     let response = this
         .post(app.url("/account/sessions/end-others"))
@@ -160,12 +148,12 @@ async fn signing_out_all_other_sessions_keeps_only_this_one() {
         .unwrap();
     assert_eq!(response.status(), 303);
 
-    let (status, html) = account(&app, &this).await;
+    let (status, html) = app.account_page(&this).await;
     assert_eq!(status, 200);
     assert!(html.contains("1 active session<"), "{html}");
     assert!(is_active(&app, &rp, &this_tokens).await);
     for (other, tokens) in others.iter().zip(&other_tokens) {
-        assert_eq!(account(&app, other).await.0, 303);
+        assert_eq!(app.account_page(other).await.0, 303);
         assert!(!is_active(&app, &rp, tokens).await);
     }
 }

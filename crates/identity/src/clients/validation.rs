@@ -155,9 +155,10 @@ fn validate_uris(field: &'static str, uris: &[String]) -> Result<Vec<String>, Cl
     Ok(dedup(uris))
 }
 
-/// The URI is kept as written, since requests must match it exactly; the `url` crate only
-/// judges it. It would quietly strip surrounding whitespace, hence the explicit check.
-pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+/// An absolute URI without a fragment (`fragment_rule` cites where that is required), kept as
+/// written: requests must match it exactly, so the `url` crate only judges it. It would quietly
+/// strip surrounding whitespace, hence the explicit check.
+fn parse_registered_uri(uri: &str, fragment_rule: &str) -> Result<url::Url, String> {
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain whitespace or control characters".to_owned());
     }
@@ -169,8 +170,13 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         Err(err) => return Err(format!("is not a valid URI: {err}")),
     };
     if parsed.fragment().is_some() {
-        return Err("must not contain a fragment (RFC 6749 §3.1.2)".to_owned());
+        return Err(format!("must not contain a fragment ({fragment_rule})"));
     }
+    Ok(parsed)
+}
+
+pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed = parse_registered_uri(uri, "RFC 6749 §3.1.2")?;
     let scheme = parsed.scheme();
     if !matches!(scheme, "http" | "https") && !scheme.contains('.') {
         return Err(format!(
@@ -185,21 +191,7 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
 /// "MUST NOT include a fragment component" and "SHOULD use the https scheme". Kept as written,
 /// like redirect URIs.
 pub(crate) fn validate_backchannel_logout_uri(uri: &str) -> Result<(), String> {
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain whitespace or control characters".to_owned());
-    }
-    let parsed = match url::Url::parse(uri) {
-        Ok(parsed) => parsed,
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            return Err("is not an absolute URI".to_owned());
-        }
-        Err(err) => return Err(format!("is not a valid URI: {err}")),
-    };
-    if parsed.fragment().is_some() {
-        return Err(
-            "must not contain a fragment (OpenID Connect Back-Channel Logout 1.0 §2.2)".to_owned(),
-        );
-    }
+    let parsed = parse_registered_uri(uri, "OpenID Connect Back-Channel Logout 1.0 §2.2")?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

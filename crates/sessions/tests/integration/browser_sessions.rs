@@ -24,6 +24,7 @@ backend_tests!(paused:
     destroy_handle_ends_only_the_users_own_session,
     destroy_all_for_user_ends_every_session_of_that_user_only,
     one_session_over_the_limit_ends_the_oldest,
+    a_large_limit_once_exceeded_leaves_a_tenth_of_headroom,
     the_session_being_created_is_never_the_one_ended,
     sessions_gone_from_the_store_do_not_count_against_the_limit,
     under_the_limit_creating_costs_two_store_calls,
@@ -248,6 +249,31 @@ async fn destroy_all_for_user_ends_every_session_of_that_user_only(t: TestStore)
     assert!(index_of(&t, alice).await.is_empty());
     assert!(sessions.get(&bob_secret).await.unwrap().is_some());
     assert_eq!(sessions.destroy_all_for_user(alice).await.unwrap(), 0);
+}
+
+async fn a_large_limit_once_exceeded_leaves_a_tenth_of_headroom(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR).with_max_per_user(20);
+    let alice = Uuid::new_v4();
+    let mut handles = Vec::new();
+    for created_at in 0..20 {
+        handles.push(create(&sessions, &session(alice, created_at)).await.1);
+    }
+    // The 21st: one over, plus 20 / 10 of headroom, the three oldest.
+    let over = sessions.create(&session(alice, 100)).await.unwrap();
+    assert_eq!(over.evicted, handles[..3]);
+    assert_eq!(sessions.list_for_user(alice).await.unwrap().len(), 18);
+    // The next two fit again without ending anything.
+    for created_at in [101, 102] {
+        assert!(
+            sessions
+                .create(&session(alice, created_at))
+                .await
+                .unwrap()
+                .evicted
+                .is_empty()
+        );
+    }
+    assert_eq!(sessions.list_for_user(alice).await.unwrap().len(), 20);
 }
 
 async fn one_session_over_the_limit_ends_the_oldest(t: TestStore) {
