@@ -16,6 +16,19 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) {
+        self.audit(action, target, serde_json::json!({}), ctx, now)
+            .await;
+    }
+
+    /// [`Gatehouse::audit_success`] with details.
+    pub(crate) async fn audit(
+        &self,
+        action: &'static str,
+        target: String,
+        details: serde_json::Value,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) {
         let event = NewAuditEvent {
             occurred_at: now,
             actor: ctx.actor.clone(),
@@ -24,7 +37,7 @@ impl Gatehouse {
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
             outcome: AuditOutcome::Success,
-            details: serde_json::json!({}),
+            details,
         };
         let db = self.accounts.database().clone();
         match tokio::task::spawn_blocking(move || db.append_audit(&event)).await {

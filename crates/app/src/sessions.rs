@@ -31,8 +31,9 @@ impl SessionEnd {
         match self {
             SessionEnd::SignOut => Some("logout"),
             SessionEnd::SignedOutFromList => Some("session.end"),
-            SessionEnd::OverLimit => Some("session.evict"),
             SessionEnd::Replaced | SessionEnd::AccountGone => None,
+            // One event per sign-in however many it ends, written by the sign-in.
+            SessionEnd::OverLimit => None,
         }
     }
 }

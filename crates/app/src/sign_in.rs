@@ -67,6 +67,18 @@ impl Gatehouse {
             self.session_ended(evicted, user.id, SessionEnd::OverLimit, ctx, now)
                 .await?;
         }
+        if !created.evicted.is_empty() {
+            let mut ctx = ctx.clone();
+            ctx.actor = Some(user.id.to_string());
+            self.audit(
+                "session.evict",
+                user.id.to_string(),
+                serde_json::json!({ "sessions": created.evicted.len() }),
+                &ctx,
+                now,
+            )
+            .await;
+        }
         Ok(SignedIn {
             cookie_secret: created.cookie_secret,
             session,
