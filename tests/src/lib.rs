@@ -287,6 +287,18 @@ impl TestApp {
             .await
     }
 
+    /// The published JWKS, as a relying party fetches it.
+    pub async fn jwks(&self) -> Value {
+        let response = self
+            .client
+            .get(self.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// `/account` as `browser` sees it: the status and the page.
     pub async fn account_page(&self, browser: &reqwest::Client) -> (u16, String) {
         let response = browser.get(self.url("/account")).send().await.unwrap();

@@ -23,6 +23,43 @@ fn temp_sqlite_url() -> (String, std::path::PathBuf) {
     (format!("sqlite://{}", path.display()), path)
 }
 
+/// A scratch SQLite database and master-key file for the binary, removed on drop.
+struct Scratch {
+    url: String,
+    db: std::path::PathBuf,
+    key_file: std::path::PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let (url, db) = temp_sqlite_url();
+        let key_file =
+            std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
+        Self { url, db, key_file }
+    }
+
+    /// `gatehouse` on this database and master key.
+    fn gatehouse(&self) -> Command {
+        let mut cmd = gatehouse();
+        cmd.env("GATEHOUSE__DATABASE__URL", &self.url)
+            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &self.key_file);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.gatehouse().args(args).output().unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.key_file);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+    }
+}
+
 #[test]
 fn help_lists_the_subcommands() {
     let out = gatehouse().arg("--help").output().unwrap();
@@ -125,11 +162,10 @@ fn a_bad_database_url_reports_the_real_cause() {
 
 #[test]
 fn user_create_reads_the_password_from_stdin() {
-    let (url, path) = temp_sqlite_url();
+    let scratch = Scratch::new();
     let create = |username: &str, password: &str, admin: bool| {
-        let mut cmd = gatehouse();
-        cmd.env("GATEHOUSE__DATABASE__URL", &url)
-            .args(["user", "create", "--username", username, "--email"])
+        let mut cmd = scratch.gatehouse();
+        cmd.args(["user", "create", "--username", username, "--email"])
             .arg(format!("{username}@example.com"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -157,24 +193,21 @@ fn user_create_reads_the_password_from_stdin() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
 
-    let db = gatehouse_identity::Database::connect(&url, 1).unwrap();
+    let db = gatehouse_identity::Database::connect(&scratch.url, 1).unwrap();
     let opal = db.find_user_by_login("opal").unwrap().unwrap();
     assert_eq!(db.roles_of(opal.id).unwrap(), vec!["admin".to_owned()]);
     assert!(db.find_user_by_login("pearl").unwrap().is_none());
     drop(db);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 /// `user create` goes through the same rules as the REST API: an invisible character is refused
 /// by name, a decomposed accent is stored in NFC.
 #[test]
 fn user_create_applies_the_registration_rules() {
-    let (url, path) = temp_sqlite_url();
+    let scratch = Scratch::new();
     let create = |username: &str, email: &str| {
-        let mut child = gatehouse()
-            .env("GATEHOUSE__DATABASE__URL", &url)
+        let mut child = scratch
+            .gatehouse()
             .args(["user", "create", "--username", username, "--email", email])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -199,29 +232,17 @@ fn user_create_applies_the_registration_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let db = gatehouse_identity::Database::connect(&url, 1).unwrap();
+    let db = gatehouse_identity::Database::connect(&scratch.url, 1).unwrap();
     assert!(db.find_user_by_login("zero").unwrap().is_none());
     let jose = db.find_user_by_login("jose").unwrap().unwrap();
     assert_eq!(jose.email, "jos\u{E9}@example.com");
     drop(db);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 #[test]
 fn client_commands_work_on_the_configured_database() {
-    let (url, path) = temp_sqlite_url();
-    let key_file =
-        std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
-    let run = |args: &[&str]| {
-        gatehouse()
-            .env("GATEHOUSE__DATABASE__URL", &url)
-            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let scratch = Scratch::new();
+    let run = |args: &[&str]| scratch.run(args);
     let out = run(&[
         "client",
         "create",
@@ -304,11 +325,6 @@ fn client_commands_work_on_the_configured_database() {
         "old keys stay published"
     );
     assert_eq!(after.len(), before.len() + 1);
-
-    let _ = std::fs::remove_file(&key_file);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 /// `client create` names grants and auth methods as RFC 6749 / RFC 7591 and discovery do, still
@@ -316,17 +332,8 @@ fn client_commands_work_on_the_configured_database() {
 /// second-factor settings, which `client list --json` shows.
 #[test]
 fn client_create_takes_rfc_names_and_back_channel_logout_settings() {
-    let (url, path) = temp_sqlite_url();
-    let key_file =
-        std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
-    let run = |args: &[&str]| {
-        gatehouse()
-            .env("GATEHOUSE__DATABASE__URL", &url)
-            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let scratch = Scratch::new();
+    let run = |args: &[&str]| scratch.run(args);
     let created = |args: &[&str]| -> serde_json::Value {
         let mut all = vec!["client", "create"];
         all.extend_from_slice(args);
@@ -506,34 +513,26 @@ fn client_create_takes_rfc_names_and_back_channel_logout_settings() {
     );
     assert_eq!(stored["backchannel_logout_session_required"], true);
     assert_eq!(stored["require_2fa"], true);
-
-    let _ = std::fs::remove_file(&key_file);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 /// A running `gatehouse serve` on a free port, killed (and its database removed) on drop.
 struct RunningServer {
     child: Option<std::process::Child>,
     port: u16,
-    files: Vec<std::path::PathBuf>,
+    _scratch: Scratch,
 }
 
 impl RunningServer {
     fn start(log_level: &str) -> Self {
-        let (url, db) = temp_sqlite_url();
-        let key_file =
-            std::env::temp_dir().join(format!("gh-cli-{}.key", uuid::Uuid::new_v4().simple()));
+        let scratch = Scratch::new();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = gatehouse()
+        let child = scratch
+            .gatehouse()
             .env_remove("RUST_LOG")
-            .env("GATEHOUSE__DATABASE__URL", &url)
-            .env("GATEHOUSE__KEYS__MASTER_KEY_FILE", &key_file)
             .env("GATEHOUSE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("GATEHOUSE__SERVER__WORKERS", "1")
             .env("GATEHOUSE__LOGGING__LEVEL", log_level)
@@ -545,7 +544,7 @@ impl RunningServer {
         let mut server = Self {
             child: Some(child),
             port,
-            files: vec![db, key_file],
+            _scratch: scratch,
         };
         server.wait_until_listening();
         server
@@ -592,14 +591,10 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        // Before the scratch files go (fields drop after this body).
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-        }
-        for file in &self.files {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-            }
         }
     }
 }

@@ -117,15 +117,7 @@ fn segment(token: &str, index: usize) -> Value {
 /// Verifies the token as a relying party does: the key named by `kid` from `/jwks.json` over
 /// HTTP, then every claim §2.4 and §2.6 require. Returns the claims.
 async fn verify_as_the_rp(app: &TestApp, token: &str, rp: &Rp, sub: &str, sid: &str) -> Value {
-    let jwks: Value = app
-        .client
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let header = segment(token, 0);
     assert_eq!(header["typ"], "logout+jwt");
     assert_eq!(header["alg"], rp.alg);

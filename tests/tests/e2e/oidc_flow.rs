@@ -230,15 +230,7 @@ async fn client_credentials_issue_an_rfc9068_access_token() {
     assert!(claims["jti"].is_string());
 
     // The published JWKS holds the key that signed it.
-    let jwks: Value = app
-        .client
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     assert!(
         jwks["keys"]
             .as_array()
