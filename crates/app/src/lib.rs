@@ -13,8 +13,10 @@
 //!   `offline_access` survive a single sign-out), queues a back-channel logout notification for
 //!   every client that received tokens in it, and writes the audit event. Sessions the per-user
 //!   limit pushes out at sign-in go through the same consequences.
+//! - [`Gatehouse::revoke_consent`]: withdraws a consent, audited.
 
 mod audit;
+mod consents;
 mod error;
 mod sessions;
 mod sign_in;

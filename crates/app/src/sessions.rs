@@ -59,15 +59,11 @@ impl Gatehouse {
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
         let ended = match which {
-            SessionRef::Cookie(secret) => {
-                let Some((handle, session)) = self.sessions.get(secret).await? else {
-                    return Ok(false);
-                };
-                self.sessions
-                    .destroy(secret)
-                    .await?
-                    .then_some((handle, session.user_id))
-            }
+            SessionRef::Cookie(secret) => self
+                .sessions
+                .end_by_cookie(secret)
+                .await?
+                .map(|(handle, session)| (handle, session.user_id)),
             SessionRef::OfUser(user_id, handle) => self
                 .sessions
                 .destroy_handle(user_id, handle)

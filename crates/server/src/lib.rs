@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod app;
-pub mod audit;
 pub mod backchannel;
 pub mod body;
 pub mod bootstrap;

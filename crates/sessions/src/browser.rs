@@ -290,6 +290,23 @@ impl BrowserSessions {
         ))
     }
 
+    /// Ends the session behind a cookie and returns it: one atomic take, for callers that act on
+    /// whose session it was. `None` if there was none (or it could not be decoded; it is gone
+    /// all the same).
+    pub async fn end_by_cookie(
+        &self,
+        cookie_secret: &str,
+    ) -> Result<Option<(SessionHandle, BrowserSession)>, StoreError> {
+        if !is_well_formed_secret(cookie_secret) {
+            return Ok(None);
+        }
+        let handle = Self::handle_of(cookie_secret);
+        Ok(match self.end(&handle, EndReason::Logout).await? {
+            Ended::Session(session) => Some((handle, session)),
+            Ended::Nothing | Ended::Undecodable => None,
+        })
+    }
+
     /// All live sessions of a user, oldest first (then by handle, for a stable order). Index
     /// members whose session is gone (expired or lost) are pruned from the index; an
     /// undecodable session is skipped with a warning. Two round trips plus one per pruned

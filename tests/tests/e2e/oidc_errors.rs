@@ -479,14 +479,7 @@ async fn revoking_a_consent_on_the_account_page_asks_again() {
     let url = authorize_url(&app, &rp, &[]);
     app.browse_authorize(&browser, &url, None).await;
 
-    let account = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, account) = app.account_page(&browser).await;
     assert!(account.contains("Test RP"), "{account}");
     let csrf = gatehouse_tests::csrf_from_html(&account);
     let forged = browser
@@ -509,6 +502,10 @@ async fn revoking_a_consent_on_the_account_page_asks_again() {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 303);
+    assert!(
+        app.audit_actions()
+            .contains(&("consent.revoke".to_owned(), Some(rp.client_id.clone())))
+    );
     // Consent is asked again.
     let again = browser.get(&url).send().await.unwrap();
     assert_eq!(again.status(), 200);

@@ -223,18 +223,6 @@ async fn signed_in_form(
         .map(|(_, _, session)| session.user_id))
 }
 
-async fn audit_account_change(
-    state: &AppState,
-    req: &HttpRequest,
-    user_id: uuid::Uuid,
-    action: &str,
-    target: String,
-) {
-    let mut ctx = request_context(req);
-    ctx.actor = Some(user_id.to_string());
-    crate::audit::record_success(state, action, Some(target), &ctx).await;
-}
-
 /// Ends another of the signed-in user's sessions (only their own: the handle is checked against
 /// the user's index).
 pub async fn end_session(
@@ -299,16 +287,15 @@ pub async fn revoke_consent(
         return Ok(back_to_account());
     };
     let client_id = form.client_id.clone().unwrap_or_default();
-    let db = state.accounts.database().clone();
-    let revoked = {
-        let client_id = client_id.clone();
-        web::block(move || db.revoke_consent(user_id, &client_id))
-            .await
-            .map_err(|err| PageError::internal(&err))??
-    };
-    if revoked {
-        audit_account_change(&state, &req, user_id, "consent.revoke", client_id).await;
-    }
+    state
+        .app
+        .revoke_consent(
+            user_id,
+            &client_id,
+            &request_context(&req),
+            state.clock.now(),
+        )
+        .await?;
     Ok(back_to_account())
 }
 

@@ -13,6 +13,7 @@ use crate::harness::{HOUR, PAST_TTL, TTL, TestStore};
 
 backend_tests!(paused:
     create_get_destroy_round_trip,
+    end_by_cookie_returns_the_session_it_ended_once,
     secret_is_43_chars_of_base64url_and_the_handle_is_its_sha256,
     raw_secret_never_reaches_the_store,
     malformed_secrets_are_rejected_without_touching_the_store,
@@ -62,6 +63,21 @@ async fn create_get_destroy_round_trip(t: TestStore) {
     assert!(sessions.destroy(&secret).await.unwrap());
     assert_eq!(sessions.get(&secret).await.unwrap(), None);
     assert!(!sessions.destroy(&secret).await.unwrap());
+}
+
+async fn end_by_cookie_returns_the_session_it_ended_once(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let alice = session(Uuid::new_v4(), 1_700_000_000);
+    let (secret, handle) = create(&sessions, &alice).await;
+
+    assert_eq!(
+        sessions.end_by_cookie(&secret).await.unwrap(),
+        Some((handle, alice.clone()))
+    );
+    assert_eq!(sessions.get(&secret).await.unwrap(), None);
+    assert!(index_of(&t, alice.user_id).await.is_empty());
+    assert_eq!(sessions.end_by_cookie(&secret).await.unwrap(), None);
+    assert_eq!(sessions.end_by_cookie("not a secret").await.unwrap(), None);
 }
 
 async fn secret_is_43_chars_of_base64url_and_the_handle_is_its_sha256(t: TestStore) {
