@@ -14,6 +14,11 @@
 # run (openssl ES256 sign/verify, raw argon2id) and the target each figure is held to.
 # Exits 1 if any scenario had errors or the setup failed; missed targets are reported, not fatal
 # (a shared 2-core VM is too noisy for a CI gate on throughput).
+# The TOTP login scenario (password, then a code) is driven by totp.py rather than wrk: each user
+# can complete one TOTP login per 30 s step (replay protection), so it first seeds about
+# argon2id rate x duration x 1.4 + connections users with TOTP, through the registration API
+# and the account pages (two argon2id operations each on the server: about 7 s per backend in
+# --smoke, half a minute at 10 s per scenario).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -29,7 +34,7 @@ while [ $# -gt 0 ]; do
     --backend) case "$2" in all) backends="embedded postgres" ;; *) backends="$2" ;; esac; shift ;;
     --connections) conns="$2"; shift ;;
     --bin) bin="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -237,13 +242,25 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
     HEADER_2="Cookie: gh_csrf=$CSRF_COOKIE")
   scenario "$backend" "POST /login (argon2id)" "${login_args[@]}"
 
+  # TOTP logins: POST /login, then POST /login/second-factor with the user's code (totp.py). Each
+  # user has at least one login left (the next step's code) and gains one per 30 s step, so seed
+  # enough for the whole run at the argon2id rate (the ceiling: one verify per login), plus the
+  # users in flight.
+  local totp_users totp_file="$work/totp-users-$backend.jsonl" line
+  totp_users=$(python3 -c "import math; print(math.ceil($argon2_per_sec * $duration * 1.4) + $conns)")
+  echo "  seeding $totp_users TOTP users (register + sign in + enrol)" >&2
+  taskset -c "$client_core" python3 "$here/totp.py" seed "$base" "$totp_users" 8 "$totp_file"
+  echo "  TOTP login: password + code (logins/s)" >&2
+  line=$(taskset -c "$client_core" python3 "$here/totp.py" run "$base" "$totp_file" "$conns" "$duration")
+  record_line "$backend" "TOTP login: password + code (logins/s)" "$line"
+  echo "    server RSS now $(($(rss "$server" VmRSS) / 1024)) MB" >&2
+
   # Login storm: the hashing pool saturated for the whole client_credentials run.
   echo "  login storm + client_credentials" >&2
   local storm_out="$work/storm-$backend.txt"
   (duration=$((duration + 2)) wrk_run storm-login "${login_args[@]}" >"$storm_out") &
   local storm=$!
   sleep 1
-  local line
   line=$(wrk_run storm-cc static METHOD=POST REQ_PATH=/token BODY=grant_type=client_credentials \
     "$form" HEADER_2="Authorization: $basic")
   wait "$storm"

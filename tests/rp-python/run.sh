@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Python relying party against a real `gatehouse` binary started on a scratch SQLite
-# database, with the user and client created through the CLI as an operator would.
+# database, with the users and client created through the CLI as an operator would: `rpuser`
+# signs in with a password only, `rptotp` enrols TOTP through the account pages first and signs
+# in with a password and a TOTP code, then with a recovery code (see rp_flow.py).
 # usage: tests/rp-python/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
 # With TEST_DATABASE_URL (a Postgres server URL) and TEST_REDIS_URL set, it runs on a scratch
 # Postgres database and a unique Redis key prefix, removing both afterwards.
@@ -19,6 +21,7 @@ fi
 scratch_backend rp "relying-party check"
 
 echo 'rp test passphrase' | "$bin" user create --username rpuser --email rpuser@example.com >/dev/null
+echo 'rp totp passphrase' | "$bin" user create --username rptotp --email rptotp@example.com >/dev/null
 client=$("$bin" client create --name "Python RP" --redirect-uri http://rp.example.test/callback \
   --post-logout-redirect-uri http://rp.example.test/bye --json)
 client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
@@ -27,7 +30,7 @@ client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_
 scratch_serve
 
 if ! "$venv/bin/python" "$root/tests/rp-python/rp_flow.py" "http://127.0.0.1:$port" \
-    "$client_id" "$client_secret" rpuser 'rp test passphrase'; then
+    "$client_id" "$client_secret" rpuser 'rp test passphrase' rptotp 'rp totp passphrase'; then
   echo "--- server log" >&2
   tail -n 50 "$work/server.log" >&2
   exit 1

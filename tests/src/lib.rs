@@ -9,6 +9,7 @@
 
 pub mod oauth;
 pub mod sink;
+pub mod totp;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -172,6 +173,10 @@ pub struct ClientSpec {
     pub scopes: Vec<String>,
     pub auth_method: Option<TokenEndpointAuthMethod>,
     pub id_token_alg: Option<String>,
+    /// The client requires a second factor (`gatehouse client create --require-2fa`).
+    pub require_2fa: bool,
+    /// Back-channel logout endpoint (with `backchannel_logout_session_required`).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Default for ClientSpec {
@@ -183,8 +188,69 @@ impl Default for ClientSpec {
             scopes: vec![],
             auth_method: None,
             id_token_alg: None,
+            require_2fa: false,
+            backchannel_logout_uri: None,
         }
     }
+}
+
+/// The bootstrap administrator every test app starts with.
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "bootstrap admin password";
+
+/// Builds a [`TestApp`]: per-test settings and the users it starts with.
+///
+/// ```ignore
+/// let app = TestApp::builder()
+///     .configure(|s| s.sessions.max_per_user = 3)
+///     .with_user("alice")
+///     .spawn()
+///     .await;
+/// ```
+#[derive(Default)]
+pub struct TestAppBuilder {
+    options: TestOptions,
+    users: Vec<String>,
+}
+
+impl TestAppBuilder {
+    /// Any setting, applied after the harness's own.
+    #[must_use]
+    pub fn configure(mut self, configure: fn(&mut Settings)) -> Self {
+        self.options.configure = Some(configure);
+        self
+    }
+
+    /// Overrides the harness's options wholesale (Redis URL, issuer, Argon2 cost).
+    #[must_use]
+    pub fn options(mut self, options: TestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A user registered with [`GOOD_PASSWORD`] and `<name>@example.com` before the test starts.
+    #[must_use]
+    pub fn with_user(mut self, username: &str) -> Self {
+        self.users.push(username.to_owned());
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let app = spawn_app_with(self.options).await;
+        for username in &self.users {
+            app.create_user(username).await;
+        }
+        app
+    }
+}
+
+/// The `data-page` marker of a rendered page (`login`, `second-factor`, `consent`, …): tests
+/// recognise pages by it rather than by their wording or markup.
+pub fn page_marker(html: &str) -> Option<String> {
+    let marker = r#"data-page=""#;
+    let start = html.find(marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].to_owned())
 }
 
 fn delete_redis_prefix(url: &str, prefix: &str) {
@@ -223,6 +289,61 @@ pub fn set_cookie_lines(headers: &HeaderMap, name: &str) -> Vec<String> {
 }
 
 impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// The bootstrap administrator's credentials (the `admin` role).
+    pub fn admin(&self) -> (&'static str, &'static str) {
+        (ADMIN_USERNAME, ADMIN_PASSWORD)
+    }
+
+    /// The id of a registered user.
+    pub fn user_id(&self, username: &str) -> uuid::Uuid {
+        self.state
+            .accounts
+            .database()
+            .find_user_by_typed_login(username)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .id
+    }
+
+    /// Turns TOTP on for a user through the application layer, as the account page does, and
+    /// returns the base32 secret and the recovery codes. The confirming code is the one of the
+    /// clock's current step, so that step is spent: advance the clock 30 s (or use the next
+    /// step's code) before signing in with a code.
+    pub async fn enrol_totp(&self, username: &str) -> (String, Vec<String>) {
+        let user_id = self.user_id(username);
+        let now = self.clock_now();
+        let ctx = gatehouse_identity::RequestContext::default();
+        let enrolment = self
+            .state
+            .app
+            .begin_totp_enrolment(
+                user_id,
+                gatehouse_app::Reauthentication::SignedInAt(now.timestamp()),
+                &ctx,
+                now,
+            )
+            .await
+            .unwrap();
+        let secret = totp::secret_of_uri(&enrolment.otpauth_uri);
+        assert_eq!(secret, enrolment.secret_base32);
+        let codes = self
+            .state
+            .app
+            .confirm_totp_enrolment(user_id, &totp::code_at(&secret, now, 0), None, &ctx, now)
+            .await
+            .unwrap();
+        (secret, codes.into_codes())
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -353,7 +474,9 @@ impl TestApp {
             },
             id_token_signed_response_alg: spec.id_token_alg,
             first_party: spec.first_party,
-            ..NewClient::default()
+            require_2fa: spec.require_2fa,
+            backchannel_logout_session_required: spec.backchannel_logout_uri.is_some(),
+            backchannel_logout_uri: spec.backchannel_logout_uri,
         };
         let (client, secret) = self
             .state
@@ -380,6 +503,19 @@ impl TestApp {
         authorize_url: &str,
         login: Option<(&str, &str)>,
     ) -> reqwest::Url {
+        self.browse_authorize_with(client, authorize_url, login, None)
+            .await
+    }
+
+    /// [`TestApp::browse_authorize`] through a second-factor page too, answering it with the
+    /// code `second_factor` gives.
+    pub async fn browse_authorize_with(
+        &self,
+        client: &reqwest::Client,
+        authorize_url: &str,
+        login: Option<(&str, &str)>,
+        second_factor: Option<&dyn Fn() -> String>,
+    ) -> reqwest::Url {
         let mut next = authorize_url.to_owned();
         for _ in 0..10 {
             let url = if next.starts_with('/') {
@@ -398,7 +534,22 @@ impl TestApp {
             }
             let html = response.text().await.unwrap();
             assert_eq!(status, 200, "unexpected page at {url}: {html}");
-            if html.contains(r#"action="/login""#) {
+            let page = page_marker(&html);
+            if page.as_deref() == Some("second-factor") {
+                let code = second_factor.expect("a second factor was asked for")();
+                let response = client
+                    .post(self.url("/login/second-factor"))
+                    .form(&[
+                        ("code", code.as_str()),
+                        ("csrf_token", &csrf_from_html(&html)),
+                        ("return_to", &hidden_value(&html, "return_to")),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 303, "second factor refused");
+                next = response.headers()["location"].to_str().unwrap().to_owned();
+            } else if page.as_deref() == Some("login") {
                 let (username, password) = login.expect("a login was needed");
                 let csrf = csrf_from_html(&html);
                 let return_to = hidden_value(&html, "return_to");
@@ -415,7 +566,7 @@ impl TestApp {
                     .unwrap();
                 assert_eq!(response.status(), 303, "login failed");
                 next = response.headers()["location"].to_str().unwrap().to_owned();
-            } else if html.contains(r#"name="consent""#) {
+            } else if page.as_deref() == Some("consent") {
                 let mut form = hidden_fields(&html);
                 form.push(("consent".to_owned(), "approve".to_owned()));
                 let response = client

@@ -50,6 +50,19 @@ pub async fn code_in(
     username: &str,
     extra: &[(&str, &str)],
 ) -> String {
+    code_in_with(app, browser, rp, username, extra, None).await
+}
+
+/// [`code_in`] answering a second-factor page, if one comes, with the code `second_factor`
+/// gives.
+pub async fn code_in_with(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    rp: &TestClient,
+    username: &str,
+    extra: &[(&str, &str)],
+    second_factor: Option<&dyn Fn() -> String>,
+) -> String {
     let challenge = challenge(VERIFIER);
     let mut params = vec![
         ("code_challenge", challenge.as_str()),
@@ -58,7 +71,12 @@ pub async fn code_in(
     params.extend_from_slice(extra);
     let url = authorize_url(app, rp, &params);
     let callback = app
-        .browse_authorize(browser, &url, Some((username, GOOD_PASSWORD)))
+        .browse_authorize_with(
+            browser,
+            &url,
+            Some((username, GOOD_PASSWORD)),
+            second_factor,
+        )
         .await;
     param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
 }

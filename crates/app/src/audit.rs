@@ -2,7 +2,7 @@
 //! sign-in attempts).
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{AuditOutcome, NewAuditEvent, RequestContext};
+use gatehouse_identity::{AuditAction, AuditOutcome, NewAuditEvent, RequestContext};
 
 use crate::Gatehouse;
 
@@ -11,7 +11,7 @@ impl Gatehouse {
     /// returned: the action itself already happened.
     pub(crate) async fn audit_success(
         &self,
-        action: &'static str,
+        action: AuditAction,
         target: String,
         ctx: &RequestContext,
         now: DateTime<Utc>,
@@ -23,7 +23,20 @@ impl Gatehouse {
     /// [`Gatehouse::audit_success`] with details.
     pub(crate) async fn audit(
         &self,
-        action: &'static str,
+        action: AuditAction,
+        target: String,
+        details: serde_json::Value,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) {
+        self.audit_with_outcome(action, AuditOutcome::Success, target, details, ctx, now)
+            .await;
+    }
+
+    async fn audit_with_outcome(
+        &self,
+        action: AuditAction,
+        outcome: AuditOutcome,
         target: String,
         details: serde_json::Value,
         ctx: &RequestContext,
@@ -32,18 +45,15 @@ impl Gatehouse {
         let event = NewAuditEvent {
             occurred_at: now,
             actor: ctx.actor.clone(),
-            action: action.to_owned(),
+            action,
             target: Some(target),
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
-            outcome: AuditOutcome::Success,
+            outcome,
             details,
         };
-        let db = self.accounts.database().clone();
-        match tokio::task::spawn_blocking(move || db.append_audit(&event)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, action, "could not write audit event"),
-            Err(err) => tracing::error!(error = %err, action, "audit task failed"),
+        if let Err(err) = self.with_db(move |db| db.append_audit(&event)).await {
+            tracing::error!(error = %err, action = action.as_str(), "could not write audit event");
         }
     }
 }

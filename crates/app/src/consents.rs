@@ -1,7 +1,7 @@
 //! Withdrawing a consent: the next authorization by that client asks the user again.
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::RequestContext;
+use gatehouse_identity::{AuditAction, RequestContext};
 use uuid::Uuid;
 
 use crate::{AppError, Gatehouse};
@@ -15,15 +15,14 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        let db = self.accounts.database().clone();
         let id = client_id.to_owned();
-        let revoked = tokio::task::spawn_blocking(move || db.revoke_consent(user_id, &id))
-            .await
-            .map_err(gatehouse_identity::IdentityError::from)??;
+        let revoked = self
+            .with_db(move |db| db.revoke_consent(user_id, &id))
+            .await?;
         if revoked {
             let mut ctx = ctx.clone();
             ctx.actor = Some(user_id.to_string());
-            self.audit_success("consent.revoke", client_id.to_owned(), &ctx, now)
+            self.audit_success(AuditAction::ConsentRevoke, client_id.to_owned(), &ctx, now)
                 .await;
         }
         Ok(revoked)

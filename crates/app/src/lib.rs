@@ -5,8 +5,16 @@
 //! what a sign-in or a sign-out means. Nothing here knows HTTP; time is always a parameter.
 //!
 //! What lives here so far:
-//! - [`Gatehouse::sign_in_with_password`]: authenticates, replaces the browser's previous
-//!   session (a fixated cookie is never promoted) and opens a new one.
+//! - Sign-in is a state machine: [`Gatehouse::sign_in_with_password`] checks the password;
+//!   an account without a second factor is then signed in (the browser's previous session is
+//!   replaced, so a fixated cookie is never promoted); an account with one gets a *pending*
+//!   sign-in (a short-lived handle in the session store, never a session) that
+//!   [`Gatehouse::complete_second_factor`] turns into a session once a code passes. No session,
+//!   code or token exists before every required factor has. A live session that a client
+//!   wants stepped up to two factors goes through [`Gatehouse::begin_step_up`] the same way.
+//! - The second factor's lifecycle on the account (`two_factor`): enrolment behind a
+//!   re-authentication window, confirmation, recovery codes, switching it off, an
+//!   operator's reset.
 //! - [`Gatehouse::end_session`]: the one end-session path. Whatever ends a browser session goes
 //!   through it: it deletes the session, revokes the grants issued in it (refresh tokens answer
 //!   `invalid_grant`, access tokens stop passing introspection and userinfo; grants with
@@ -15,34 +23,84 @@
 //!   limit pushes out at sign-in go through the same consequences.
 //! - [`Gatehouse::revoke_consent`]: withdraws a consent, audited.
 
+mod account;
 mod audit;
+mod connected_apps;
 mod consents;
 mod error;
+mod session_end_requests;
+mod session_list;
 mod sessions;
 mod sign_in;
+mod two_factor;
 
 use gatehouse_authz::Authz;
-use gatehouse_identity::Accounts;
-use gatehouse_sessions::BrowserSessions;
+use gatehouse_identity::{Accounts, Database, IdentityError, TotpSettings};
+use gatehouse_sessions::{BrowserSessions, PendingLogins};
 
+pub use account::Account;
+pub use connected_apps::{ConnectedApp, RevokedApp};
 pub use error::AppError;
+pub use session_list::SessionView;
 pub use sessions::{SessionEnd, SessionRef};
-pub use sign_in::{SignInError, SignedIn};
+pub use sign_in::{
+    PasswordSignIn, SecondFactorFailure, SecondFactorPassed, SignInError, SignedIn, StepUp,
+};
+pub use two_factor::{Reauthentication, TwoFactorError};
+
+/// Settings of the application layer.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// Issuer, parameters and keys of TOTP credentials.
+    pub totp: TotpSettings,
+    /// How recent a sign-in must be for a sensitive change (second-factor enrolment) to go
+    /// ahead without asking for the password again.
+    pub reauthentication_window: chrono::Duration,
+}
+
+/// The re-authentication window unless configured otherwise: ten minutes.
+pub const DEFAULT_REAUTHENTICATION_WINDOW_SECS: i64 = 600;
 
 /// The application service. Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct Gatehouse {
     accounts: Accounts,
     sessions: BrowserSessions,
+    pending: PendingLogins,
     authz: Authz,
+    settings: AppSettings,
 }
 
 impl Gatehouse {
-    pub fn new(accounts: Accounts, sessions: BrowserSessions, authz: Authz) -> Self {
+    pub fn new(
+        accounts: Accounts,
+        sessions: BrowserSessions,
+        pending: PendingLogins,
+        authz: Authz,
+        settings: AppSettings,
+    ) -> Self {
         Self {
             accounts,
             sessions,
+            pending,
             authz,
+            settings,
         }
+    }
+
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    /// Runs synchronous database work on the blocking pool: the one way this layer reaches it.
+    async fn with_db<T, E>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<IdentityError> + Send + 'static,
+    {
+        self.accounts.database().run(work).await
     }
 }

@@ -3,7 +3,7 @@
 //! through the same consequences in [`Gatehouse::session_ended`]).
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::RequestContext;
+use gatehouse_identity::{AuditAction, RequestContext};
 use gatehouse_sessions::SessionHandle;
 use uuid::Uuid;
 
@@ -22,16 +22,22 @@ pub enum SessionEnd {
     Replaced,
     /// The account no longer exists.
     AccountGone,
+    /// Its lifetime ran out (found by the expiry sweep, up to a sweep interval late).
+    Expired,
+    /// Every session of the user ends at once ([`Gatehouse::end_all_sessions`]): one audit
+    /// event for all of them.
+    Everywhere,
 }
 
 impl SessionEnd {
     /// The audit action; `None` where the event that caused it is audited already (a sign-in
     /// replacing the browser's previous session is the sign-in).
-    fn audit_action(self) -> Option<&'static str> {
+    fn audit_action(self) -> Option<AuditAction> {
         match self {
-            SessionEnd::SignOut => Some("logout"),
-            SessionEnd::SignedOutFromList => Some("session.end"),
-            SessionEnd::Replaced | SessionEnd::AccountGone => None,
+            SessionEnd::SignOut => Some(AuditAction::Logout),
+            SessionEnd::SignedOutFromList => Some(AuditAction::SessionEnd),
+            SessionEnd::Expired => Some(AuditAction::SessionExpire),
+            SessionEnd::Replaced | SessionEnd::AccountGone | SessionEnd::Everywhere => None,
             // One event per sign-in however many it ends, written by the sign-in.
             SessionEnd::OverLimit => None,
         }
@@ -103,6 +109,66 @@ impl Gatehouse {
             }
         }
         Ok(ended)
+    }
+
+    /// Ends every session of the user and revokes every grant the user holds, offline ones
+    /// included: "sign out everywhere", and what a second-factor reset (later also a password
+    /// reset, lock or disable) does. Each session's relying parties get a back-channel logout
+    /// with its `sid`; those holding only offline grants get one naming the user. One audit
+    /// event. Returns how many sessions ended.
+    pub async fn end_all_sessions(
+        &self,
+        user_id: Uuid,
+        reason: SessionEnd,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<usize, AppError> {
+        let mut ended = 0;
+        for (handle, _) in self.sessions.list_for_user(user_id).await? {
+            if self.sessions.destroy_handle(user_id, &handle).await? {
+                self.session_ended(&handle, user_id, reason, ctx, now)
+                    .await?;
+                ended += 1;
+            }
+        }
+        let rest = self.authz.end_user_grants(user_id, now.timestamp()).await?;
+        let sub = user_id.to_string();
+        for client_id in &rest.clients {
+            if let Err(err) = self
+                .authz
+                .queue_backchannel_logout(client_id, Some(&sub), None, now)
+                .await
+            {
+                tracing::error!(%client_id, error = %err, "could not queue a back-channel logout");
+            }
+        }
+        self.audit(
+            AuditAction::SessionEndAll,
+            user_id.to_string(),
+            serde_json::json!({ "sessions": ended, "grants_revoked": rest.revoked }),
+            ctx,
+            now,
+        )
+        .await;
+        Ok(ended)
+    }
+
+    /// The expiry sweep: sessions whose lifetime ran out by `now` get the consequences of any
+    /// other session end (grants revoked, back-channel logout, audit). Several instances may
+    /// sweep at once: each expired session is handled by one. Returns how many it handled;
+    /// at most `limit` per call.
+    pub async fn sweep_expired_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, AppError> {
+        let expired = self.sessions.claim_expired(now.timestamp(), limit).await?;
+        let ctx = RequestContext::default();
+        for (handle, user_id) in &expired {
+            self.session_ended(handle, *user_id, SessionEnd::Expired, &ctx, now)
+                .await?;
+        }
+        Ok(expired.len())
     }
 
     /// What follows a session's end, whoever deleted it: its grants, then the audit trail.

@@ -1,11 +1,27 @@
-//! Password sign-in into a new browser session.
+//! Sign-in as a state machine: password verified → (second factor pending) → signed in.
+//!
+//! A pending sign-in is a handle in the session store ([`PendingLogins`]: five minutes, five
+//! attempts), never a session: until every factor the account has has passed, no session
+//! exists and so no code or token can be issued. A step-up is the same second step for a live
+//! session whose sign-in did not include the factor a client requires; passing it upgrades
+//! that session in place (its `amr` and `auth_time`), so the relying parties already signed
+//! in through it keep their tokens.
+//!
+//! [`PendingLogins`]: gatehouse_sessions::PendingLogins
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{LoginError, RequestContext};
-use gatehouse_sessions::BrowserSession;
+use gatehouse_identity::{
+    AuditAction, LoginError, RequestContext, SecondFactorError, SecondFactorMethod, User,
+};
+use gatehouse_sessions::{
+    Attempt, BrowserSession, BrowserSessions, PendingLogin, PendingPurpose, SessionHandle,
+};
 
 use crate::sessions::{SessionEnd, SessionRef};
 use crate::{AppError, Gatehouse};
+
+/// The authentication method references (RFC 8176 §2) of a password-only sign-in.
+const PASSWORD_ONLY: [&str; 1] = ["pwd"];
 
 /// A browser is signed in.
 #[derive(Debug, Clone)]
@@ -13,6 +29,17 @@ pub struct SignedIn {
     /// The new session cookie's value; shown to this browser only, never stored.
     pub cookie_secret: String,
     pub session: BrowserSession,
+}
+
+/// Where a right password leads.
+#[derive(Debug, Clone)]
+pub enum PasswordSignIn {
+    SignedIn(SignedIn),
+    /// The account has a second factor: the browser gets this token (its own cookie) and the
+    /// second-factor page.
+    SecondFactorRequired {
+        pending_token: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +52,41 @@ pub enum SignInError {
     Backend(#[from] AppError),
 }
 
+/// What a step-up needs first.
+#[derive(Debug, Clone)]
+pub enum StepUp {
+    /// Ask for a code; the token identifies the pending step-up.
+    Pending { pending_token: String },
+    /// The user has no second factor yet: enrolment first (confirming it upgrades the session).
+    EnrolmentRequired,
+}
+
+/// A second factor that passed.
+#[derive(Debug, Clone)]
+pub enum SecondFactorPassed {
+    /// A pending sign-in completed: a new session.
+    SignedIn(SignedIn),
+    /// The browser's session now carries the second factor.
+    SteppedUp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecondFactorFailure {
+    /// No such pending sign-in: it expired, completed, or belongs to another browser session.
+    #[error("the sign-in expired")]
+    Expired,
+    /// A wrong, replayed or malformed code (or the account locked meanwhile: the same answer).
+    /// `remaining` attempts are left; at 0 the pending sign-in is over.
+    #[error("invalid code")]
+    InvalidCode { remaining: u64 },
+    #[error(transparent)]
+    Backend(#[from] AppError),
+}
+
 impl Gatehouse {
-    /// Checks the password and opens a new browser session. The browser's previous session, if
-    /// it sent one, ends first: a cookie fixated before sign-in is never promoted.
+    /// Checks the password. An account without a second factor is signed in at once; the
+    /// browser's previous session, if it sent one, ends first (a cookie fixated before sign-in
+    /// is never promoted). An account with one gets a pending sign-in instead.
     pub async fn sign_in_with_password(
         &self,
         username: &str,
@@ -35,16 +94,190 @@ impl Gatehouse {
         previous_cookie: Option<&str>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
-    ) -> Result<SignedIn, SignInError> {
-        let user = match self
+    ) -> Result<PasswordSignIn, SignInError> {
+        let verified = match self
             .accounts
             .authenticate(username, password, ctx, now)
             .await
         {
-            Ok(user) => user,
+            Ok(verified) => verified,
             Err(LoginError::InvalidCredentials) => return Err(SignInError::InvalidCredentials),
             Err(LoginError::Internal(err)) => return Err(AppError::from(err).into()),
         };
+        if verified.second_factor_required {
+            let pending = PendingLogin {
+                user_id: verified.user.id,
+                username: verified.user.username.clone(),
+                started_at: now.timestamp(),
+                purpose: PendingPurpose::SignIn,
+            };
+            let pending_token = self
+                .pending
+                .create(&pending)
+                .await
+                .map_err(AppError::from)?;
+            return Ok(PasswordSignIn::SecondFactorRequired { pending_token });
+        }
+        let signed_in = self
+            .open_session(&verified.user, &PASSWORD_ONLY, previous_cookie, ctx, now)
+            .await?;
+        Ok(PasswordSignIn::SignedIn(signed_in))
+    }
+
+    /// The pending sign-in (or step-up) behind a token, to show its page; `None` once it is over.
+    pub async fn pending_sign_in(&self, token: &str) -> Result<Option<PendingLogin>, AppError> {
+        Ok(self.pending.get(token).await?)
+    }
+
+    /// Starts a step-up of the browser's live session to two factors.
+    pub async fn begin_step_up(
+        &self,
+        handle: &SessionHandle,
+        session: &BrowserSession,
+        now: DateTime<Utc>,
+    ) -> Result<StepUp, AppError> {
+        if !self.totp_status(session.user_id).await?.enabled {
+            return Ok(StepUp::EnrolmentRequired);
+        }
+        let pending = PendingLogin {
+            user_id: session.user_id,
+            username: session.username.clone(),
+            started_at: now.timestamp(),
+            purpose: PendingPurpose::StepUp {
+                session: handle.as_str().to_owned(),
+            },
+        };
+        Ok(StepUp::Pending {
+            pending_token: self.pending.create(&pending).await?,
+        })
+    }
+
+    /// The second step: a TOTP code or a recovery code for the pending sign-in behind
+    /// `pending_token`. `browser_cookie` is the session cookie the browser sent: for a sign-in
+    /// it is the session to replace, for a step-up it must be the session being stepped up.
+    pub async fn complete_second_factor(
+        &self,
+        pending_token: &str,
+        code: &str,
+        browser_cookie: Option<&str>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<SecondFactorPassed, SecondFactorFailure> {
+        let Some(pending) = self
+            .pending
+            .get(pending_token)
+            .await
+            .map_err(AppError::from)?
+        else {
+            return Err(SecondFactorFailure::Expired);
+        };
+        let step_up_of = match &pending.purpose {
+            PendingPurpose::SignIn => None,
+            PendingPurpose::StepUp { session } => {
+                let handle = SessionHandle(session.clone());
+                // A step-up belongs to the session that asked for it.
+                if browser_cookie.map(BrowserSessions::handle_of).as_ref() != Some(&handle) {
+                    return Err(SecondFactorFailure::Expired);
+                }
+                Some(handle)
+            }
+        };
+        let remaining = match self
+            .pending
+            .begin_attempt(pending_token)
+            .await
+            .map_err(AppError::from)?
+        {
+            Attempt::Allowed { remaining } => remaining,
+            Attempt::Gone => return Err(SecondFactorFailure::Expired),
+        };
+        let (user, method) = match self
+            .accounts
+            .verify_second_factor(pending.user_id, code, &self.settings.totp, ctx, now)
+            .await
+        {
+            Ok(passed) => passed,
+            Err(SecondFactorError::Rejected) => {
+                return Err(SecondFactorFailure::InvalidCode { remaining });
+            }
+            Err(SecondFactorError::Internal(err)) => return Err(AppError::from(err).into()),
+        };
+        // The last allowed attempt already removed the pending sign-in; this one passed.
+        self.pending
+            .finish(pending_token)
+            .await
+            .map_err(AppError::from)?;
+        let amr = method.amr();
+        match step_up_of {
+            None => {
+                let signed_in = self
+                    .open_session(&user, &amr, browser_cookie, ctx, now)
+                    .await
+                    .map_err(|err| match err {
+                        SignInError::Backend(err) => SecondFactorFailure::Backend(err),
+                        SignInError::InvalidCredentials => SecondFactorFailure::Expired,
+                    })?;
+                Ok(SecondFactorPassed::SignedIn(signed_in))
+            }
+            Some(handle) => {
+                self.step_up_session(&handle, &user, method, ctx, now)
+                    .await?;
+                Ok(SecondFactorPassed::SteppedUp)
+            }
+        }
+    }
+
+    /// Marks a live session as signed in with two factors from `now` (a step-up, or an
+    /// enrolment confirmed from it). `SecondFactorFailure::Expired` if the session is gone.
+    pub(crate) async fn step_up_session(
+        &self,
+        handle: &SessionHandle,
+        user: &User,
+        method: SecondFactorMethod,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), SecondFactorFailure> {
+        let amr: Vec<String> = method.amr().iter().map(|m| (*m).to_owned()).collect();
+        let upgraded = self
+            .sessions
+            .update(handle, now.timestamp(), |session| {
+                if session.user_id != user.id {
+                    return false;
+                }
+                // OIDC Core §2: `auth_time` is when the user last authenticated, which the
+                // second factor just did.
+                session.amr = amr.clone();
+                session.auth_time = now.timestamp();
+                true
+            })
+            .await
+            .map_err(AppError::from)?;
+        if !upgraded {
+            return Err(SecondFactorFailure::Expired);
+        }
+        let mut ctx = ctx.clone();
+        ctx.actor = Some(user.id.to_string());
+        self.audit(
+            AuditAction::LoginStepUp,
+            user.id.to_string(),
+            serde_json::json!({ "amr": amr, "sid": handle.as_str() }),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Opens a session for a user whose every factor has passed, replacing the browser's
+    /// previous session.
+    async fn open_session(
+        &self,
+        user: &User,
+        amr: &[&str],
+        previous_cookie: Option<&str>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<SignedIn, SignInError> {
         if let Some(previous) = previous_cookie {
             self.end_session(SessionRef::Cookie(previous), SessionEnd::Replaced, ctx, now)
                 .await?;
@@ -54,9 +287,10 @@ impl Gatehouse {
             username: user.username.clone(),
             auth_time: now.timestamp(),
             created_at: now.timestamp(),
-            amr: vec!["pwd".to_owned()],
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
             user_agent: ctx.user_agent.clone(),
             ip: ctx.ip.clone(),
+            last_seen_at: None,
         };
         let created = self
             .sessions
@@ -71,7 +305,7 @@ impl Gatehouse {
             let mut ctx = ctx.clone();
             ctx.actor = Some(user.id.to_string());
             self.audit(
-                "session.evict",
+                AuditAction::SessionEvict,
                 user.id.to_string(),
                 serde_json::json!({ "sessions": created.evicted.len() }),
                 &ctx,

@@ -17,7 +17,9 @@
 //!    `scope`, PKCE (the `pkce` module), `prompt` and `max_age` (OIDC Core §3.1.2.1).
 //! 3. The login session: none → log in (`login_required` for `prompt=none`, OIDC Core
 //!    §3.1.2.6); `prompt=login` / `prompt=select_account`, `max_age` exceeded, or a user no
-//!    longer active → log in again.
+//!    longer active → log in again. A session without the second factor the client requires
+//!    (`require_2fa`) or the request asks for (`acr_values` naming [`acr::MULTI_FACTOR`]) is
+//!    stepped up first (`interaction_required` for `prompt=none`: never a code without it).
 //! 4. Consent (OIDC Core §3.1.2.4): first-party clients skip it; otherwise a remembered consent
 //!    covering the scope does; `prompt=consent` always asks.
 //! 5. A code bound to all of it (the `codes` module), returned as `code`, `state`, `iss`.
@@ -25,7 +27,7 @@
 //! Scope: there is no default; an absent or empty `scope` is `invalid_scope` (RFC 6749 §3.3
 //! permits failing instead of defaulting), and a scope the client may not hold is refused, not
 //! narrowed. `nonce` is optional for the code flow (OIDC Core §3.1.2.1) and carried to the ID
-//! token when present. `login_hint`, `ui_locales`, `display`, `claims_locales`, `acr_values`,
+//! token when present. `login_hint`, `ui_locales`, `display`, `claims_locales`,
 //! `id_token_hint` and `claims` are accepted and ignored (all optional to honour).
 
 use std::collections::BTreeMap;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
 
+use crate::acr;
 use crate::codes::{self, AuthorizationCode, NONCE_EXTENSION, StoredExtension, StoredGrant};
 use crate::error::{ErrorCode, OAuthError, sanitize_description};
 use crate::params::{ParamMap, Params, append_query, is_subset, parse_scope};
@@ -80,6 +83,9 @@ pub enum AuthorizeOutcome {
     /// `max_age=0` a login that straddles a second boundary would otherwise loop, and the
     /// fresh `auth_time` in the ID token already tells the client how recent the login is.
     LoginRequired { force: bool },
+    /// The session is live but lacks the second factor this request requires: step it up
+    /// (or enrol the user first), then return to the authorize request.
+    SecondFactorRequired,
     /// Ask the user; the consent page re-submits the same parameters with the decision.
     ConsentRequired {
         client_id: String,
@@ -96,6 +102,7 @@ const MAX_NONCE_LEN: usize = 512;
 enum Step {
     Code(String),
     Login { force: bool },
+    SecondFactor,
     Consent { scopes: Vec<String> },
 }
 
@@ -210,6 +217,7 @@ impl Authz {
         {
             Ok(Step::Code(code)) => redirector.success(&code),
             Ok(Step::Login { force }) => AuthorizeOutcome::LoginRequired { force },
+            Ok(Step::SecondFactor) => AuthorizeOutcome::SecondFactorRequired,
             Ok(Step::Consent { scopes }) => AuthorizeOutcome::ConsentRequired {
                 client_id: client.client_id.clone(),
                 client_name: client.name.clone(),
@@ -365,6 +373,20 @@ impl Authz {
         else {
             return login_again(true);
         };
+        // OIDC Core §3.1.2.1 `acr_values`, and the client's own requirement: a session that
+        // has not passed a second factor gets no code until it does.
+        let needs_second_factor =
+            client.require_2fa || acr::requests_multi_factor(params.get("acr_values"));
+        if needs_second_factor && !acr::is_multi_factor(&session.amr) {
+            if prompt.none {
+                // OIDC Core §3.1.2.6: the step-up needs the user, whom prompt=none rules out.
+                return Err(OAuthError::new(
+                    ErrorCode::InteractionRequired,
+                    "this request needs a second factor the session has not passed",
+                ));
+            }
+            return Ok(Step::SecondFactor);
+        }
 
         // Step 4: consent.
         if consent == ConsentDecision::Denied {

@@ -38,8 +38,10 @@
 //! identity database on the blocking pool; client registrations are then kept for a few seconds
 //! (`cache`).
 
+pub mod acr;
 pub mod authorize;
 pub mod backchannel;
+mod bearer;
 pub mod client_auth;
 pub mod error;
 pub mod logout;
@@ -67,6 +69,7 @@ pub use authorize::{AuthSession, AuthorizeOutcome, ConsentDecision};
 pub use backchannel::{
     BackchannelLogoutError, DeliveryDisposition, DeliveryOutcome, LogoutDelivery,
 };
+pub use bearer::BearerGrant;
 pub use client_auth::ClientCredentials;
 pub use error::{BearerError, ErrorCode, OAuthError};
 pub use logout::LogoutRequest;

@@ -122,8 +122,20 @@ impl Authz {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, IdentityError> + Send + 'static,
     {
-        let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || call(&db)).await?
+        self.inner.db.run(call).await
+    }
+
+    /// The display name of a registered client (a logout confirmation names who asked), from
+    /// the same short-lived cache as every other client lookup. `None` for an unknown client
+    /// or when the lookup fails: the name is a courtesy, never a decision.
+    pub async fn client_name(&self, client_id: &str) -> Option<String> {
+        match self.find_client(client_id).await {
+            Ok(client) => client.map(|client| client.name.clone()),
+            Err(err) => {
+                tracing::debug!(%client_id, error = %err.description, "client name lookup failed");
+                None
+            }
+        }
     }
 
     /// The registered client, from the [`ClientCache`] when it was read recently. An id no

@@ -14,6 +14,10 @@
 //! when it was issued, and to whom. Grant ids are base64url and the flag and time have no dots,
 //! so the client id may hold any character.
 //!
+//! The user index also answers "which apps hold offline access" for the account page
+//! ([`Authz::user_offline_clients`]) and lets the user take one app's access away
+//! ([`Authz::end_user_client_grants`]).
+//!
 //! Sets cannot expire member by member: each index lives as long as the newest grant in it (its
 //! TTL is renewed on every add), so it holds one entry per grant the user received in that time,
 //! as the store already holds one refresh-token family per grant. Nothing prunes it on the request
@@ -28,8 +32,9 @@ use uuid::Uuid;
 
 use crate::error::OAuthError;
 use crate::grant_ids::GrantId;
-use crate::refresh_tokens;
+use crate::refresh_tokens::{self, FamilyRecord};
 use crate::service::Authz;
+use crate::store::{family_key, grant_revoked_key};
 
 /// One grant issued in a browser session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +132,77 @@ pub(crate) async fn take_user(
     Ok(grants.into_iter().map(|(_, grant)| grant).collect())
 }
 
+/// The user's grants to `client_id`, revoked, and taken out of the user index. Each is revoked
+/// before its entry goes, so a failure half-way leaves the rest indexed for a later "sign out
+/// everywhere" to find.
+///
+/// The session indexes keep their entries: the client did receive tokens in those sessions, so
+/// the session list still names it and ending such a session still sends it a back-channel
+/// logout (the relying party's own sign-in outlives the grant; Back-Channel Logout 1.0 §2.7).
+/// Revoking an already revoked grant again then is harmless.
+async fn take_user_client(
+    store: &dyn KvStore,
+    user_id: Uuid,
+    client_id: &str,
+    now: i64,
+    latest_access_token_exp: i64,
+) -> Result<Vec<SessionGrant>, StoreError> {
+    let key = user_key(user_id);
+    let mut taken = Vec::new();
+    for (member, grant) in members(store, &key).await? {
+        if grant.client_id != client_id {
+            continue;
+        }
+        refresh_tokens::revoke(store, grant.grant, now, latest_access_token_exp).await?;
+        store.set_remove(&key, &member).await?;
+        taken.push(grant);
+    }
+    Ok(taken)
+}
+
+/// The clients holding a live offline grant of the user, once each with when the newest of
+/// those grants was issued, sorted by client id. Live means its refresh-token family exists,
+/// has not expired by `now` and carries no revocation marker ([`refresh_tokens::revoke`] writes
+/// the marker, then deletes the family; a family started after that marker is deleted by
+/// [`refresh_tokens::start`], so the marker check only covers that race). Read only: the index
+/// keeps the entries of dead grants until the user's grants are taken.
+async fn live_offline_clients(
+    store: &dyn KvStore,
+    user_id: Uuid,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let offline: Vec<SessionGrant> = members(store, &user_key(user_id))
+        .await?
+        .into_iter()
+        .map(|(_, grant)| grant)
+        .filter(|grant| grant.offline)
+        .collect();
+    if offline.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One round trip for every family and marker, not two per grant.
+    let keys: Vec<String> = offline
+        .iter()
+        .flat_map(|g| [family_key(g.grant), grant_revoked_key(g.grant)])
+        .collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let found = store.get_many(&key_refs).await?;
+    let mut latest = std::collections::BTreeMap::<String, i64>::new();
+    for (grant, pair) in offline.iter().zip(found.chunks(2)) {
+        let (Some(Some(family)), Some(None)) = (pair.first(), pair.get(1)) else {
+            continue;
+        };
+        let live = serde_json::from_slice::<FamilyRecord>(family).is_ok_and(|family| {
+            family.exp > now && family.user_id == user_id && family.client_id == grant.client_id
+        });
+        if live {
+            let issued_at = latest.entry(grant.client_id.clone()).or_insert(i64::MIN);
+            *issued_at = (*issued_at).max(grant.issued_at);
+        }
+    }
+    Ok(latest.into_iter().collect())
+}
+
 /// What ending one session, or all of a user's, did to the grants issued in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndedGrants {
@@ -187,6 +263,44 @@ impl Authz {
         Ok(EndedGrants::from_grants(&grants, grants.len()))
     }
 
+    /// The clients that received tokens in session `sid`, sorted, once each (for "your
+    /// sessions" lists). Read only; entries of grants revoked since stay until the session ends.
+    pub async fn session_clients(&self, sid: &str) -> Result<Vec<String>, StoreError> {
+        let mut clients: Vec<String> = members(self.store(), &session_key(sid))
+            .await?
+            .into_iter()
+            .map(|(_, grant)| grant.client_id)
+            .collect();
+        clients.sort();
+        clients.dedup();
+        Ok(clients)
+    }
+
+    /// The clients that hold offline access to the user's account (a live refresh token from a
+    /// grant with `offline_access`), each with when its newest such grant was issued (Unix
+    /// seconds), sorted by client id. Read only.
+    pub async fn user_offline_clients(
+        &self,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        live_offline_clients(self.store(), user_id, now).await
+    }
+
+    /// The user takes one client's access away (the account page's "Revoke"): every grant the
+    /// user holds for `client_id` is revoked, offline ones and those of live sessions alike,
+    /// and leaves the user index.
+    pub async fn end_user_client_grants(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        now: i64,
+    ) -> Result<EndedGrants, StoreError> {
+        let latest_exp = self.latest_access_token_exp(now);
+        let grants = take_user_client(self.store(), user_id, client_id, now, latest_exp).await?;
+        Ok(EndedGrants::from_grants(&grants, grants.len()))
+    }
+
     async fn revoke_grant(&self, grant: GrantId, now: i64) -> Result<(), StoreError> {
         let latest_exp = self.latest_access_token_exp(now);
         refresh_tokens::revoke(self.store(), grant, now, latest_exp).await
@@ -239,5 +353,139 @@ mod tests {
         assert!(take_session(&store, "s1").await.unwrap().is_empty());
         assert_eq!(take_user(&store, user).await.unwrap().len(), 3);
         assert!(take_user(&store, user).await.unwrap().is_empty());
+    }
+
+    /// Indexes `grant` for `user` in session `sid` and, if `family_exp` is given, starts its
+    /// refresh-token family expiring then.
+    async fn issue(
+        store: &MemoryStore,
+        sid: &str,
+        user: Uuid,
+        grant: &SessionGrant,
+        family_exp: Option<i64>,
+    ) {
+        let ttl = Duration::from_secs(3600);
+        record(store, sid, user, grant, ttl).await.unwrap();
+        if let Some(exp) = family_exp {
+            let family = FamilyRecord {
+                client_id: grant.client_id.clone(),
+                user_id: user,
+                scopes: vec!["openid".into(), "offline_access".into()],
+                auth_time: grant.issued_at,
+                sid: sid.to_owned(),
+                amr: vec!["pwd".into()],
+                generation: 0,
+                iat: grant.issued_at,
+                exp,
+            };
+            refresh_tokens::start(store, grant.grant, &family, ttl)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn offline_clients_are_those_with_a_live_offline_family() {
+        let store = MemoryStore::new();
+        let user = Uuid::new_v4();
+        let now = 1_000;
+        let older = grant("app-a", true, 10);
+        let newer = grant("app-a", true, 20);
+        let revoked = grant("app-b", true, 30);
+        let online = grant("app-c", false, 40);
+        let no_family = grant("app-d", true, 50);
+        let expired = grant("app-e", true, 60);
+        for (g, exp) in [
+            (&older, Some(5_000)),
+            (&newer, Some(5_000)),
+            (&revoked, Some(5_000)),
+            (&online, Some(5_000)),
+            (&no_family, None),
+            (&expired, Some(now)),
+        ] {
+            issue(&store, "s1", user, g, exp).await;
+        }
+        refresh_tokens::revoke(&store, revoked.grant, now, now + 600)
+            .await
+            .unwrap();
+        let someone_else = Uuid::new_v4();
+        issue(
+            &store,
+            "s2",
+            someone_else,
+            &grant("app-z", true, 70),
+            Some(5_000),
+        )
+        .await;
+
+        assert_eq!(
+            live_offline_clients(&store, user, now).await.unwrap(),
+            vec![("app-a".to_owned(), 20)]
+        );
+        assert_eq!(
+            live_offline_clients(&store, someone_else, now)
+                .await
+                .unwrap(),
+            vec![("app-z".to_owned(), 70)]
+        );
+        assert!(
+            live_offline_clients(&store, Uuid::new_v4(), now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn ending_one_clients_grants_leaves_the_other_clients_alone() {
+        let store = MemoryStore::new();
+        let user = Uuid::new_v4();
+        let now = 1_000;
+        let offline = grant("app-a", true, 10);
+        let online = grant("app-a", false, 20);
+        let other = grant("app-b", true, 30);
+        issue(&store, "s1", user, &offline, Some(5_000)).await;
+        issue(&store, "s2", user, &online, Some(5_000)).await;
+        issue(&store, "s2", user, &other, Some(5_000)).await;
+
+        let mut ended = take_user_client(&store, user, "app-a", now, now + 600)
+            .await
+            .unwrap();
+        ended.sort_by_key(|g| g.issued_at);
+        assert_eq!(ended, vec![offline.clone(), online.clone()]);
+        for g in [&offline, &online] {
+            assert!(
+                refresh_tokens::find(&store, g.grant)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                store
+                    .exists_any(&[&grant_revoked_key(g.grant)])
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            refresh_tokens::find(&store, other.grant)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            live_offline_clients(&store, user, now).await.unwrap(),
+            vec![("app-b".to_owned(), 30)]
+        );
+        // Gone from the user index; a second revocation finds nothing.
+        assert!(
+            take_user_client(&store, user, "app-a", now, now + 600)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(take_user(&store, user).await.unwrap(), vec![other]);
+        // The session indexes still name the client (see `take_user_client`).
+        assert_eq!(take_session(&store, "s1").await.unwrap(), vec![offline]);
     }
 }

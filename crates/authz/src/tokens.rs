@@ -113,7 +113,15 @@ impl Authz {
             amr: (!request.amr.is_empty()).then(|| request.amr.to_vec()),
             sid: Some(request.sid.to_owned()),
             azp: Some(request.client.client_id.clone()),
-            extra: user_claims(request.user, request.scopes),
+            extra: {
+                let mut extra = user_claims(request.user, request.scopes);
+                // OIDC Core §2: the level the authentication reached.
+                extra.insert(
+                    "acr".to_owned(),
+                    Value::String(crate::acr::of_amr(request.amr).to_owned()),
+                );
+                extra
+            },
         };
         Ok(mint_id_token(key, &claims)?)
     }

@@ -37,12 +37,94 @@ impl AuditOutcome {
     }
 }
 
-/// An event to record. `action` is a dotted verb such as `user.register` or `login.failure`.
+/// What an audit event records, stored as a stable dotted name (`login.failure`): operators'
+/// queries and alerts match on these strings, so a variant's name never changes once released.
+/// Reading the trail back yields the stored string, so events written by older versions (or
+/// names a newer one adds) still read.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
+pub enum AuditAction {
+    #[strum(serialize = "user.register")]
+    UserRegister,
+    /// Every factor the sign-in needed has passed; `details.amr` says which.
+    #[strum(serialize = "login.success")]
+    LoginSuccess,
+    /// A refused password or second factor; `details.reason` says why.
+    #[strum(serialize = "login.failure")]
+    LoginFailure,
+    /// The password was right and the account has a second factor: the sign-in is pending.
+    #[strum(serialize = "login.second_factor_required")]
+    LoginSecondFactorRequired,
+    /// A signed-in session proved a second factor it did not have (step-up).
+    #[strum(serialize = "login.step_up")]
+    LoginStepUp,
+    #[strum(serialize = "account.lockout")]
+    AccountLockout,
+    /// Sign-out in this browser (account page, RP-initiated logout).
+    #[strum(serialize = "logout")]
+    Logout,
+    /// One session ended from the user's session list (page or REST API).
+    #[strum(serialize = "session.end")]
+    SessionEnd,
+    /// Sessions pushed out by the per-user limit at a sign-in.
+    #[strum(serialize = "session.evict")]
+    SessionEvict,
+    /// A session's lifetime ran out (found by the expiry sweep).
+    #[strum(serialize = "session.expire")]
+    SessionExpire,
+    /// Every session of the user ended at once (second-factor reset, later admin actions).
+    #[strum(serialize = "session.end_all")]
+    SessionEndAll,
+    #[strum(serialize = "consent.revoke")]
+    ConsentRevoke,
+    /// A connected app's offline (refresh-token) access withdrawn by the user.
+    #[strum(serialize = "grant.revoke")]
+    GrantRevoke,
+    #[strum(serialize = "backchannel_logout.delivered")]
+    BackchannelLogoutDelivered,
+    #[strum(serialize = "backchannel_logout.failed")]
+    BackchannelLogoutFailed,
+    /// A TOTP enrolment begun (pending until confirmed).
+    #[strum(serialize = "totp.enrol")]
+    TotpEnrol,
+    /// A TOTP enrolment confirmed: the second factor is on.
+    #[strum(serialize = "totp.enable")]
+    TotpEnable,
+    /// Turned off by the user (password checked).
+    #[strum(serialize = "totp.disable")]
+    TotpDisable,
+    /// Removed by an operator (`gatehouse user reset-2fa`).
+    #[strum(serialize = "totp.reset")]
+    TotpReset,
+    #[strum(serialize = "recovery_codes.regenerate")]
+    RecoveryCodesRegenerate,
+    /// A recovery code was spent at sign-in.
+    #[strum(serialize = "recovery_code.use")]
+    RecoveryCodeUse,
+}
+
+impl AuditAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// An event to record.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -118,7 +200,6 @@ impl TryFrom<AuditRow> for AuditEvent {
 /// serde_json already escapes every control character.
 pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryResult<()> {
     let actor = event.actor.as_deref().map(storable);
-    let action = storable(&event.action);
     let target = event.target.as_deref().map(storable);
     let ip = event.ip.as_deref().map(storable);
     let user_agent = event.user_agent.as_deref().map(storable);
@@ -126,7 +207,7 @@ pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryRes
         .values(NewAuditRow {
             occurred_at: to_db(event.occurred_at),
             actor: actor.as_deref(),
-            action: &action,
+            action: event.action.as_str(),
             target: target.as_deref(),
             ip: ip.as_deref(),
             user_agent: user_agent.as_deref(),
@@ -160,4 +241,33 @@ pub(crate) fn recent(
         .into_iter()
         .map(AuditEvent::try_from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::str::FromStr as _;
+
+    use strum::IntoEnumIterator as _;
+
+    use super::AuditAction;
+
+    #[test]
+    fn every_action_has_its_own_stored_name_that_reads_back() {
+        let mut seen = HashSet::new();
+        for action in AuditAction::iter() {
+            let name = action.as_str();
+            assert!(seen.insert(name), "{name} is used twice");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(AuditAction::from_str(name), Ok(action));
+        }
+        // Names already in operators' queries stay exactly as released.
+        assert_eq!(AuditAction::LoginFailure.as_str(), "login.failure");
+        assert_eq!(AuditAction::UserRegister.as_str(), "user.register");
+        assert_eq!(AuditAction::Logout.as_str(), "logout");
+    }
 }

@@ -4,9 +4,10 @@
 //! brute-force lockout), the TOTP second factor with its recovery codes (RFC 6238), and the
 //! client registration rules; the master key and the sealing of secrets at rest ([`secrets`]).
 //!
-//! Everything here is synchronous Diesel underneath. `Database` methods block and belong in
-//! `spawn_blocking`; `Accounts` and `PasswordHasher` are async and do that themselves, so callers
-//! on an async runtime never stall a worker.
+//! Everything here is synchronous Diesel underneath. `Database` methods block; async code calls
+//! them through [`Database::run`], the one way onto the blocking pool. `Accounts` and
+//! `PasswordHasher` are async and do that themselves (Argon2 on its own bounded pool), so
+//! callers on an async runtime never stall a worker.
 
 mod accounts;
 mod audit;
@@ -17,6 +18,7 @@ mod error;
 mod password;
 mod schema;
 pub mod secrets;
+mod session_end_requests;
 mod signing_keys;
 mod two_factor;
 mod users;
@@ -29,9 +31,10 @@ pub mod testing;
 mod tests;
 
 pub use accounts::{
-    Accounts, FieldError, LockoutPolicy, LoginError, RegisterError, Registration, RequestContext,
+    Accounts, FieldError, LockoutPolicy, LoginError, PasswordVerified, RegisterError, Registration,
+    RequestContext, SecondFactorError, SecondFactorMethod,
 };
-pub use audit::{AuditEvent, AuditOutcome, NewAuditEvent};
+pub use audit::{AuditAction, AuditEvent, AuditOutcome, NewAuditEvent};
 pub use clients::{
     Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
     TokenEndpointAuthMethod, is_plausible_client_id,
@@ -40,12 +43,13 @@ pub use db::{Backend, Database};
 pub use error::IdentityError;
 pub use password::{Argon2Params, PasswordHasher};
 pub use secrets::{MasterKey, SecretsError};
+pub use session_end_requests::{SessionEndReason, SessionEndRequest};
 pub use signing_keys::{KeyStatus, StoredSigningKey};
 pub use two_factor::{
     RECOVERY_CODE_COUNT, RecoveryCodes, TotpAlgorithm, TotpEnrolment, TotpError, TotpParameters,
     TotpSettings, TotpSettingsError, TotpStatus,
 };
-pub use users::{User, UserStatus};
+pub use users::{Role, User, UserStatus};
 pub use validation::{
     EMAIL_MAX_CHARS, EMAIL_MIN_CHARS, Email, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
     USERNAME_MAX_CHARS, USERNAME_MIN_CHARS, USERNAME_PATTERN, Username, common_password_pattern,

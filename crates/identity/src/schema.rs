@@ -66,6 +66,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_end_requests (id) {
+        id -> BigInt,
+        user_id -> Text,
+        reason -> Text,
+        requested_by -> Nullable<Text>,
+        requested_at -> Timestamp,
+        claimed_at -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         alg -> Text,
@@ -126,6 +138,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     recovery_codes,
     roles,
+    session_end_requests,
     signing_keys,
     totp_credentials,
     user_roles,

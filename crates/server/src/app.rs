@@ -8,12 +8,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use gatehouse_app::Gatehouse;
+use gatehouse_app::{AppSettings, Gatehouse};
 use gatehouse_authz::{Authz, AuthzSettings, BackchannelLogoutSettings};
 use gatehouse_identity::{
     Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
+    TotpSettings,
 };
-use gatehouse_sessions::{BrowserSessions, KvStore, open_store};
+use gatehouse_sessions::{BrowserSessions, KvStore, PendingLogins, open_store};
 use gatehouse_tokens::Algorithm;
 use gatehouse_tokens::keystore::{KeyManager, KeyPolicy, MasterKey};
 use secrecy::ExposeSecret;
@@ -174,6 +175,25 @@ fn spawn_store_epoch_keeper(authz: Authz, every: Duration) {
     });
 }
 
+/// Sessions that expire are session ends too (Back-Channel Logout 1.0 §2.7; Keycloak misses
+/// this, keycloak#25171): every instance sweeps, and each expired session is handled once.
+fn spawn_expiry_sweep(app: Gatehouse, clock: Arc<dyn Clock>, every: Duration) {
+    /// Per run; a backlog drains over the following runs.
+    const BATCH: usize = 500;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match app.sweep_expired_sessions(clock.now(), BATCH).await {
+                Ok(0) => {}
+                Ok(ended) => tracing::debug!(ended, "expired browser sessions ended"),
+                Err(err) => tracing::warn!(error = %err, "session expiry sweep failed"),
+            }
+        }
+    });
+}
+
 /// Connects the database (running migrations) and the session store, and builds the services.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let settings_for_db = settings.clone();
@@ -199,6 +219,8 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     bootstrap::ensure_admin(&accounts, &settings.bootstrap, clock.now()).await?;
 
     let master = load_master_key(&settings)?;
+    let totp =
+        TotpSettings::new(&master, &settings.two_factor.issuer).context("two_factor.issuer")?;
     let secrets = client_secret_hasher(&master);
     let db = accounts.database().clone();
     let policy = key_policy(&settings);
@@ -242,7 +264,26 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         .spawn(backchannel::POLL_INTERVAL);
     let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
 
-    let app = Gatehouse::new(accounts.clone(), sessions.clone(), authz.clone());
+    let app = Gatehouse::new(
+        accounts.clone(),
+        sessions.clone(),
+        PendingLogins::new(store.clone()),
+        authz.clone(),
+        AppSettings {
+            totp,
+            reauthentication_window: seconds(settings.two_factor.reauthentication_window_secs),
+        },
+    );
+    spawn_expiry_sweep(
+        app.clone(),
+        clock.clone(),
+        Duration::from_secs(settings.two_factor.expiry_sweep_interval_secs),
+    );
+    crate::session_end_requests::spawn(
+        app.clone(),
+        clock.clone(),
+        crate::session_end_requests::POLL_INTERVAL,
+    );
 
     Ok(AppState {
         issuer,

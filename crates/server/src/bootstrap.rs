@@ -1,6 +1,6 @@
 //! First start: an empty user table gets an `admin` account, so a fresh install can be administered.
 
-use gatehouse_identity::{Accounts, RegisterError, Registration, RequestContext};
+use gatehouse_identity::{Accounts, RegisterError, Registration, RequestContext, Role};
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::ExposeSecret;
 
@@ -13,8 +13,7 @@ pub async fn ensure_admin(
     settings: &BootstrapSettings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let db = accounts.database().clone();
-    let count = tokio::task::spawn_blocking(move || db.count_users()).await??;
+    let count = accounts.database().run(|db| db.count_users()).await?;
     if count > 0 {
         return Ok(());
     }
@@ -31,7 +30,10 @@ pub async fn ensure_admin(
         actor: Some("bootstrap".to_owned()),
         ..RequestContext::default()
     };
-    match accounts.register(registration, &["admin"], &ctx, now).await {
+    match accounts
+        .register(registration, &[Role::Admin], &ctx, now)
+        .await
+    {
         Ok(user) => {
             if generated {
                 tracing::warn!(

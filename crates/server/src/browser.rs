@@ -105,10 +105,9 @@ pub async fn current_session(
     };
     let secret = cookie.value().to_owned();
     let found = state
-        .sessions
-        .get(&secret)
-        .await
-        .map_err(PageError::unavailable)?;
+        .app
+        .session_for_cookie(&secret, state.clock.now())
+        .await?;
     Ok(found.map(|(handle, session)| (secret, handle, session)))
 }
 

@@ -1,12 +1,14 @@
 //! The `gatehouse` command line.
 
+use std::fmt;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use gatehouse_identity::{RegisterError, Registration, RequestContext};
+use gatehouse_identity::{RegisterError, Registration, RequestContext, Role};
 
 use crate::app::{Application, open_accounts};
 use crate::clock::{Clock, SystemClock};
@@ -54,6 +56,15 @@ pub enum Command {
 pub enum UserCommand {
     /// Create a user. The password is read from standard input (prompted on a terminal).
     Create(CreateUser),
+    /// Remove a user's second factor (TOTP and recovery codes) and end all the user's sessions.
+    ///
+    /// The running server ends the sessions (revoking their tokens, with back-channel logouts)
+    /// within about two seconds; with no server running, when one next starts.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The username (or email address) of the account.
+        username: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +88,11 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(settings, args).await,
+        Command::User(UserCommand::Reset2fa { username }) => {
+            let reset = reset_second_factor(settings, username, SystemClock.now()).await?;
+            println!("{reset}");
+            Ok(())
+        }
         Command::Client(command) => crate::cli_clients::run_client(command, settings).await,
         Command::Keys(command) => crate::cli_clients::run_keys(command, settings).await,
         Command::Openapi => {
@@ -117,7 +133,7 @@ fn read_password() -> anyhow::Result<String> {
 async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()> {
     let password = read_password()?;
     let accounts = tokio::task::spawn_blocking(move || open_accounts(&settings)).await??;
-    let roles: &[&str] = if args.admin { &["admin"] } else { &[] };
+    let roles: &[Role] = if args.admin { &[Role::Admin] } else { &[] };
     let ctx = RequestContext {
         actor: Some("cli".to_owned()),
         ..RequestContext::default()
@@ -141,4 +157,67 @@ async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()>
         }
         Err(RegisterError::Internal(err)) => Err(err.into()),
     }
+}
+
+/// What `gatehouse user reset-2fa` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactorReset {
+    pub user_id: uuid::Uuid,
+    pub username: String,
+    /// Whether there was a second factor to remove (pending or confirmed).
+    pub removed: bool,
+}
+
+impl fmt::Display for SecondFactorReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            user_id, username, ..
+        } = self;
+        if self.removed {
+            writeln!(
+                f,
+                "removed the second factor (TOTP and recovery codes) of {username} ({user_id})"
+            )?;
+        } else {
+            writeln!(f, "{username} ({user_id}) had no second factor to remove")?;
+        }
+        write!(
+            f,
+            "requested the end of all of {username}'s sessions: the running server ends them \
+             within about {} seconds (with no server running, when one starts)",
+            crate::session_end_requests::POLL_INTERVAL.as_secs()
+        )
+    }
+}
+
+/// `gatehouse user reset-2fa USERNAME`: on the database alone (the sessions may live in a
+/// running server's memory), removes the user's second factor, audits `totp.reset` as `cli` and
+/// asks the server instances to end every session of the user, all in one transaction. An
+/// unknown user is an error and changes nothing.
+pub async fn reset_second_factor(
+    settings: Settings,
+    username: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<SecondFactorReset> {
+    tokio::task::spawn_blocking(move || {
+        let db = crate::cli_clients::open_database(&settings)?;
+        let ctx = RequestContext {
+            actor: Some("cli".to_owned()),
+            ..RequestContext::default()
+        };
+        let no_such_user = || anyhow::anyhow!("no user with the username or email {username:?}");
+        let user = db
+            .find_user_by_typed_login(&username)?
+            .ok_or_else(no_such_user)?;
+        let removed = db
+            .reset_second_factor_and_request_session_end(user.id, &ctx, now)?
+            // Deleted since the lookup.
+            .ok_or_else(no_such_user)?;
+        Ok(SecondFactorReset {
+            user_id: user.id,
+            username: user.username,
+            removed,
+        })
+    })
+    .await?
 }

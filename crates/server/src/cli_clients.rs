@@ -145,7 +145,9 @@ pub enum KeysCommand {
     List,
 }
 
-fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+/// Connects to the configured database and applies pending migrations: what every command that
+/// needs only the database starts with.
+pub(crate) fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::connect(settings.database.url.expose_secret(), 2)
         .context("database.url: cannot connect")?;
     db.run_migrations().context("applying migrations")?;

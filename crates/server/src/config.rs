@@ -31,6 +31,7 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub passwords: PasswordSettings,
     pub lockout: LockoutSettings,
+    pub two_factor: TwoFactorSettings,
     pub logging: LoggingSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -110,6 +111,14 @@ pub struct LockoutSettings {
     pub max_failures: u32,
     pub window_secs: u64,
     pub lock_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorSettings {
+    pub issuer: String,
+    pub reauthentication_window_secs: u64,
+    pub expiry_sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -257,6 +266,37 @@ impl Settings {
                     "must be between 1 and 315360000 seconds",
                 ));
             }
+        }
+        let two_factor = &self.two_factor;
+        for (key, value, max) in [
+            (
+                "two_factor.reauthentication_window_secs",
+                two_factor.reauthentication_window_secs,
+                24 * 3600,
+            ),
+            (
+                "two_factor.expiry_sweep_interval_secs",
+                two_factor.expiry_sweep_interval_secs,
+                3600,
+            ),
+        ] {
+            if value == 0 || value > max {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and {max} seconds"),
+                ));
+            }
+        }
+        let issuer_chars = two_factor.issuer.chars().count();
+        if issuer_chars == 0
+            || issuer_chars > 64
+            || two_factor.issuer.contains(':')
+            || two_factor.issuer.chars().any(char::is_control)
+        {
+            return Err(ConfigError::new(
+                "two_factor.issuer",
+                "must be 1 to 64 characters without a colon or control characters",
+            ));
         }
         if self.keys.rotation_interval_days == 0 {
             return Err(ConfigError::new(

@@ -25,14 +25,8 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db = state.accounts.database().clone();
     let database = async {
-        match tokio::time::timeout(
-            PROBE_TIMEOUT,
-            tokio::task::spawn_blocking(move || db.ping()),
-        )
-        .await
-        {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(err))) => Err(err.to_string()),
+        match tokio::time::timeout(PROBE_TIMEOUT, db.run(|db| db.ping())).await {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err("timed out".to_owned()),
         }

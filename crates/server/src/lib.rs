@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod pages;
 pub mod problem;
 pub mod routing;
+pub mod session_end_requests;
 pub mod telemetry;
 pub mod unavailable;
 

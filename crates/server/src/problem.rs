@@ -4,10 +4,14 @@
 //! to fix, with the offending `field` when there is one. Anything unexpected is logged in full
 //! (inside the request span, so with the request id) and answered with an opaque 500 that carries
 //! only the request id to quote. Every body carries `request_id`.
+//!
+//! Bearer-protected resources (RFC 6750) answer their 401 and 403 with the same problem body
+//! plus the `WWW-Authenticate` challenge RFC 6750 §3 requires ([`Problem::with_challenge`]).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
+use gatehouse_app::AppError;
 use gatehouse_identity::IdentityError;
 use serde::Serialize;
 
@@ -24,6 +28,22 @@ pub enum ProblemKind {
     MethodNotAllowed,
     PayloadTooLarge,
     Forbidden,
+    /// No usable bearer token (RFC 6750 §3.1: none sent, or `invalid_token`).
+    Unauthorized,
+    /// The token is valid but lacks the scope the resource needs (RFC 6750 §3.1).
+    InsufficientScope,
+    /// The sign-in behind the token is too old for a sensitive change: sign in again.
+    ReauthenticationRequired,
+    /// The password typed again to confirm a change is wrong.
+    WrongPassword,
+    /// A one-time code (TOTP, RFC 6238) does not match or was already used.
+    InvalidCode,
+    /// The account already has a second factor.
+    TwoFactorEnabled,
+    /// The account has no second factor to act on.
+    TwoFactorNotEnabled,
+    /// No second-factor enrolment is waiting for confirmation.
+    NoPendingEnrolment,
     Internal,
     Unavailable,
 }
@@ -39,6 +59,14 @@ impl ProblemKind {
             Self::MethodNotAllowed => "urn:gatehouse:problem:method-not-allowed",
             Self::PayloadTooLarge => "urn:gatehouse:problem:payload-too-large",
             Self::Forbidden => "urn:gatehouse:problem:forbidden",
+            Self::Unauthorized => "urn:gatehouse:problem:unauthorized",
+            Self::InsufficientScope => "urn:gatehouse:problem:insufficient-scope",
+            Self::ReauthenticationRequired => "urn:gatehouse:problem:reauthentication-required",
+            Self::WrongPassword => "urn:gatehouse:problem:wrong-password",
+            Self::InvalidCode => "urn:gatehouse:problem:invalid-code",
+            Self::TwoFactorEnabled => "urn:gatehouse:problem:two-factor-enabled",
+            Self::TwoFactorNotEnabled => "urn:gatehouse:problem:two-factor-not-enabled",
+            Self::NoPendingEnrolment => "urn:gatehouse:problem:no-pending-enrolment",
             Self::Internal => "urn:gatehouse:problem:internal",
             Self::Unavailable => "urn:gatehouse:problem:unavailable",
         }
@@ -54,6 +82,14 @@ impl ProblemKind {
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Payload too large",
             Self::Forbidden => "Forbidden",
+            Self::Unauthorized => "Authentication required",
+            Self::InsufficientScope => "Insufficient scope",
+            Self::ReauthenticationRequired => "Re-authentication required",
+            Self::WrongPassword => "Wrong password",
+            Self::InvalidCode => "Invalid code",
+            Self::TwoFactorEnabled => "Two-factor authentication is on",
+            Self::TwoFactorNotEnabled => "Two-factor authentication is off",
+            Self::NoPendingEnrolment => "No pending enrolment",
             Self::Internal => "Internal server error",
             Self::Unavailable => "Service unavailable",
         }
@@ -65,11 +101,22 @@ impl ProblemKind {
             Self::Validation | Self::MalformedBody | Self::UnsupportedMediaType => {
                 StatusCode::BAD_REQUEST
             }
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict
+            | Self::TwoFactorEnabled
+            | Self::TwoFactorNotEnabled
+            | Self::NoPendingEnrolment => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            // RFC 6750 §3.1 fixes 403 for insufficient_scope; the other two are a valid token
+            // whose holder must still prove something before the change goes ahead.
+            Self::Forbidden
+            | Self::InsufficientScope
+            | Self::ReauthenticationRequired
+            | Self::WrongPassword => StatusCode::FORBIDDEN,
+            // Well-formed and understood, but the code in it is wrong (RFC 9110 §15.5.21).
+            Self::InvalidCode => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -82,6 +129,8 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub detail: String,
     pub field: Option<String>,
+    /// The `WWW-Authenticate` challenge of a bearer-protected resource (RFC 6750 §3).
+    pub challenge: Option<HeaderValue>,
 }
 
 #[derive(Serialize)]
@@ -102,12 +151,26 @@ impl Problem {
             kind,
             detail: detail.into(),
             field: None,
+            challenge: None,
         }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+
+    pub fn with_challenge(mut self, challenge: HeaderValue) -> Self {
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// A backend (database, session store) cannot be reached; the caller may retry.
+    pub fn unavailable() -> Self {
+        Self::new(
+            ProblemKind::Unavailable,
+            "The service is temporarily unavailable. Retry after the time Retry-After gives.",
+        )
     }
 
     /// An unexpected failure: the cause goes to the log, the client gets the request id only.
@@ -127,10 +190,18 @@ impl From<IdentityError> for Problem {
     fn from(err: IdentityError) -> Self {
         if err.is_unavailable() {
             tracing::warn!(error = %err, "identity database unavailable");
-            return Self::new(
-                ProblemKind::Unavailable,
-                "The service is temporarily unavailable. Retry after the time Retry-After gives.",
-            );
+            return Self::unavailable();
+        }
+        Self::internal(&err)
+    }
+}
+
+/// The application layer's backend failures follow the same policy as the database's.
+impl From<AppError> for Problem {
+    fn from(err: AppError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "backing service unavailable");
+            return Self::unavailable();
         }
         Self::internal(&err)
     }
@@ -151,9 +222,12 @@ impl ResponseError for Problem {
             request_id: current_request_id(),
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
-        HttpResponse::build(self.status_code())
-            .insert_header((CONTENT_TYPE, "application/problem+json"))
-            .body(json)
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((CONTENT_TYPE, "application/problem+json"));
+        if let Some(challenge) = &self.challenge {
+            response.insert_header((WWW_AUTHENTICATE, challenge.clone()));
+        }
+        response.body(json)
     }
 }
 

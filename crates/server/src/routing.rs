@@ -91,6 +91,17 @@ impl Endpoint {
         self.resource = self.resource.route(web::post().to(handler));
         self
     }
+
+    pub fn delete<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.allow.push(Method::DELETE);
+        self.resource = self.resource.route(web::delete().to(handler));
+        self
+    }
 }
 
 impl HttpServiceFactory for Endpoint {

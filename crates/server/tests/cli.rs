@@ -195,7 +195,10 @@ fn user_create_reads_the_password_from_stdin() {
 
     let db = gatehouse_identity::Database::connect(&scratch.url, 1).unwrap();
     let opal = db.find_user_by_login("opal").unwrap().unwrap();
-    assert_eq!(db.roles_of(opal.id).unwrap(), vec!["admin".to_owned()]);
+    assert_eq!(
+        db.roles_of(opal.id).unwrap(),
+        [gatehouse_identity::Role::Admin]
+    );
     assert!(db.find_user_by_login("pearl").unwrap().is_none());
     drop(db);
 }

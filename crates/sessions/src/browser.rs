@@ -47,7 +47,19 @@ pub struct BrowserSession {
     pub amr: Vec<String>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// Unix seconds of the last request seen with this session, written at most once per
+    /// [`LAST_SEEN_GRANULARITY`] (`None` until then, and in sessions from older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<i64>,
 }
+
+/// How stale `last_seen_at` may get: a busy session costs one store write per this interval,
+/// not one per request.
+pub const LAST_SEEN_GRANULARITY: i64 = 5 * 60;
+
+/// How long after its expiry a session is surely found by [`BrowserSessions::claim_expired`]
+/// (the claim lease, should a sweeper die holding it).
+const EXPIRY_CLAIM_LEASE_SECS: i64 = 5 * 60;
 
 /// The session handle: hex(SHA-256(cookie secret)). Used as store key and as the public id of a
 /// session (for listing/ending sessions and as the OIDC `sid`); the raw cookie secret is never
@@ -176,6 +188,14 @@ impl BrowserSessions {
             .store
             .set_add(&user_key(session.user_id), handle.as_str(), self.ttl)
             .await?;
+        self.store
+            .sorted_add(
+                EXPIRY_KEY,
+                &expiry_member(&handle, session.user_id),
+                self.expires_at(session),
+                self.ttl + Duration::from_secs(EXPIRY_CLAIM_LEASE_SECS.unsigned_abs() * 2),
+            )
+            .await?;
         tracing::debug!(%handle, "browser session created");
         // The index may still name sessions that expired, so being over the limit here only
         // means the live sessions must be counted.
@@ -247,6 +267,9 @@ impl BrowserSessions {
             Ok(session) => {
                 self.store
                     .set_remove(&user_key(session.user_id), handle.as_str())
+                    .await?;
+                self.store
+                    .sorted_remove(EXPIRY_KEY, &expiry_member(handle, session.user_id))
                     .await?;
                 tracing::debug!(
                     %handle,
@@ -390,6 +413,124 @@ impl BrowserSessions {
         Ok(ended)
     }
 
+    /// Unix seconds at which the store lets `session` expire: sessions live a fixed time from
+    /// their creation.
+    fn expires_at(&self, session: &BrowserSession) -> i64 {
+        session
+            .created_at
+            .saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Changes a live session in place, keeping its expiry: `change` gets the stored session and
+    /// says whether to write. Compare-and-swap, retried a few times against a concurrent
+    /// change; false if the session is gone (or stayed contended), in which case nothing is
+    /// written.
+    pub async fn update(
+        &self,
+        handle: &SessionHandle,
+        now: i64,
+        mut change: impl FnMut(&mut BrowserSession) -> bool,
+    ) -> Result<bool, StoreError> {
+        let key = session_key(handle);
+        for _ in 0..3 {
+            let Some(raw) = self.store.get(&key).await? else {
+                return Ok(false);
+            };
+            let mut session = decode(&raw)?;
+            if !change(&mut session) {
+                return Ok(true);
+            }
+            let remaining = self.expires_at(&session).saturating_sub(now);
+            if remaining <= 0 {
+                return Ok(false);
+            }
+            let json = serde_json::to_vec(&session)
+                .map_err(|err| StoreError::Corrupt(format!("cannot encode session: {err}")))?;
+            let ttl = Duration::from_secs(remaining.unsigned_abs());
+            if self.store.replace_if(&key, &raw, &json, ttl).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records that `session` was used at `now`, at most once per [`LAST_SEEN_GRANULARITY`].
+    /// Returns the session as it now reads.
+    pub async fn touch(
+        &self,
+        handle: &SessionHandle,
+        session: BrowserSession,
+        now: i64,
+    ) -> Result<BrowserSession, StoreError> {
+        let seen = session.last_seen_at.unwrap_or(session.created_at);
+        if now.saturating_sub(seen) < LAST_SEEN_GRANULARITY {
+            return Ok(session);
+        }
+        let mut touched = session.clone();
+        touched.last_seen_at = Some(now);
+        self.update(handle, now, |stored| {
+            let due = stored
+                .last_seen_at
+                .unwrap_or(stored.created_at)
+                .saturating_add(LAST_SEEN_GRANULARITY)
+                <= now;
+            if due {
+                stored.last_seen_at = Some(now);
+            }
+            due
+        })
+        .await?;
+        Ok(touched)
+    }
+
+    /// Sessions whose lifetime ran out by `now` (the store already dropped them), at most
+    /// `limit`, each handed to exactly one caller across instances so the consequences of an
+    /// expiry (revoked grants, back-channel logout) happen once. A session ended explicitly is
+    /// not reported: ending it removes it from the expiry index.
+    pub async fn claim_expired(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(SessionHandle, Uuid)>, StoreError> {
+        let claimed = self
+            .store
+            .sorted_claim_due(
+                EXPIRY_KEY,
+                now,
+                now.saturating_add(EXPIRY_CLAIM_LEASE_SECS),
+                limit,
+            )
+            .await?;
+        let mut expired = Vec::with_capacity(claimed.len());
+        for member in claimed {
+            let Some((handle, user_id)) = parse_expiry_member(&member) else {
+                self.store.sorted_remove(EXPIRY_KEY, &member).await?;
+                continue;
+            };
+            if let Some(session) = self.load(&handle).await? {
+                // Still there (the store's clock runs behind ours): due again at its expiry.
+                self.store
+                    .sorted_add(
+                        EXPIRY_KEY,
+                        &member,
+                        self.expires_at(&session),
+                        self.ttl + Duration::from_secs(EXPIRY_CLAIM_LEASE_SECS.unsigned_abs() * 2),
+                    )
+                    .await?;
+                continue;
+            }
+            // Whoever removes the member reports the end: an explicit end racing this sweep
+            // removes it too, and only one of the two removals finds it.
+            if self.store.sorted_remove(EXPIRY_KEY, &member).await? {
+                self.store
+                    .set_remove(&user_key(user_id), handle.as_str())
+                    .await?;
+                expired.push((handle, user_id));
+            }
+        }
+        Ok(expired)
+    }
+
     /// hex(SHA-256(cookie secret)).
     pub fn handle_of(cookie_secret: &str) -> SessionHandle {
         SessionHandle(hex::encode(Sha256::digest(cookie_secret.as_bytes())))
@@ -405,6 +546,20 @@ impl BrowserSessions {
 
 fn session_key(handle: &SessionHandle) -> String {
     format!("sess:{handle}")
+}
+
+/// The expiry index: every session by the Unix second it expires, for the expiry sweep.
+const EXPIRY_KEY: &str = "sess_expiry";
+
+fn expiry_member(handle: &SessionHandle, user_id: Uuid) -> String {
+    format!("{handle}.{user_id}")
+}
+
+fn parse_expiry_member(member: &str) -> Option<(SessionHandle, Uuid)> {
+    let (handle, user_id) = member.split_once('.')?;
+    let handle = SessionHandle(handle.to_owned());
+    (handle.is_well_formed()).then_some(())?;
+    Some((handle, Uuid::parse_str(user_id).ok()?))
 }
 
 fn user_key(user_id: Uuid) -> String {

@@ -6,18 +6,25 @@
 //! - [`memory`]: [`MemoryStore`], in-process, for a single instance, development and tests.
 //! - [`redis_store`]: [`RedisStore`], shared between instances, connecting lazily.
 //! - [`browser`]: [`BrowserSessions`], the login session behind the session cookie.
+//! - [`pending`]: [`PendingLogins`], sign-ins waiting for their second factor.
 //!
 //! Expiry is the store's job (a TTL on every write), so nothing here needs a cleanup job beyond
 //! the memory store's sweeper.
 
 pub mod browser;
 pub mod memory;
+pub mod pending;
 pub mod redis_store;
 pub mod store;
 
 pub use browser::{
-    BrowserSession, BrowserSessions, DEFAULT_MAX_PER_USER, NewSession, SessionHandle,
+    BrowserSession, BrowserSessions, DEFAULT_MAX_PER_USER, LAST_SEEN_GRANULARITY, NewSession,
+    SessionHandle,
 };
 pub use memory::MemoryStore;
+pub use pending::{
+    Attempt, MAX_SECOND_FACTOR_ATTEMPTS, PENDING_LOGIN_TTL, PendingLogin, PendingLogins,
+    PendingPurpose,
+};
 pub use redis_store::RedisStore;
 pub use store::{DEFAULT_SWEEP_INTERVAL, KvStore, StoreError, open_store};

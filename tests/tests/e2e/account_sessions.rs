@@ -100,6 +100,7 @@ async fn account_lists_sessions_newest_first_twenty_to_a_page() {
             amr: vec!["pwd".to_owned()],
             user_agent: Some(format!("device-{device:02}")),
             ip: None,
+            last_seen_at: None,
         };
         app.state.sessions.create(&session).await.unwrap();
     }

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use gatehouse_authz::backchannel::{AUDIT_DELIVERED, AUDIT_FAILED};
 use gatehouse_authz::{Authz, AuthzSettings};
-use gatehouse_identity::{AuditEvent, NewClient};
+use gatehouse_identity::{AuditAction, AuditEvent, NewClient};
 use gatehouse_server::backchannel::BackchannelWorker;
 use gatehouse_sessions::{KvStore, RedisStore};
 use gatehouse_tests::oauth::tokens_in;
 use gatehouse_tests::sink::{HttpSink, REDIRECT_PATH, RecordedRequest};
-use gatehouse_tests::{TestApp, TestClient, new_client, spawn_app, test_redis_url};
+use gatehouse_tests::{ClientSpec, TestApp, TestClient, new_client, spawn_app, test_redis_url};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Value, json};
@@ -53,6 +53,16 @@ fn register_rp(app: &TestApp, uri: &str, alg: &'static str) -> Rp {
     }
 }
 
+/// A first-party relying party with a back-channel logout endpoint at `sink`'s `/bc`, signing
+/// ID tokens with ES256, as the tests that sign users in register it.
+fn register_session_rp(app: &TestApp, sink: &HttpSink) -> TestClient {
+    app.register_client(ClientSpec {
+        id_token_alg: Some("ES256".to_owned()),
+        backchannel_logout_uri: Some(sink.url("/bc")),
+        ..ClientSpec::default()
+    })
+}
+
 async fn queue(app: &TestApp, rp: &Rp, sub: &str, sid: &str) -> String {
     app.state
         .authz
@@ -62,19 +72,19 @@ async fn queue(app: &TestApp, rp: &Rp, sub: &str, sid: &str) -> String {
         .expect("the client registered a back-channel logout URI")
 }
 
-fn audit(app: &TestApp, action: &str) -> Vec<AuditEvent> {
+fn audit(app: &TestApp, action: AuditAction) -> Vec<AuditEvent> {
     app.state
         .accounts
         .database()
         .recent_audit_events(1000)
         .unwrap()
         .into_iter()
-        .filter(|event| event.action == action)
+        .filter(|event| event.action == action.as_str())
         .collect()
 }
 
 /// The audit event is written right after the POST is answered; give the worker a moment.
-async fn wait_for_audit(app: &TestApp, action: &str, count: usize) -> Vec<AuditEvent> {
+async fn wait_for_audit(app: &TestApp, action: AuditAction, count: usize) -> Vec<AuditEvent> {
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         let events = audit(app, action);
@@ -83,8 +93,9 @@ async fn wait_for_audit(app: &TestApp, action: &str, count: usize) -> Vec<AuditE
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{} of {count} `{action}` events",
-            events.len()
+            "{} of {count} `{}` events",
+            events.len(),
+            action.as_str()
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -344,26 +355,7 @@ async fn signing_out_notifies_each_client_that_received_tokens_in_the_session() 
     let app = spawn_app().await;
     let user = app.create_user("bea").await;
     let sink = HttpSink::start(&[204], 204).await;
-    let new = NewClient {
-        name: "Back-channel RP".to_owned(),
-        redirect_uris: vec!["http://rp.example.test/callback".to_owned()],
-        id_token_signed_response_alg: Some("ES256".to_owned()),
-        backchannel_logout_uri: Some(sink.url("/bc")),
-        backchannel_logout_session_required: true,
-        first_party: true,
-        ..NewClient::default()
-    };
-    let (client, secret) = app
-        .state
-        .accounts
-        .database()
-        .create_client(&new, &app.state.secrets, app.clock_now())
-        .unwrap();
-    let rp = TestClient {
-        client_id: client.client_id.clone(),
-        client_secret: secret,
-        redirect_uri: "http://rp.example.test/callback".to_owned(),
-    };
+    let rp = register_session_rp(&app, &sink);
     let browser = new_client();
     let tokens = tokens_in(&app, &browser, &rp, "bea", &[]).await;
     let id_token = segment(tokens["id_token"].as_str().unwrap(), 1);
@@ -377,11 +369,60 @@ async fn signing_out_notifies_each_client_that_received_tokens_in_the_session() 
     let requests = sink.wait_for(1, WITHIN).await;
     let token = logout_token(&requests[0]);
     let rp_view = Rp {
-        client_id: client.client_id,
+        client_id: rp.client_id.clone(),
         alg: "ES256",
     };
     let sub = user["id"].as_str().unwrap();
     verify_as_the_rp(&app, &token, &rp_view, sub, &sid).await;
     wait_for_audit(&app, AUDIT_DELIVERED, 1).await;
+    sink.assert_no_more_than(1, QUIET).await;
+}
+
+/// A session whose lifetime runs out is a session end like a sign-out (keycloak#25171 is the
+/// bug this avoids): the expiry sweep tells the relying party, with the session's `sid`, and
+/// revokes the online grant issued in it.
+#[tokio::test]
+async fn a_session_that_expires_notifies_its_clients_too() {
+    let app = TestApp::builder()
+        .configure(|settings| {
+            settings.sessions.browser_session_ttl_secs = 2;
+            settings.two_factor.expiry_sweep_interval_secs = 1;
+        })
+        .with_user("eve")
+        .spawn()
+        .await;
+    let sink = HttpSink::start(&[204], 204).await;
+    let rp = register_session_rp(&app, &sink);
+    let tokens = tokens_in(&app, &new_client(), &rp, "eve", &[]).await;
+    let sid = segment(tokens["id_token"].as_str().unwrap(), 1)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sink.assert_no_more_than(0, Duration::from_millis(1200))
+        .await;
+
+    // The store drops the session after its 2 s; the sweep goes by the server's clock.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.advance_clock(chrono::Duration::seconds(3));
+    let requests = sink.wait_for(1, WITHIN).await;
+    let rp_view = Rp {
+        client_id: rp.client_id.clone(),
+        alg: "ES256",
+    };
+    let sub = app.user_id("eve").to_string();
+    verify_as_the_rp(&app, &logout_token(&requests[0]), &rp_view, &sub, &sid).await;
+    let refreshed =
+        gatehouse_tests::oauth::refresh(&app, &rp, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        refreshed.status(),
+        400,
+        "the online grant died with the session"
+    );
+    assert!(
+        app.audit_actions()
+            .iter()
+            .any(|(action, target)| action == "session.expire"
+                && target.as_deref() == Some(sub.as_str()))
+    );
     sink.assert_no_more_than(1, QUIET).await;
 }

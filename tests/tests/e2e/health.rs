@@ -88,7 +88,10 @@ async fn first_start_creates_the_admin_account() {
         .find_user_by_login("admin")
         .unwrap()
         .expect("bootstrap admin");
-    assert_eq!(db.roles_of(admin.id).unwrap(), vec!["admin".to_owned()]);
+    assert_eq!(
+        db.roles_of(admin.id).unwrap(),
+        [gatehouse_identity::Role::Admin]
+    );
     let response = app.login("admin", "bootstrap admin password").await;
     assert_eq!(response.status(), 303);
 }

@@ -36,7 +36,7 @@
 pub mod policy;
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{AuditOutcome, Client, NewAuditEvent};
+use gatehouse_identity::{AuditAction, AuditOutcome, Client, NewAuditEvent};
 use gatehouse_sessions::StoreError;
 use gatehouse_tokens::{
     Algorithm, LogoutEvents, LogoutTokenClaims, TokenError, mint_logout_token, new_jti,
@@ -48,10 +48,10 @@ use crate::error::OAuthError;
 use crate::service::Authz;
 use crate::store::{LOGOUT_QUEUE_KEY, get_json, logout_job_key, put_json};
 
-/// Audit action of a logout token the relying party confirmed.
-pub const AUDIT_DELIVERED: &str = "backchannel_logout.delivered";
-/// Audit action of a notification given up on.
-pub const AUDIT_FAILED: &str = "backchannel_logout.failed";
+/// Audited when a relying party acknowledged a logout token (200 or 204).
+pub const AUDIT_DELIVERED: AuditAction = AuditAction::BackchannelLogoutDelivered;
+/// Audited when delivery gave up (a 4xx, or the last retry failed).
+pub const AUDIT_FAILED: AuditAction = AuditAction::BackchannelLogoutFailed;
 
 /// Why a notification could not be queued.
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +361,7 @@ impl Authz {
         let event = NewAuditEvent {
             occurred_at: now,
             actor: None,
-            action: action.to_owned(),
+            action,
             target: job.sub.clone().or_else(|| job.sid.clone()),
             ip: None,
             user_agent: None,
@@ -375,7 +375,7 @@ impl Authz {
             }),
         };
         if let Err(err) = self.db(move |db| db.append_audit(&event)).await {
-            tracing::error!(error = %err, action, "could not write audit event");
+            tracing::error!(error = %err, action = action.as_str(), "could not write audit event");
         }
     }
 }

@@ -10,7 +10,7 @@ use gatehouse_authz::backchannel::{AUDIT_DELIVERED, AUDIT_FAILED};
 use gatehouse_authz::{
     BackchannelLogoutError, DeliveryDisposition, DeliveryOutcome, LogoutDelivery,
 };
-use gatehouse_identity::{AuditEvent, NewClient};
+use gatehouse_identity::{AuditAction, AuditEvent, NewClient};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Value, json};
@@ -71,11 +71,11 @@ fn bcl_keys(h: &Harness) -> Vec<String> {
     keys
 }
 
-fn audit_events(h: &Harness, action: &str) -> Vec<AuditEvent> {
+fn audit_events(h: &Harness, action: AuditAction) -> Vec<AuditEvent> {
     h.db.recent_audit_events(1000)
         .unwrap()
         .into_iter()
-        .filter(|event| event.action == action)
+        .filter(|event| event.action == action.as_str())
         .collect()
 }
 

@@ -1,15 +1,20 @@
 //! Account rules on top of the store: registration and password login with lockout. Each
 //! operation owns its transaction and takes `now` from the caller; every outcome is audited.
 
+mod attempts;
 mod lockout;
 mod login;
 mod register;
+mod second_factor;
+
+pub use login::PasswordVerified;
+pub use second_factor::{SecondFactorError, SecondFactorMethod};
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditOutcome, NewAuditEvent};
+use crate::audit::{AuditAction, AuditOutcome, NewAuditEvent};
 use crate::db::Database;
 use crate::error::IdentityError;
 use crate::password::PasswordHasher;
@@ -112,23 +117,10 @@ impl Accounts {
     }
 }
 
-/// Runs synchronous Diesel work off the async workers, inside the caller's tracing span.
-async fn blocking<T, E, F>(work: F) -> Result<T, E>
-where
-    T: Send + 'static,
-    E: From<IdentityError> + Send + 'static,
-    F: FnOnce() -> Result<T, E> + Send + 'static,
-{
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|err| E::from(IdentityError::from(err)))?
-}
-
 fn audit_event(
     ctx: &RequestContext,
     now: DateTime<Utc>,
-    action: &str,
+    action: AuditAction,
     outcome: AuditOutcome,
     target: Option<String>,
     details: serde_json::Value,
@@ -136,7 +128,7 @@ fn audit_event(
     NewAuditEvent {
         occurred_at: now,
         actor: ctx.actor.clone(),
-        action: action.to_owned(),
+        action,
         target,
         ip: ctx.ip.clone(),
         user_agent: ctx.user_agent.clone(),

@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::{Accounts, RegisterError, Registration, RequestContext, audit_event, blocking};
-use crate::audit::{self, AuditOutcome};
+use super::{Accounts, RegisterError, Registration, RequestContext, audit_event};
+use crate::audit::{self, AuditAction, AuditOutcome};
 use crate::db::stored;
 use crate::error::IdentityError;
-use crate::users::{self, User, UserStatus, queries};
+use crate::users::{self, Role, User, UserStatus, queries};
 use crate::validation::{Email, Username, validate_password};
 
 /// Index names from the migrations; a unique violation names one of them.
@@ -26,7 +26,7 @@ impl Accounts {
     pub async fn register(
         &self,
         input: Registration,
-        roles: &[&str],
+        roles: &[Role],
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<User, RegisterError> {
@@ -48,39 +48,39 @@ impl Accounts {
             created_at: now,
             updated_at: now,
         };
-        let roles: Vec<String> = roles
+        let roles: Vec<Role> = roles
             .iter()
-            .map(|role| (*role).to_owned())
+            .copied()
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         let event = audit_event(
             ctx,
             now,
-            "user.register",
+            AuditAction::UserRegister,
             AuditOutcome::Success,
             Some(users::id_text(user.id)),
             serde_json::json!({ "username": user.username, "roles": roles }),
         );
 
-        let db = self.db.clone();
-        blocking(move || {
-            db.write(|conn| {
-                if queries::username_taken(conn, &username)? {
-                    return Err(Failure::Duplicate("username"));
-                }
-                if queries::email_taken(conn, &email)? {
-                    return Err(Failure::Duplicate("email"));
-                }
-                queries::insert(conn, &user)?;
-                queries::grant_roles(conn, user.id, &roles)?;
-                audit::append(conn, &event)?;
-                Ok(user)
+        self.db
+            .run(move |db| {
+                db.write(|conn| {
+                    if queries::username_taken(conn, &username)? {
+                        return Err(Failure::Duplicate("username"));
+                    }
+                    if queries::email_taken(conn, &email)? {
+                        return Err(Failure::Duplicate("email"));
+                    }
+                    queries::insert(conn, &user)?;
+                    queries::grant_roles(conn, user.id, &roles)?;
+                    audit::append(conn, &event)?;
+                    Ok(user)
+                })
             })
-        })
-        .await
-        .map_err(RegisterError::from)
-        .inspect(|user| tracing::info!(user_id = %user.id, "registered a user"))
+            .await
+            .map_err(RegisterError::from)
+            .inspect(|user| tracing::info!(user_id = %user.id, "registered a user"))
     }
 }
 

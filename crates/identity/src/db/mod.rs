@@ -7,6 +7,7 @@ mod checkout;
 mod connection;
 mod json;
 mod migrations;
+mod session_end_requests;
 mod timestamp;
 mod transaction;
 mod two_factor;
@@ -40,8 +41,8 @@ pub enum Backend {
     Sqlite,
 }
 
-/// A pool of connections to the identity database. Cheap to clone; every method blocks, so call
-/// it from `spawn_blocking` (or a thread) when on an async runtime.
+/// A pool of connections to the identity database. Cheap to clone; every method blocks, so
+/// async code reaches it through [`Database::run`] (the one way onto the blocking pool).
 ///
 /// Connections that die under the pool (a database restart) are detected and replaced without
 /// a round trip per checkout, and a database that is down fails checkouts quickly; see the
@@ -66,6 +67,22 @@ const PING_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(150);
 
 impl Database {
+    /// Runs synchronous work against this database on the blocking pool, inside the caller's
+    /// tracing span: how every async caller (accounts, the protocol core, the application
+    /// layer, the server) reaches Diesel without stalling its async workers.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<IdentityError> + Send + 'static,
+        F: FnOnce(&Database) -> Result<T, E> + Send + 'static,
+    {
+        let db = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| work(&db)))
+            .await
+            .map_err(|err| E::from(IdentityError::from(err)))?
+    }
+
     /// Opens a pool of at most `max_connections` to `url` (`postgres://…`, `postgresql://…`,
     /// `sqlite://PATH`, `sqlite:PATH` or a bare SQLite path; a SQLite file's directory is
     /// created). One connection is opened at once, so a bad URL fails here with its real cause.
@@ -130,12 +147,21 @@ impl Database {
         self.read(|conn| users::queries::find_by_login(conn, username_or_email))
     }
 
+    /// A username or email as a person typed it (any case, any Unicode normalisation form), as
+    /// the sign-in form and the CLI take it; `None` for text no account can have.
+    pub fn find_user_by_typed_login(&self, typed: &str) -> Result<Option<User>, IdentityError> {
+        match crate::validation::login_lookup_key(typed) {
+            Some(key) => self.find_user_by_login(&key),
+            None => Ok(None),
+        }
+    }
+
     pub fn count_users(&self) -> Result<i64, IdentityError> {
         self.read(users::queries::count)
     }
 
     /// The user's role names, sorted.
-    pub fn roles_of(&self, user_id: uuid::Uuid) -> Result<Vec<String>, IdentityError> {
+    pub fn roles_of(&self, user_id: uuid::Uuid) -> Result<Vec<crate::Role>, IdentityError> {
         self.read(|conn| users::queries::roles_of(conn, user_id))
     }
 

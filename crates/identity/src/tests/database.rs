@@ -7,12 +7,13 @@ use super::{PASSWORD, ctx, fixture, registration, t0};
 use crate::db::{DbConnection, revert_all};
 use crate::schema::{roles, user_roles, users};
 use crate::testing::TestDatabase;
-use crate::{AuditOutcome, Backend, Database, IdentityError, NewAuditEvent};
+use crate::{AuditAction, AuditOutcome, Backend, Database, IdentityError, NewAuditEvent, Role};
 
 const INIT: &str = "2025-01-01-000000_init";
 const OIDC: &str = "2025-01-02-000000_oidc";
 const TOTP: &str = "2026-11-30-000001_totp";
 const BACKCHANNEL_LOGOUT: &str = "2026-11-30-000002_backchannel_logout";
+const SESSION_END_REQUESTS: &str = "2026-11-30-000003_session_end_requests";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -20,6 +21,7 @@ fn all_migrations() -> Vec<String> {
         OIDC.to_owned(),
         TOTP.to_owned(),
         BACKCHANNEL_LOGOUT.to_owned(),
+        SESSION_END_REQUESTS.to_owned(),
     ]
 }
 
@@ -41,7 +43,11 @@ fn migrations_apply_once_revert_and_apply_again() {
         .select(roles::id)
         .load(&mut *db.conn().unwrap())
         .unwrap();
-    assert_eq!(seeded, vec!["admin".to_owned()]);
+    // Every role the code names is seeded, and nothing else: a role comes with a migration.
+    let named: Vec<String> = <Role as strum::IntoEnumIterator>::iter()
+        .map(|role| role.as_str().to_owned())
+        .collect();
+    assert_eq!(seeded, named);
 
     let reverted = revert_all(&mut db.conn().unwrap()).unwrap();
     assert_eq!(reverted.len(), all_migrations().len());
@@ -151,7 +157,7 @@ fn foreign_keys_are_enforced_and_cascade() {
     let user = runtime
         .block_on(
             fx.accounts
-                .register(registration("cascade"), &["admin"], &ctx(), t0()),
+                .register(registration("cascade"), &[Role::Admin], &ctx(), t0()),
         )
         .unwrap();
     let mut conn = fx.db.conn().unwrap();
@@ -228,7 +234,11 @@ fn audit_events_round_trip_newest_first() {
             .append_audit(&NewAuditEvent {
                 occurred_at: t0() + chrono::Duration::minutes(minute),
                 actor: (minute == 1).then(|| "admin".to_owned()),
-                action: format!("test.event{minute}"),
+                action: [
+                    AuditAction::Logout,
+                    AuditAction::SessionEnd,
+                    AuditAction::ConsentRevoke,
+                ][minute as usize - 1],
                 target: Some("someone".to_owned()),
                 ip: None,
                 user_agent: None,
@@ -239,7 +249,7 @@ fn audit_events_round_trip_newest_first() {
     }
     let events = fx.db.recent_audit_events(2).unwrap();
     let names: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(names, ["test.event3", "test.event2"]);
+    assert_eq!(names, ["consent.revoke", "session.end"]);
     assert_eq!(events[0].outcome, AuditOutcome::Failure);
     assert_eq!(events[0].occurred_at, t0() + chrono::Duration::minutes(3));
     assert_eq!(events[0].details["nested"]["ok"], serde_json::json!(true));
@@ -261,7 +271,7 @@ fn audit_ids_grow_with_insertion() {
     let event = NewAuditEvent {
         occurred_at: t0(),
         actor: None,
-        action: "same.time".to_owned(),
+        action: AuditAction::Logout,
         target: None,
         ip: None,
         user_agent: None,

@@ -21,7 +21,10 @@ async fn attempt(
     password: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<User, LoginError> {
-    fx.accounts.authenticate(login, password, &ctx(), at).await
+    fx.accounts
+        .authenticate(login, password, &ctx(), at)
+        .await
+        .map(|verified| verified.user)
 }
 
 fn assert_invalid(result: Result<User, LoginError>) {
@@ -254,7 +257,7 @@ async fn concurrent_failures_are_each_counted() {
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        assert_invalid(joined.unwrap());
+        assert_invalid(joined.unwrap().map(|verified| verified.user));
     }
     assert_eq!(
         fx.db

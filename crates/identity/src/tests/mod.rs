@@ -8,6 +8,7 @@ mod login;
 mod reconnect;
 mod recovery_codes;
 mod register;
+mod session_end_requests;
 mod signing_keys;
 mod totp;
 mod untrusted_text;

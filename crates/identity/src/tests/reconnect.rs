@@ -13,7 +13,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use super::clients::{hasher, web_app};
 use super::{Fixture, ctx, fixture, registration, t0};
 use crate::schema::roles;
-use crate::{AuditOutcome, Backend, ClientError, IdentityError, NewAuditEvent};
+use crate::{AuditAction, AuditOutcome, Backend, ClientError, IdentityError, NewAuditEvent};
 
 /// Every answer of a database that is down must come quicker than this.
 const FAST: Duration = Duration::from_secs(1);
@@ -39,7 +39,7 @@ fn audit_event() -> NewAuditEvent {
     NewAuditEvent {
         occurred_at: t0(),
         actor: None,
-        action: "test.after_restart".to_owned(),
+        action: AuditAction::Logout,
         target: None,
         ip: None,
         user_agent: None,

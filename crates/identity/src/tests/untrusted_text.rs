@@ -4,7 +4,7 @@
 
 use super::clients::{hasher, web_app};
 use super::{PASSWORD, audit_log, ctx, fixture, registration, t0};
-use crate::{AuditOutcome, LoginError, NewAuditEvent, RegisterError, Registration};
+use crate::{AuditAction, AuditOutcome, LoginError, NewAuditEvent, RegisterError, Registration};
 
 #[tokio::test]
 async fn lookups_by_text_holding_a_nul_find_nothing_and_do_not_fail() {
@@ -77,7 +77,7 @@ fn audit_text_holding_a_nul_is_stored_with_a_replacement_character() {
         .append_audit(&NewAuditEvent {
             occurred_at: t0(),
             actor: Some("cli\0".to_owned()),
-            action: "test.nul".to_owned(),
+            action: AuditAction::LoginFailure,
             target: Some("a\0b".to_owned()),
             ip: None,
             user_agent: Some("agent\0".to_owned()),
@@ -149,7 +149,8 @@ async fn canonically_equivalent_emails_are_one_account() {
             .accounts
             .authenticate(login, PASSWORD, &ctx(), t0())
             .await
-            .unwrap();
+            .unwrap()
+            .user;
         assert_eq!(logged_in.id, user.id);
     }
 }

@@ -33,6 +33,9 @@ use std::fmt;
 
 pub(crate) use credential::{begin, confirm, disable, regenerate_recovery_codes, status, verify};
 pub(crate) use credential::{remaining_recovery_codes, use_recovery_code};
+/// Removes a user's credential and recovery codes inside the caller's transaction (an
+/// operator's reset, which commits the removal with its audit event and session-end request).
+pub(crate) use queries::delete_all;
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCodes};
 pub use totp::{TotpAlgorithm, TotpParameters};
 
@@ -41,6 +44,15 @@ use crate::Database;
 use crate::error::IdentityError;
 use crate::secrets::MasterKey;
 use recovery::RecoveryCodeHasher;
+
+/// Whether the user has a confirmed TOTP credential (sign-in asks for a code), inside the
+/// caller's transaction.
+pub(crate) fn has_confirmed_credential(
+    conn: &mut crate::db::DbConnection,
+    user_id: uuid::Uuid,
+) -> diesel::QueryResult<bool> {
+    Ok(queries::state(conn, user_id)? == Some(true))
+}
 
 /// What the key derivation calls the key that seals TOTP secrets ([`MasterKey::derive`]).
 const SEAL_KEY_PURPOSE: &str = "totp-secret-a256gcm";

@@ -45,6 +45,50 @@ impl UserStatus {
     }
 }
 
+/// What a user may do beyond their own account, granted by an administrator (or at bootstrap).
+/// Stored by its name in `user_roles.role`, which references the `roles` table the migrations
+/// seed: a role is added by a migration and a variant together.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Role {
+    /// Administers Gatehouse: users, clients and keys.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub(crate) fn parse(stored: &str) -> Result<Self, IdentityError> {
+        stored
+            .parse()
+            .map_err(|_| IdentityError::Corrupt(format!("unknown role `{stored}`")))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A user account. Deliberately not `Serialize`: it carries the password hash. Build a wire type
 /// from the fields you mean to expose.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::{LoginState, User, UserRow, UserStatus, id_text};
+use super::{LoginState, Role, User, UserRow, UserStatus, id_text};
 use crate::db::{DbConnection, from_db, to_db};
 use crate::error::IdentityError;
 use crate::schema::{user_roles, users};
@@ -61,12 +61,15 @@ pub(crate) fn count(conn: &mut DbConnection) -> Result<i64, IdentityError> {
 pub(crate) fn roles_of(
     conn: &mut DbConnection,
     user_id: uuid::Uuid,
-) -> Result<Vec<String>, IdentityError> {
-    Ok(user_roles::table
+) -> Result<Vec<Role>, IdentityError> {
+    user_roles::table
         .filter(user_roles::user_id.eq(id_text(user_id)))
         .select(user_roles::role)
         .order(user_roles::role.asc())
-        .load(conn)?)
+        .load::<String>(conn)?
+        .iter()
+        .map(|stored| Role::parse(stored))
+        .collect()
 }
 
 pub(crate) fn username_taken(conn: &mut DbConnection, username: &Username) -> QueryResult<bool> {
@@ -120,12 +123,15 @@ pub(crate) fn insert(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
 pub(crate) fn grant_roles(
     conn: &mut DbConnection,
     user_id: uuid::Uuid,
-    roles: &[String],
+    roles: &[Role],
 ) -> QueryResult<()> {
     let user_id = id_text(user_id);
     for role in roles {
         diesel::insert_into(user_roles::table)
-            .values((user_roles::user_id.eq(&user_id), user_roles::role.eq(role)))
+            .values((
+                user_roles::user_id.eq(&user_id),
+                user_roles::role.eq(role.as_str()),
+            ))
             .execute(conn)?;
     }
     Ok(())

@@ -1,5 +1,8 @@
-//! The REST API under `/api/v1`. Errors are problem JSON (see `crate::problem`).
+//! The REST API under `/api/v1`. Errors are problem JSON (see `crate::problem`); the account
+//! API (`account`) is authenticated by bearer tokens (`bearer`, RFC 6750).
 
+mod account;
+pub mod bearer;
 pub mod openapi;
 mod users;
 
@@ -15,7 +18,26 @@ const MAX_BODY: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/openapi.json", Surface::Api).get(openapi::serve))
-        .service(resource("/api/v1/users", Surface::Api).post(users::register));
+        .service(resource("/api/v1/users", Surface::Api).post(users::register))
+        .service(resource("/api/v1/account", Surface::Api).get(account::show))
+        .service(
+            resource("/api/v1/account/sessions", Surface::Api)
+                .get(account::list_sessions)
+                .delete(account::end_other_sessions),
+        )
+        .service(
+            resource("/api/v1/account/sessions/{id}", Surface::Api).delete(account::end_session),
+        )
+        .service(
+            resource("/api/v1/account/totp", Surface::Api)
+                .post(account::begin_totp)
+                .delete(account::disable_totp),
+        )
+        .service(resource("/api/v1/account/totp/confirm", Surface::Api).post(account::confirm_totp))
+        .service(
+            resource("/api/v1/account/recovery-codes", Surface::Api)
+                .post(account::regenerate_recovery_codes),
+        );
 }
 
 /// Reads the body up to `MAX_BODY`, answering problem JSON instead of actix's plain-text errors.

@@ -4,7 +4,12 @@
 
 use actix_web::HttpResponse;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder, Type,
+    schema::ObjectBuilder,
+};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 /// An RFC 9457 problem document, as every API error is returned.
 #[derive(Serialize, ToSchema)]
@@ -22,6 +27,88 @@ pub struct ProblemDocument {
     pub request_id: String,
 }
 
+/// The security scheme of the account API, named `bearer` in `security` requirements.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".to_owned());
+        scheme.description = Some(
+            "A Gatehouse access token (RFC 9068 JWT) in the `Authorization` header (RFC 6750 \
+             §2.1), obtained through the authorization code flow with the scope the operation \
+             lists (`account`). Missing or refused: 401 with a `WWW-Authenticate: Bearer` \
+             challenge; without the scope: 403 `insufficient_scope` (RFC 6750 §3.1)."
+                .to_owned(),
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// A response whose body is a problem document, with `headers` (name, description).
+fn problem_response(description: &str, headers: &[(&str, &str)]) -> RefOr<Response> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ProblemDocument")))
+            .build(),
+    );
+    for (name, header_description) in headers {
+        response = response.header(
+            *name,
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(*header_description))
+                .build(),
+        );
+    }
+    response.build().into()
+}
+
+const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
+
+/// The responses every bearer-protected or body-reading operation shares, as components.
+macro_rules! problem_responses {
+    ($($name:ident: $description:expr, [$(($header:expr, $header_description:expr)),*];)*) => {
+        $(
+            pub struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), problem_response($description, &[$(($header, $header_description)),*]))
+                }
+            }
+        )*
+    };
+}
+
+problem_responses! {
+    Unauthorized: "No access token was sent (`urn:gatehouse:problem:unauthorized`, a bare \
+        challenge), or the token is invalid, expired or revoked (the challenge says \
+        `error=\"invalid_token\"`)",
+        [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", scope=\"account\"`, with `error` and \
+            `error_description` when a token was sent (RFC 6750 §3)")];
+    InsufficientScope: "The access token lacks the `account` scope \
+        (`urn:gatehouse:problem:insufficient-scope`)",
+        [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", error=\"insufficient_scope\", …, \
+            scope=\"account\"` (RFC 6750 §3.1)")];
+    ScopeOrPassword: "The access token lacks the `account` scope \
+        (`urn:gatehouse:problem:insufficient-scope`, with a `WWW-Authenticate` challenge), or \
+        the password is wrong (`urn:gatehouse:problem:wrong-password`; it counts toward the \
+        account's lockout)",
+        [(WWW_AUTHENTICATE, "With insufficient_scope: `Bearer realm=\"gatehouse\", \
+            error=\"insufficient_scope\", …, scope=\"account\"` (RFC 6750 §3.1)")];
+    BadBody: "The body is not JSON or misses, mistypes or adds a field (`field` names it), or \
+        the content type is not JSON", [];
+    TooLarge: "The body is over 64 KiB", [];
+    InternalError: "An unexpected failure; quote `request_id` when reporting it", [];
+    Unavailable: "A backing service (database, session store) is unavailable; try again",
+        [("Retry-After", "Seconds to wait before retrying")];
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -30,8 +117,46 @@ pub struct ProblemDocument {
             Errors are application/problem+json (RFC 9457).",
         license(name = "Apache-2.0")
     ),
-    paths(super::users::register),
-    components(schemas(super::users::RegisterRequest, super::users::UserView, ProblemDocument))
+    paths(
+        super::users::register,
+        super::account::show,
+        super::account::list_sessions,
+        super::account::end_session,
+        super::account::end_other_sessions,
+        super::account::begin_totp,
+        super::account::confirm_totp,
+        super::account::disable_totp,
+        super::account::regenerate_recovery_codes,
+    ),
+    components(
+        schemas(
+            super::users::RegisterRequest,
+            super::users::UserView,
+            super::account::AccountView,
+            super::account::AccountSession,
+            super::account::EndedSessions,
+            super::account::TotpEnrolmentView,
+            super::account::RecoveryCodesView,
+            super::account::ConfirmTotpRequest,
+            super::account::PasswordConfirmation,
+            ProblemDocument,
+        ),
+        responses(
+            Unauthorized,
+            InsufficientScope,
+            ScopeOrPassword,
+            BadBody,
+            TooLarge,
+            InternalError,
+            Unavailable,
+        )
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "users", description = "Self-service registration"),
+        (name = "account", description = "The token holder's own account, sessions and second \
+            factor; every operation needs an access token with the `account` scope"),
+    )
 )]
 pub struct ApiDoc;
 

@@ -102,6 +102,7 @@ async fn handle(
             .insert_header(("Cache-Control", "no-store"))
             .finish()),
         AuthorizeOutcome::LoginRequired { force } => Ok(redirect_to_login(&params, force)),
+        AuthorizeOutcome::SecondFactorRequired => Ok(redirect_to_step_up(&params)),
         AuthorizeOutcome::ConsentRequired {
             client_name,
             scopes,
@@ -127,6 +128,22 @@ async fn handle(
             form_page(state, StatusCode::OK, &page, &token, fresh)
         }
     }
+}
+
+/// Sends the browser to the step-up page, which returns to this authorization request once the
+/// session carries the second factor.
+fn redirect_to_step_up(params: &Params) -> HttpResponse {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        query.append_pair(key, value);
+    }
+    let return_to = format!("/authorize?{}", query.finish());
+    let mut step_up = url::form_urlencoded::Serializer::new(String::new());
+    step_up.append_pair("return_to", &return_to);
+    HttpResponse::Found()
+        .insert_header(("Location", format!("/login/step-up?{}", step_up.finish())))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }
 
 /// Sends the browser to the login page, which returns to this authorization request. After a

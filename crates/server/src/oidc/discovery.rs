@@ -14,8 +14,8 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
+    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,8 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
     .set_token_endpoint(Some(TokenUrl::new(at("/token"))?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(at("/userinfo"))?))
     .set_scopes_supported(Some(
-        ["openid", "profile", "email", "offline_access"]
+        // `account`: the account REST API (/api/v1/account) for tokens carrying it.
+        ["openid", "profile", "email", "offline_access", "account"]
             .into_iter()
             .map(|s| Scope::new(s.to_owned()))
             .collect(),
@@ -118,6 +119,7 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             "auth_time",
             "nonce",
             "amr",
+            "acr",
             "sid",
             "azp",
             "at_hash",
@@ -129,6 +131,13 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
         .into_iter()
         .map(|c| CoreClaimName::new(c.to_owned()))
         .collect(),
+    ))
+    // OIDC Discovery §3: the levels `acr_values` may name and ID tokens' `acr` reports.
+    .set_acr_values_supported(Some(
+        gatehouse_authz::acr::SUPPORTED
+            .iter()
+            .map(|acr| AuthenticationContextClass::new((*acr).to_owned()))
+            .collect(),
     ))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     // Discovery §3 defaults request_uri_parameter_supported to true: say explicitly we do not.

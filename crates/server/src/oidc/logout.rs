@@ -93,16 +93,7 @@ async fn handle(
         .is_some_and(|sub| sub == session.user_id.to_string());
     if !(confirmed || hint_matches) {
         let client_name = match &request.client_id {
-            Some(id) => {
-                let db = state.accounts.database().clone();
-                let id = id.clone();
-                web::block(move || db.find_client(&id))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .flatten()
-                    .map(|c| c.name)
-            }
+            Some(id) => state.authz.client_name(id).await,
             None => None,
         };
         let (token, fresh) = csrf_token(req);

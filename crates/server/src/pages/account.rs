@@ -1,12 +1,18 @@
-//! `/account`: who is signed in, their live sessions (any of which they can end), newest first
-//! and [`SESSIONS_PER_PAGE`] to a page (`?page=N`), and the third-party applications they
-//! consented to (which they can revoke).
+//! `/account`: who is signed in, the security section (two-factor authentication, whose pages
+//! live in [`two_factor`]), their live sessions (any of which they can end) newest first and
+//! [`SESSIONS_PER_PAGE`] to a page (`?page=N`), and the connected apps: clients they consented
+//! to or that hold offline access, either of which they can revoke.
+
+pub(super) mod two_factor;
+
+use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::DateTime;
-use gatehouse_app::{SessionEnd, SessionRef};
+use gatehouse_app::{Account, ConnectedApp, SessionEnd, SessionRef, SessionView};
+use gatehouse_identity::TotpStatus;
 
 use super::{PageError, form_page};
 use crate::app::AppState;
@@ -20,14 +26,83 @@ pub const SESSIONS_PER_PAGE: usize = 20;
 struct SessionRow {
     handle: String,
     started: String,
+    last_seen: String,
+    ip: String,
     user_agent: String,
+    /// The raw `amr` values (RFC 8176), for the `data-amr` attribute.
+    amr: Vec<String>,
+    /// The same, in words.
+    methods: String,
+    clients: Vec<String>,
     current: bool,
 }
 
-struct ConsentRow {
+impl SessionRow {
+    /// `app_names`: client id → name, for the clients the page already knows by name (the
+    /// connected apps); any other client is shown by its id.
+    fn of(view: SessionView, current: &SessionHandle, app_names: &HashMap<&str, &str>) -> Self {
+        let session = view.session;
+        Self {
+            current: view.handle == *current,
+            handle: view.handle.0,
+            started: format_time(session.created_at),
+            // Unset until the first of its (at most one per few minutes) writes: seen no later
+            // than it began.
+            last_seen: format_time(session.last_seen_at.unwrap_or(session.created_at)),
+            ip: session.ip.unwrap_or_else(|| "unknown".to_owned()),
+            user_agent: session
+                .user_agent
+                .unwrap_or_else(|| "unknown browser".to_owned()),
+            methods: describe_amr(&session.amr),
+            amr: session.amr,
+            clients: view
+                .clients
+                .into_iter()
+                .map(|id| {
+                    app_names
+                        .get(id.as_str())
+                        .map_or(id, |name| (*name).to_owned())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `amr` values (RFC 8176 §2) as the user would name them. `mfa` only says that there were
+/// several, which the list already shows.
+fn describe_amr(amr: &[String]) -> String {
+    let words: Vec<&str> = amr
+        .iter()
+        .filter(|method| method.as_str() != "mfa")
+        .map(|method| match method.as_str() {
+            "pwd" => "password",
+            "otp" => "authenticator code",
+            other => other,
+        })
+        .collect();
+    if words.is_empty() {
+        "unknown".to_owned()
+    } else {
+        words.join(" + ")
+    }
+}
+
+struct AppRow {
     client_id: String,
     client_name: String,
     scopes: String,
+    offline_since: Option<String>,
+}
+
+impl From<ConnectedApp> for AppRow {
+    fn from(app: ConnectedApp) -> Self {
+        Self {
+            client_id: app.client_id,
+            client_name: app.client_name,
+            scopes: app.scopes.join(" "),
+            offline_since: app.offline_since.map(format_time),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -36,12 +111,13 @@ struct AccountPage<'a> {
     username: &'a str,
     email: &'a str,
     email_verified: bool,
-    roles: Vec<String>,
+    roles: Vec<gatehouse_identity::Role>,
     signed_in_at: String,
     sessions: Vec<SessionRow>,
     session_count: usize,
     page: SessionPage,
-    consents: Vec<ConsentRow>,
+    totp: TotpStatus,
+    apps: Vec<AppRow>,
     csrf_token: &'a str,
 }
 
@@ -113,33 +189,9 @@ pub async fn show(
             .insert_header(("Location", "/login?return_to=%2Faccount"))
             .finish());
     };
-    let db = state.accounts.database().clone();
+    let now = state.clock.now();
     let user_id = session.user_id;
-    let (user, roles, consents) =
-        web::block(move || -> Result<_, gatehouse_identity::IdentityError> {
-            let consents = db
-                .list_consents(user_id)?
-                .into_iter()
-                .map(|(client_id, scopes, _)| {
-                    let client_name = db
-                        .find_client(&client_id)?
-                        .map_or_else(|| client_id.clone(), |c| c.name);
-                    Ok(ConsentRow {
-                        client_id,
-                        client_name,
-                        scopes: scopes.join(" "),
-                    })
-                })
-                .collect::<Result<Vec<_>, gatehouse_identity::IdentityError>>()?;
-            Ok((
-                db.find_user_by_id(user_id)?,
-                db.roles_of(user_id)?,
-                consents,
-            ))
-        })
-        .await
-        .map_err(|err| PageError::internal(&err))??;
-    let Some(user) = user else {
+    let Some(Account { user, roles, totp }) = state.app.account(user_id).await? else {
         // The account was deleted while the session lived.
         state
             .app
@@ -147,30 +199,26 @@ pub async fn show(
                 SessionRef::OfUser(user_id, &handle),
                 SessionEnd::AccountGone,
                 &request_context(&req),
-                state.clock.now(),
+                now,
             )
             .await?;
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", "/login"))
             .finish());
     };
-    let mut live = state
-        .sessions
-        .list_for_user(user_id)
-        .await
-        .map_err(PageError::unavailable)?;
+    let apps = state.app.connected_apps(user_id, now).await?;
+    let mut live = state.app.list_sessions(user_id).await?;
     // Oldest first from the store; the page lists the newest first.
     live.reverse();
     let session_count = live.len();
     let page = SessionPage::of(session_count, requested);
+    let app_names: HashMap<&str, &str> = apps
+        .iter()
+        .map(|app| (app.client_id.as_str(), app.client_name.as_str()))
+        .collect();
     let sessions = live
         .drain(page.range(session_count))
-        .map(|(h, s)| SessionRow {
-            current: h == handle,
-            handle: h.0,
-            started: format_time(s.created_at),
-            user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".to_owned()),
-        })
+        .map(|view| SessionRow::of(view, &handle, &app_names))
         .collect();
     let (token, fresh) = csrf_token(&req);
     let page = AccountPage {
@@ -182,7 +230,8 @@ pub async fn show(
         sessions,
         session_count,
         page,
-        consents,
+        totp,
+        apps: apps.into_iter().map(AppRow::from).collect(),
         csrf_token: &token,
     };
     form_page(&state, StatusCode::OK, &page, &token, fresh)
@@ -195,7 +244,7 @@ pub struct EndSessionForm {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RevokeConsentForm {
+pub struct RevokeAppForm {
     csrf_token: Option<String>,
     client_id: Option<String>,
 }
@@ -277,11 +326,13 @@ pub async fn end_other_sessions(
     Ok(back_to_account())
 }
 
-/// Withdraws the consent given to a client: the next authorization asks again.
-pub async fn revoke_consent(
+/// Disconnects an app (`/account/apps/revoke`, and the older `/account/consents/revoke`): its
+/// consent goes, so the next authorization asks again, and so do the grants the user holds for
+/// it, so its refresh tokens stop working. A consent alone would leave an offline grant alive.
+pub async fn revoke_app(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<RevokeConsentForm>,
+    form: web::Form<RevokeAppForm>,
 ) -> Result<HttpResponse, PageError> {
     let Some(user_id) = signed_in_form(&req, &state, form.csrf_token.as_deref()).await? else {
         return Ok(back_to_account());
@@ -289,7 +340,7 @@ pub async fn revoke_consent(
     let client_id = form.client_id.clone().unwrap_or_default();
     state
         .app
-        .revoke_consent(
+        .revoke_app(
             user_id,
             &client_id,
             &request_context(&req),
@@ -322,6 +373,18 @@ mod tests {
         assert_eq!(SessionPage::of(45, 0).number, 1);
         assert_eq!(SessionPage::of(45, usize::MAX).number, 3);
         assert_eq!(SessionPage::of(40, 3).number, 2);
+    }
+
+    #[test]
+    fn methods_are_named_in_words() {
+        let amr = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        assert_eq!(describe_amr(&amr(&["pwd"])), "password");
+        assert_eq!(
+            describe_amr(&amr(&["pwd", "otp", "mfa"])),
+            "password + authenticator code"
+        );
+        assert_eq!(describe_amr(&amr(&["hwk"])), "hwk");
+        assert_eq!(describe_amr(&[]), "unknown");
     }
 
     #[test]

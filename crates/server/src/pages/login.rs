@@ -3,10 +3,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use gatehouse_app::SignInError;
+use gatehouse_app::{PasswordSignIn, SignInError};
 use serde::Deserialize;
 
-use super::{PageError, form_page};
+use super::{PageError, form_page, second_factor};
 use crate::app::AppState;
 use crate::browser::{
     SESSION_COOKIE, csrf_matches, csrf_token, current_session, request_context, safe_return_to,
@@ -119,7 +119,7 @@ pub async fn submit(
 
     let ctx = request_context(&req);
     let previous = req.cookie(SESSION_COOKIE);
-    let signed_in = match state
+    let outcome = match state
         .app
         .sign_in_with_password(
             username,
@@ -130,7 +130,7 @@ pub async fn submit(
         )
         .await
     {
-        Ok(signed_in) => signed_in,
+        Ok(outcome) => outcome,
         Err(SignInError::InvalidCredentials) => {
             return render_login(
                 &req,
@@ -143,9 +143,17 @@ pub async fn submit(
         }
         Err(SignInError::Backend(err)) => return Err(PageError::from(err)),
     };
-    let mut response = redirect(return_to.as_deref().unwrap_or(DEFAULT_LANDING));
-    response
-        .add_cookie(&session_cookie(&state, signed_in.cookie_secret))
-        .map_err(|err| PageError::internal(&err))?;
-    Ok(response)
+    let landing = return_to.as_deref().unwrap_or(DEFAULT_LANDING);
+    match outcome {
+        PasswordSignIn::SignedIn(signed_in) => {
+            let mut response = redirect(landing);
+            response
+                .add_cookie(&session_cookie(&state, signed_in.cookie_secret))
+                .map_err(|err| PageError::internal(&err))?;
+            Ok(response)
+        }
+        PasswordSignIn::SecondFactorRequired { pending_token } => {
+            second_factor::start(&state, &pending_token, landing)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod account;
 mod error;
 mod login;
+mod second_factor;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -28,12 +29,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .get(login::show)
             .post(login::submit),
     )
+    .service(
+        resource("/login/second-factor", Surface::Page)
+            .get(second_factor::show)
+            .post(second_factor::submit),
+    )
+    .service(resource("/login/step-up", Surface::Page).get(second_factor::step_up))
     .service(resource("/account", Surface::Page).get(account::show))
     .service(resource("/account/sessions/end", Surface::Page).post(account::end_session))
     .service(
         resource("/account/sessions/end-others", Surface::Page).post(account::end_other_sessions),
     )
-    .service(resource("/account/consents/revoke", Surface::Page).post(account::revoke_consent));
+    .service(resource("/account/consents/revoke", Surface::Page).post(account::revoke_app))
+    .service(resource("/account/apps/revoke", Surface::Page).post(account::revoke_app))
+    .service(resource("/account/totp", Surface::Page).get(account::two_factor::start))
+    .service(resource("/account/totp/enrol", Surface::Page).post(account::two_factor::enrol))
+    .service(resource("/account/totp/confirm", Surface::Page).post(account::two_factor::confirm))
+    .service(resource("/account/totp/disable", Surface::Page).post(account::two_factor::disable))
+    .service(
+        resource("/account/recovery-codes", Surface::Page)
+            .post(account::two_factor::regenerate_recovery_codes),
+    );
 }
 
 async fn root() -> HttpResponse {

@@ -28,7 +28,11 @@ backend_tests!(paused:
     a_large_limit_once_exceeded_leaves_a_tenth_of_headroom,
     the_session_being_created_is_never_the_one_ended,
     sessions_gone_from_the_store_do_not_count_against_the_limit,
-    under_the_limit_creating_costs_two_store_calls,
+    under_the_limit_creating_costs_three_store_calls,
+    an_expired_session_is_claimed_once_and_an_ended_one_never,
+    a_session_the_store_still_holds_is_not_reported_expired,
+    touch_records_last_seen_at_most_every_five_minutes,
+    update_changes_a_live_session_and_keeps_its_expiry,
 );
 
 backend_tests!(concurrent:
@@ -44,6 +48,7 @@ fn session(user_id: Uuid, created_at: i64) -> BrowserSession {
         amr: vec!["pwd".to_owned()],
         user_agent: Some("Mozilla/5.0".to_owned()),
         ip: Some("192.0.2.1".to_owned()),
+        last_seen_at: None,
     }
 }
 
@@ -122,7 +127,11 @@ async fn raw_secret_never_reaches_the_store(t: TestStore) {
         keys.sort();
         assert_eq!(
             keys,
-            [format!("sess:{handle}"), format!("user_sess:{user_id}")]
+            [
+                format!("sess:{handle}"),
+                "sess_expiry".to_owned(),
+                format!("user_sess:{user_id}")
+            ]
         );
     }
 }
@@ -370,22 +379,116 @@ async fn sessions_gone_from_the_store_do_not_count_against_the_limit(t: TestStor
     );
 }
 
-async fn under_the_limit_creating_costs_two_store_calls(t: TestStore) {
+async fn under_the_limit_creating_costs_three_store_calls(t: TestStore) {
     let recorder = Arc::new(RecordingStore::new(t.store.clone()));
     let sessions = BrowserSessions::new(recorder.clone(), HOUR).with_max_per_user(3);
     let alice = Uuid::new_v4();
     for created_at in 0..3 {
         let before = recorder.calls.load(Ordering::SeqCst);
         create(&sessions, &session(alice, created_at)).await;
-        // Write the session, add it to the index (which answers the index's size).
-        assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 2);
+        // Write the session, add it to the user's index (which answers the index's size) and
+        // to the expiry index.
+        assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 3);
     }
     // Over the limit, the user's sessions are read once, in one batch, and the oldest ended.
     let before = recorder.calls.load(Ordering::SeqCst);
     let created = sessions.create(&session(alice, 9)).await.unwrap();
     assert_eq!(created.evicted.len(), 1);
-    // put, set_add, set_members, get_many, take, set_remove
-    assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 6);
+    // put, set_add, sorted_add, set_members, get_many, take, set_remove, sorted_remove
+    assert_eq!(recorder.calls.load(Ordering::SeqCst) - before, 8);
+}
+
+async fn an_expired_session_is_claimed_once_and_an_ended_one_never(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), TTL);
+    let user_id = Uuid::new_v4();
+    let (_, expiring) = create(&sessions, &session(user_id, 1000)).await;
+    let (ended_secret, _) = create(&sessions, &session(user_id, 1000)).await;
+    assert!(sessions.destroy(&ended_secret).await.unwrap());
+    // Not due before its expiry (created_at + the TTL, whole seconds).
+    assert!(sessions.claim_expired(999, 10).await.unwrap().is_empty());
+    t.elapse(PAST_TTL).await;
+    assert_eq!(
+        sessions.claim_expired(1001, 10).await.unwrap(),
+        [(expiring, user_id)]
+    );
+    assert!(sessions.claim_expired(1001, 10).await.unwrap().is_empty());
+    assert!(sessions.claim_expired(5000, 10).await.unwrap().is_empty());
+    assert!(index_of(&t, user_id).await.is_empty());
+}
+
+async fn a_session_the_store_still_holds_is_not_reported_expired(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let user_id = Uuid::new_v4();
+    let (secret, _) = create(&sessions, &session(user_id, 1000)).await;
+    // Our clock says it expired; the store (its own clock) still has it: not an end.
+    assert!(
+        sessions
+            .claim_expired(1000 + 3601, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(sessions.get(&secret).await.unwrap().is_some());
+    // Ended explicitly afterwards, it is never reported by the sweep either.
+    assert!(sessions.destroy(&secret).await.unwrap());
+    assert!(
+        sessions
+            .claim_expired(1000 + 7200, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn touch_records_last_seen_at_most_every_five_minutes(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let (secret, handle) = create(&sessions, &session(Uuid::new_v4(), 1000)).await;
+    let stored = |sessions: BrowserSessions, secret: String| async move {
+        sessions.get(&secret).await.unwrap().unwrap().1
+    };
+    let fresh = stored(sessions.clone(), secret.clone()).await;
+    // Within five minutes of creation: nothing written.
+    let touched = sessions.touch(&handle, fresh.clone(), 1299).await.unwrap();
+    assert_eq!(touched.last_seen_at, None);
+    assert_eq!(
+        stored(sessions.clone(), secret.clone()).await.last_seen_at,
+        None
+    );
+    let touched = sessions.touch(&handle, fresh, 1300).await.unwrap();
+    assert_eq!(touched.last_seen_at, Some(1300));
+    let now_stored = stored(sessions.clone(), secret.clone()).await;
+    assert_eq!(now_stored.last_seen_at, Some(1300));
+    // The next write waits another five minutes.
+    sessions
+        .touch(&handle, now_stored.clone(), 1599)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(sessions.clone(), secret.clone()).await.last_seen_at,
+        Some(1300)
+    );
+    sessions.touch(&handle, now_stored, 1600).await.unwrap();
+    assert_eq!(stored(sessions, secret).await.last_seen_at, Some(1600));
+}
+
+async fn update_changes_a_live_session_and_keeps_its_expiry(t: TestStore) {
+    let sessions = BrowserSessions::new(t.store.clone(), HOUR);
+    let (secret, handle) = create(&sessions, &session(Uuid::new_v4(), 0)).await;
+    let upgrade = |s: &mut BrowserSession| {
+        s.amr = vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()];
+        true
+    };
+    assert!(sessions.update(&handle, 10, upgrade).await.unwrap());
+    assert_eq!(
+        sessions.get(&secret).await.unwrap().unwrap().1.amr,
+        ["pwd", "otp", "mfa"]
+    );
+    // Past its expiry by our clock: nothing is written (a write would extend its life).
+    assert!(!sessions.update(&handle, 3600, |_| true).await.unwrap());
+    // Gone from the store: nothing to update.
+    assert!(sessions.destroy(&secret).await.unwrap());
+    assert!(!sessions.update(&handle, 10, upgrade).await.unwrap());
+    let _ = t;
 }
 
 async fn concurrent_logins_of_one_user_never_leave_more_than_the_limit(t: TestStore) {

@@ -1,0 +1,811 @@
+//! The account REST API (`/api/v1/account`) behind access tokens with the `account` scope
+//! (RFC 6750): the 401/403 challenges, the account, the session list and ending sessions, and
+//! the second factor's lifecycle (RFC 6238 TOTP, recovery codes) with the re-authentication
+//! window. Tokens come from the real code flow; TOTP codes from the suite's own RFC 6238 code.
+
+use chrono::{DateTime, Duration};
+use gatehouse_tests::oauth::{refresh, tokens_in};
+use gatehouse_tests::totp::{code_at, secret_of_uri};
+use gatehouse_tests::{
+    ClientSpec, GOOD_PASSWORD, TestApp, TestClient, csrf_from_html, hidden_value, new_client,
+    spawn_app,
+};
+use reqwest::Method;
+use reqwest::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+
+const ACCOUNT_SCOPE: &[(&str, &str)] = &[("scope", "openid account")];
+
+/// What the API answered: status, headers, and the JSON body (`Null` when there is none).
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: reqwest::header::HeaderName) -> &str {
+        self.headers
+            .get(&name)
+            .map_or("", |value| value.to_str().unwrap())
+    }
+
+    /// The problem document's `type`, after checking it is one.
+    fn problem_type(&self) -> &str {
+        assert_eq!(
+            self.header(CONTENT_TYPE),
+            "application/problem+json",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], self.status, "{}", self.body);
+        self.body["type"].as_str().unwrap()
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> Answer {
+    call(app, Method::GET, path, Some(token), None).await
+}
+
+/// A first-party client allowed the `account` scope.
+fn account_client(app: &TestApp) -> TestClient {
+    app.register_client(ClientSpec {
+        scopes: vec!["openid".to_owned(), "account".to_owned()],
+        ..ClientSpec::default()
+    })
+}
+
+/// The token response of a code flow for `username` in `browser`, scope `openid account`.
+async fn account_tokens(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    rp: &TestClient,
+    username: &str,
+) -> Value {
+    tokens_in(app, browser, rp, username, ACCOUNT_SCOPE).await
+}
+
+fn access(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+async fn sessions(app: &TestApp, token: &str) -> Vec<Value> {
+    let answer = get(app, "/api/v1/account/sessions", token).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body.as_array().unwrap().clone()
+}
+
+/// The session the token was issued in, by the list's `current` mark.
+async fn current_session_id(app: &TestApp, token: &str) -> String {
+    let list = sessions(app, token).await;
+    let current: Vec<&Value> = list.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{list:?}");
+    current[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Starts a TOTP enrolment: the secret, checked against the `otpauth://` URI.
+async fn begin_totp(app: &TestApp, token: &str) -> String {
+    let answer = call(app, Method::POST, "/api/v1/account/totp", Some(token), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header(CACHE_CONTROL), "no-store");
+    let secret = answer.body["secret"].as_str().unwrap().to_owned();
+    let uri = answer.body["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert_eq!(secret_of_uri(uri), secret);
+    secret
+}
+
+async fn confirm_totp(app: &TestApp, token: &str, code: &str) -> Answer {
+    call(
+        app,
+        Method::POST,
+        "/api/v1/account/totp/confirm",
+        Some(token),
+        Some(json!({ "code": code })),
+    )
+    .await
+}
+
+/// Enrols and confirms TOTP; the secret and the recovery codes.
+async fn enable_totp(app: &TestApp, token: &str) -> (String, Vec<String>) {
+    let secret = begin_totp(app, token).await;
+    let answer = confirm_totp(app, token, &code_at(&secret, app.clock_now(), 0)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    (secret, recovery_codes(&answer))
+}
+
+fn recovery_codes(answer: &Answer) -> Vec<String> {
+    let codes: Vec<String> = answer.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    let mut distinct = codes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), codes.len(), "{codes:?}");
+    codes
+}
+
+async fn totp_enabled(app: &TestApp, token: &str) -> bool {
+    let answer = get(app, "/api/v1/account", token).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body["totp_enabled"].as_bool().unwrap()
+}
+
+/// Signs in with the password in a new browser and submits `code` on the second-factor page:
+/// the status of that submission (303 signed in, 401 refused).
+async fn second_factor_sign_in(app: &TestApp, username: &str, code: &str) -> u16 {
+    let browser = new_client();
+    let response = app
+        .login_with(&browser, username, GOOD_PASSWORD, None)
+        .await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/login/second-factor"), "{location}");
+    let html = browser
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(app.url("/login/second-factor"))
+        .form(&[
+            ("code", code),
+            ("csrf_token", &csrf_from_html(&html)),
+            ("return_to", &hidden_value(&html, "return_to")),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A code of the same length that is surely not `code`.
+fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c == '9' {
+                '0'
+            } else {
+                char::from(c as u8 + 1)
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_without_a_usable_token_get_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    app.create_user("abel").await;
+    let rp = account_client(&app);
+    let tokens = account_tokens(&app, &new_client(), &rp, "abel").await;
+    let session = "0".repeat(64);
+    let routes = [
+        (Method::GET, "/api/v1/account".to_owned()),
+        (Method::GET, "/api/v1/account/sessions".to_owned()),
+        (Method::DELETE, "/api/v1/account/sessions".to_owned()),
+        (
+            Method::DELETE,
+            format!("/api/v1/account/sessions/{session}"),
+        ),
+        (Method::POST, "/api/v1/account/totp".to_owned()),
+        (Method::DELETE, "/api/v1/account/totp".to_owned()),
+        (Method::POST, "/api/v1/account/totp/confirm".to_owned()),
+        (Method::POST, "/api/v1/account/recovery-codes".to_owned()),
+    ];
+    for (method, path) in &routes {
+        // No token, and not even a body: authentication is checked first.
+        let answer = call(&app, method.clone(), path, None, None).await;
+        assert_eq!(answer.status, 401, "{method} {path}");
+        assert_eq!(
+            answer.problem_type(),
+            "urn:gatehouse:problem:unauthorized",
+            "{method} {path}"
+        );
+        assert_eq!(
+            answer.header(WWW_AUTHENTICATE),
+            r#"Bearer realm="gatehouse", scope="account""#,
+            "{method} {path}: no error code without a token (RFC 6750 §3.1)"
+        );
+    }
+
+    // Another scheme is no bearer token either.
+    let response = app
+        .client
+        .get(app.url("/api/v1/account"))
+        .basic_auth("abel", Some(GOOD_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        !response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=")
+    );
+
+    // A token that is not ours, or ours tampered with: invalid_token.
+    let tampered = format!("{}x", access(&tokens));
+    for bad in ["not-a-jwt", tampered.as_str()] {
+        let answer = get(&app, "/api/v1/account", bad).await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(answer.problem_type(), "urn:gatehouse:problem:unauthorized");
+        assert!(
+            answer
+                .header(WWW_AUTHENTICATE)
+                .starts_with(r#"Bearer realm="gatehouse", error="invalid_token""#),
+            "{}",
+            answer.header(WWW_AUTHENTICATE)
+        );
+    }
+
+    // The real token works until it expires (600 s).
+    assert_eq!(
+        get(&app, "/api/v1/account", access(&tokens)).await.status,
+        200
+    );
+    app.clock.advance(Duration::seconds(601));
+    let answer = get(&app, "/api/v1/account", access(&tokens)).await;
+    assert_eq!(answer.status, 401);
+    assert!(
+        answer
+            .header(WWW_AUTHENTICATE)
+            .contains(r#"error="invalid_token""#)
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_the_account_scope_gets_403_insufficient_scope() {
+    let app = spawn_app().await;
+    app.create_user("bea").await;
+    let rp = account_client(&app);
+    let tokens = tokens_in(&app, &new_client(), &rp, "bea", &[("scope", "openid")]).await;
+    assert_eq!(tokens["scope"], "openid");
+
+    for (method, path) in [
+        (Method::GET, "/api/v1/account"),
+        (Method::GET, "/api/v1/account/sessions"),
+        (Method::POST, "/api/v1/account/totp"),
+    ] {
+        let answer = call(&app, method.clone(), path, Some(access(&tokens)), None).await;
+        assert_eq!(answer.status, 403, "{method} {path}");
+        assert_eq!(
+            answer.problem_type(),
+            "urn:gatehouse:problem:insufficient-scope"
+        );
+        let challenge = answer.header(WWW_AUTHENTICATE);
+        assert!(
+            challenge.starts_with(r#"Bearer realm="gatehouse", error="insufficient_scope""#),
+            "{challenge}"
+        );
+        assert!(challenge.ends_with(r#"scope="account""#), "{challenge}");
+    }
+    // The same token is otherwise good: userinfo serves it.
+    let response = app
+        .client
+        .get(app.url("/userinfo"))
+        .bearer_auth(access(&tokens))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_account_is_the_token_holders() {
+    let app = spawn_app().await;
+    let user = app.create_user("cleo").await;
+    app.create_user("dora").await;
+    let rp = account_client(&app);
+    let tokens = account_tokens(&app, &new_client(), &rp, "cleo").await;
+
+    let answer = get(&app, "/api/v1/account", access(&tokens)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header(CACHE_CONTROL), "no-store");
+    let mut account = answer.body.clone();
+    let created_at = account
+        .as_object_mut()
+        .unwrap()
+        .remove("created_at")
+        .unwrap();
+    assert_eq!(
+        account,
+        json!({
+            "id": user["id"],
+            "username": "cleo",
+            "email": "cleo@example.com",
+            "email_verified": false,
+            "totp_enabled": false,
+        })
+    );
+    // The stored time may be less precise than the one registration answered with.
+    let stored = DateTime::parse_from_rfc3339(created_at.as_str().unwrap()).unwrap();
+    let registered = DateTime::parse_from_rfc3339(user["created_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (stored - registered).num_seconds().abs() < 1,
+        "{stored} {registered}"
+    );
+    // HEAD is served by the same handler, without a body.
+    let head = call(
+        &app,
+        Method::HEAD,
+        "/api/v1/account",
+        Some(access(&tokens)),
+        None,
+    )
+    .await;
+    assert_eq!((head.status, head.body), (200, Value::Null));
+}
+
+#[tokio::test]
+async fn the_session_list_marks_the_current_session_and_names_its_clients() {
+    let app = spawn_app().await;
+    app.create_user("emil").await;
+    let rp = account_client(&app);
+    let a = new_client();
+    let b = new_client();
+    let a_tokens = account_tokens(&app, &a, &rp, "emil").await;
+    app.clock.advance(Duration::seconds(5));
+    let b_tokens = account_tokens(&app, &b, &rp, "emil").await;
+
+    let list = sessions(&app, access(&a_tokens)).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(
+        list.iter().filter(|s| s["current"] == true).count(),
+        1,
+        "{list:?}"
+    );
+    // Oldest first: A signed in first, so A's own session leads its list.
+    assert_eq!(list[0]["current"], true);
+    for session in &list {
+        assert_eq!(session["clients"], json!([rp.client_id]), "{session}");
+        assert_eq!(session["amr"], json!(["pwd"]), "{session}");
+        assert_eq!(session["ip"], "127.0.0.1", "{session}");
+        assert_eq!(session["id"].as_str().unwrap().len(), 64, "{session}");
+        for time in ["created_at", "last_seen_at"] {
+            let value = session[time].as_str().unwrap();
+            DateTime::parse_from_rfc3339(value).unwrap_or_else(|_| panic!("{time}: {value}"));
+        }
+    }
+    assert!(
+        DateTime::parse_from_rfc3339(list[0]["created_at"].as_str().unwrap()).unwrap()
+            < DateTime::parse_from_rfc3339(list[1]["created_at"].as_str().unwrap()).unwrap()
+    );
+
+    // B's token marks B's session, the other one.
+    let a_current = current_session_id(&app, access(&a_tokens)).await;
+    let b_current = current_session_id(&app, access(&b_tokens)).await;
+    assert_ne!(a_current, b_current);
+    assert_eq!(list[1]["id"], b_current.as_str());
+}
+
+#[tokio::test]
+async fn ending_another_session_ends_its_cookie_and_tokens() {
+    let app = spawn_app().await;
+    app.create_user("finn").await;
+    let rp = account_client(&app);
+    let a = new_client();
+    let b = new_client();
+    let a_tokens = account_tokens(&app, &a, &rp, "finn").await;
+    let b_tokens = account_tokens(&app, &b, &rp, "finn").await;
+    let b_session = current_session_id(&app, access(&b_tokens)).await;
+
+    let answer = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/account/sessions/{b_session}"),
+        Some(access(&a_tokens)),
+        None,
+    )
+    .await;
+    assert_eq!((answer.status, answer.body), (204, Value::Null));
+
+    // B's cookie is refused, its refresh token is invalid_grant, its access token revoked.
+    assert_eq!(app.account_page(&b).await.0, 303);
+    let response = refresh(&app, &rp, b_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    let answer = get(&app, "/api/v1/account", access(&b_tokens)).await;
+    assert_eq!(answer.status, 401);
+    assert!(
+        answer
+            .header(WWW_AUTHENTICATE)
+            .contains(r#"error="invalid_token""#)
+    );
+
+    // A is untouched and now alone.
+    assert_eq!(app.account_page(&a).await.0, 200);
+    let list = sessions(&app, access(&a_tokens)).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["current"], true);
+    let response = refresh(&app, &rp, a_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_and_other_users_session_ids_are_404_and_change_nothing() {
+    let app = spawn_app().await;
+    app.create_user("gus").await;
+    app.create_user("hana").await;
+    let rp = account_client(&app);
+    let gus = new_client();
+    let hana = new_client();
+    let gus_tokens = account_tokens(&app, &gus, &rp, "gus").await;
+    let hana_tokens = account_tokens(&app, &hana, &rp, "hana").await;
+    let hana_session = current_session_id(&app, access(&hana_tokens)).await;
+
+    for id in [
+        "0".repeat(64),
+        "not-a-session".to_owned(),
+        hana_session.clone(),
+    ] {
+        let answer = call(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/account/sessions/{id}"),
+            Some(access(&gus_tokens)),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 404, "{id}");
+        assert_eq!(answer.problem_type(), "urn:gatehouse:problem:not-found");
+    }
+
+    // Hana's session, cookie and tokens live on; so does Gus's.
+    assert_eq!(app.account_page(&hana).await.0, 200);
+    assert_eq!(
+        current_session_id(&app, access(&hana_tokens)).await,
+        hana_session
+    );
+    let response = refresh(&app, &rp, hana_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sessions(&app, access(&gus_tokens)).await.len(), 1);
+    assert_eq!(app.account_page(&gus).await.0, 200);
+}
+
+#[tokio::test]
+async fn ending_all_other_sessions_keeps_only_the_tokens_session() {
+    let app = spawn_app().await;
+    app.create_user("ines").await;
+    let rp = account_client(&app);
+    let this = new_client();
+    let this_tokens = account_tokens(&app, &this, &rp, "ines").await;
+    let others: Vec<reqwest::Client> = (0..3).map(|_| new_client()).collect();
+    for other in &others {
+        account_tokens(&app, other, &rp, "ines").await;
+    }
+    assert_eq!(sessions(&app, access(&this_tokens)).await.len(), 4);
+
+    let answer = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/account/sessions",
+        Some(access(&this_tokens)),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body, json!({ "count": 3 }));
+
+    let list = sessions(&app, access(&this_tokens)).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["current"], true);
+    assert_eq!(app.account_page(&this).await.0, 200);
+    for other in &others {
+        assert_eq!(app.account_page(other).await.0, 303);
+    }
+    // Nothing left to end.
+    let answer = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/account/sessions",
+        Some(access(&this_tokens)),
+        None,
+    )
+    .await;
+    assert_eq!(answer.body, json!({ "count": 0 }));
+}
+
+#[tokio::test]
+async fn totp_enrolment_is_confirmed_with_a_code_that_is_then_spent() {
+    let app = spawn_app().await;
+    app.create_user("jonas").await;
+    let rp = account_client(&app);
+    let tokens = account_tokens(&app, &new_client(), &rp, "jonas").await;
+    let token = access(&tokens);
+
+    // Nothing to confirm before an enrolment starts.
+    let code_now = |secret: &str| code_at(secret, app.clock_now(), 0);
+    let answer = confirm_totp(&app, token, "123456").await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:no-pending-enrolment"
+    );
+
+    let secret = begin_totp(&app, token).await;
+    // Pending is not on.
+    assert!(!totp_enabled(&app, token).await);
+    let answer = confirm_totp(&app, token, &wrong_code(&code_now(&secret))).await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.problem_type(), "urn:gatehouse:problem:invalid-code");
+    assert_eq!(answer.body["field"], "code");
+    assert!(!totp_enabled(&app, token).await);
+
+    let code = code_now(&secret);
+    let answer = confirm_totp(&app, token, &code).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header(CACHE_CONTROL), "no-store");
+    assert_eq!(recovery_codes(&answer).len(), 10);
+    assert!(totp_enabled(&app, token).await);
+
+    // The same code again: nothing is pending any more, and a new enrolment is refused.
+    let answer = confirm_totp(&app, token, &code).await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:no-pending-enrolment"
+    );
+    let answer = call(
+        &app,
+        Method::POST,
+        "/api/v1/account/totp",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:two-factor-enabled"
+    );
+
+    // The enrolment spent its code (RFC 6238 §5.2): signing in with it is refused; the next
+    // step's code works.
+    assert_eq!(second_factor_sign_in(&app, "jonas", &code).await, 401);
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        second_factor_sign_in(&app, "jonas", &code_now(&secret)).await,
+        303
+    );
+}
+
+#[tokio::test]
+async fn enrolment_needs_a_sign_in_within_the_reauthentication_window() {
+    let app = spawn_app().await;
+    app.create_user("kai").await;
+    let rp = account_client(&app);
+    let browser = new_client();
+    account_tokens(&app, &browser, &rp, "kai").await;
+
+    // Past the ten-minute window, a new token from the same session keeps the old auth_time.
+    app.clock.advance(Duration::seconds(601));
+    let stale = account_tokens(&app, &browser, &rp, "kai").await;
+    assert_eq!(
+        get(&app, "/api/v1/account", access(&stale)).await.status,
+        200
+    );
+    let answer = call(
+        &app,
+        Method::POST,
+        "/api/v1/account/totp",
+        Some(access(&stale)),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:reauthentication-required"
+    );
+    assert!(answer.headers.get(WWW_AUTHENTICATE).is_none());
+
+    // A fresh sign-in is recent enough.
+    let fresh = account_tokens(&app, &new_client(), &rp, "kai").await;
+    begin_totp(&app, access(&fresh)).await;
+}
+
+#[tokio::test]
+async fn recovery_codes_and_switching_off_need_the_password() {
+    let app = spawn_app().await;
+    app.create_user("lena").await;
+    let rp = account_client(&app);
+    let tokens = account_tokens(&app, &new_client(), &rp, "lena").await;
+    let token = access(&tokens);
+    let regenerate = |password: &str| {
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/account/recovery-codes",
+            Some(token),
+            Some(json!({ "password": password })),
+        )
+    };
+    let disable = |password: &str| {
+        call(
+            &app,
+            Method::DELETE,
+            "/api/v1/account/totp",
+            Some(token),
+            Some(json!({ "password": password })),
+        )
+    };
+
+    let (_, first_codes) = enable_totp(&app, token).await;
+    assert_eq!(first_codes.len(), 10);
+
+    let answer = regenerate("not the password at all").await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:wrong-password"
+    );
+    assert_eq!(answer.body["field"], "password");
+    let answer = regenerate(GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header(CACHE_CONTROL), "no-store");
+    let new_codes = recovery_codes(&answer);
+    assert_eq!(new_codes.len(), 10);
+    assert!(
+        new_codes.iter().all(|code| !first_codes.contains(code)),
+        "{first_codes:?} {new_codes:?}"
+    );
+
+    let answer = disable("not the password at all").await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:wrong-password"
+    );
+    assert!(totp_enabled(&app, token).await);
+    let answer = disable(GOOD_PASSWORD).await;
+    assert_eq!((answer.status, answer.body), (204, Value::Null));
+    assert!(!totp_enabled(&app, token).await);
+
+    // Nothing left to switch off or to make codes for.
+    let answer = disable(GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:two-factor-not-enabled"
+    );
+    let answer = regenerate(GOOD_PASSWORD).await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        answer.problem_type(),
+        "urn:gatehouse:problem:two-factor-not-enabled"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_problems() {
+    let app = spawn_app().await;
+    app.create_user("milo").await;
+    let rp = account_client(&app);
+    let tokens = account_tokens(&app, &new_client(), &rp, "milo").await;
+    let token = access(&tokens);
+
+    let cases: [(&str, Option<&str>, &str, Option<&str>); 5] = [
+        ("{nope", Some("application/json"), "malformed-body", None),
+        (
+            "{}",
+            Some("application/json"),
+            "malformed-body",
+            Some("code"),
+        ),
+        (
+            r#"{"code":123456}"#,
+            Some("application/json"),
+            "malformed-body",
+            Some("code"),
+        ),
+        (
+            r#"{"code":"1","x":1}"#,
+            Some("application/json"),
+            "malformed-body",
+            Some("x"),
+        ),
+        (
+            r#"{"code":"1"}"#,
+            Some("text/plain"),
+            "unsupported-media-type",
+            None,
+        ),
+    ];
+    for (body, content_type, kind, field) in cases {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/account/totp/confirm"))
+            .bearer_auth(token)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            format!("urn:gatehouse:problem:{kind}"),
+            "{body}"
+        );
+        assert_eq!(problem["field"].as_str(), field, "{body}");
+    }
+    // A password body read the same way.
+    let answer = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/account/totp",
+        Some(token),
+        Some(json!({ "pass": GOOD_PASSWORD })),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.body["field"], "pass");
+}
+
+#[tokio::test]
+async fn account_routes_answer_other_methods_with_405_and_allow() {
+    let app = spawn_app().await;
+    let routes = [
+        ("/api/v1/account", "GET, HEAD"),
+        ("/api/v1/account/sessions", "GET, HEAD, DELETE"),
+        (
+            "/api/v1/account/sessions/0000000000000000000000000000000000000000000000000000000000000000",
+            "DELETE",
+        ),
+        ("/api/v1/account/totp", "POST, DELETE"),
+        ("/api/v1/account/totp/confirm", "POST"),
+        ("/api/v1/account/recovery-codes", "POST"),
+    ];
+    for (path, allow) in routes {
+        for method in ["PUT", "PATCH", "OPTIONS"] {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = call(&app, method.clone(), path, None, None).await;
+            assert_eq!(answer.status, 405, "{method} {path}");
+            assert_eq!(answer.header(ALLOW), allow, "{method} {path}");
+            assert_eq!(
+                answer.problem_type(),
+                "urn:gatehouse:problem:method-not-allowed"
+            );
+        }
+    }
+}
