@@ -23,7 +23,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// Cheap argon2 parameters: the suite hashes hundreds of passwords.
-pub const TEST_ARGON2_MEMORY_KIB: u32 = 256;
+pub const TEST_ARGON2_MEMORY_KIB: u32 = gatehouse_identity::testing::CHEAP_ARGON2.memory_kib;
 /// A password that passes every registration rule.
 pub const GOOD_PASSWORD: &str = "correct horse battery staple";
 
@@ -210,7 +210,8 @@ pub const ADMIN_PASSWORD: &str = "bootstrap admin password";
 #[derive(Default)]
 pub struct TestAppBuilder {
     options: TestOptions,
-    users: Vec<String>,
+    /// Usernames, and whether each holds the `admin` role.
+    users: Vec<(String, bool)>,
 }
 
 impl TestAppBuilder {
@@ -231,14 +232,40 @@ impl TestAppBuilder {
     /// A user registered with [`GOOD_PASSWORD`] and `<name>@example.com` before the test starts.
     #[must_use]
     pub fn with_user(mut self, username: &str) -> Self {
-        self.users.push(username.to_owned());
+        self.users.push((username.to_owned(), false));
+        self
+    }
+
+    /// [`TestAppBuilder::with_user`] holding the `admin` role (as `gatehouse user create
+    /// --admin` makes one). The bootstrap administrator exists as well ([`TestApp::admin`]).
+    #[must_use]
+    pub fn with_admin(mut self, username: &str) -> Self {
+        self.users.push((username.to_owned(), true));
         self
     }
 
     pub async fn spawn(self) -> TestApp {
         let app = spawn_app_with(self.options).await;
-        for username in &self.users {
-            app.create_user(username).await;
+        for (username, admin) in &self.users {
+            if *admin {
+                let registration = gatehouse_identity::Registration {
+                    username: username.clone(),
+                    email: format!("{username}@example.com"),
+                    password: GOOD_PASSWORD.to_owned(),
+                };
+                app.state
+                    .accounts
+                    .register(
+                        registration,
+                        &[gatehouse_identity::Role::Admin],
+                        &gatehouse_identity::RequestContext::default(),
+                        app.clock_now(),
+                    )
+                    .await
+                    .unwrap();
+            } else {
+                app.create_user(username).await;
+            }
         }
         app
     }

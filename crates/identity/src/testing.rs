@@ -15,6 +15,21 @@ use diesel::sql_types::{Integer, Text};
 use crate::db::{Backend, Database};
 use crate::error::IdentityError;
 
+/// Argon2id parameters for tests: debug builds hash slowly, and these keep suites fast while
+/// exercising the same code (the end-to-end harness sets the same cost through its settings).
+pub const CHEAP_ARGON2: crate::Argon2Params = crate::Argon2Params {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A password hasher at [`CHEAP_ARGON2`].
+pub fn cheap_hasher() -> crate::PasswordHasher {
+    // The parameters are valid constants.
+    #[expect(clippy::expect_used, reason = "test support; the constants are valid")]
+    crate::PasswordHasher::new(CHEAP_ARGON2, 4).expect("cheap argon2 parameters")
+}
+
 /// The variable naming the Postgres server to create test databases on.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 

@@ -95,3 +95,33 @@ async fn first_start_creates_the_admin_account() {
     let response = app.login("admin", "bootstrap admin password").await;
     assert_eq!(response.status(), 303);
 }
+
+#[tokio::test]
+async fn the_builder_starts_the_app_with_its_users_and_settings() {
+    let app = gatehouse_tests::TestApp::builder()
+        .configure(|settings| settings.sessions.max_per_user = 7)
+        .with_user("uma")
+        .with_admin("ada")
+        .spawn()
+        .await;
+    assert_eq!(app.state.settings.sessions.max_per_user, 7);
+    let db = app.state.accounts.database();
+    assert!(db.roles_of(app.user_id("uma")).unwrap().is_empty());
+    assert_eq!(
+        db.roles_of(app.user_id("ada")).unwrap(),
+        [gatehouse_identity::Role::Admin]
+    );
+    let (username, password) = app.admin();
+    assert_eq!(app.login(username, password).await.status(), 303);
+    assert_eq!(
+        app.login_with(
+            &gatehouse_tests::new_client(),
+            "ada",
+            gatehouse_tests::GOOD_PASSWORD,
+            None
+        )
+        .await
+        .status(),
+        303
+    );
+}

@@ -16,8 +16,8 @@ use gatehouse_authz::{
 };
 use gatehouse_identity::testing::TestDatabase;
 use gatehouse_identity::{
-    Accounts, Argon2Params, Client, ClientSecretHasher, ClientType, Database, GrantType,
-    LockoutPolicy, NewClient, PasswordHasher, Registration, RequestContext, User,
+    Accounts, Client, ClientSecretHasher, ClientType, Database, GrantType, LockoutPolicy,
+    NewClient, Registration, RequestContext, User,
 };
 use gatehouse_sessions::{KvStore, MemoryStore, RedisStore, StoreError};
 use gatehouse_tokens::{KeyManager, KeyPolicy, KeySet, MasterKey, Validation};
@@ -35,13 +35,6 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub const STATE: &str = "st@te/with spaces&more";
 pub const NONCE: &str = "n-0S6_WzA2Mj";
 pub const SID: &str = "sid-1";
-
-/// Debug builds hash slowly; registration only needs a valid hash.
-const CHEAP_ARGON2: Argon2Params = Argon2Params {
-    memory_kib: 256,
-    iterations: 1,
-    parallelism: 1,
-};
 
 /// The clock every test starts from. Tests move it by passing a later `now`.
 pub fn t0() -> DateTime<Utc> {
@@ -155,7 +148,7 @@ impl Harness {
             secrets.clone(),
         );
 
-        let hasher = PasswordHasher::new(CHEAP_ARGON2, 4).unwrap();
+        let hasher = gatehouse_identity::testing::cheap_hasher();
         let accounts = Accounts::new(
             db.clone(),
             hasher,

@@ -16,17 +16,7 @@ mod untrusted_text;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::testing::TestDatabase;
-use crate::{
-    Accounts, Argon2Params, AuditEvent, Database, LockoutPolicy, PasswordHasher, Registration,
-    RequestContext,
-};
-
-/// Debug builds hash slowly; these keep the suite fast while exercising the same code.
-pub(crate) const CHEAP_ARGON2: Argon2Params = Argon2Params {
-    memory_kib: 256,
-    iterations: 1,
-    parallelism: 1,
-};
+use crate::{Accounts, AuditEvent, Database, LockoutPolicy, Registration, RequestContext};
 
 pub(crate) const PASSWORD: &str = "plume-atlas-47-quietly";
 
@@ -44,7 +34,7 @@ pub(crate) fn fixture() -> Fixture {
 pub(crate) fn fixture_with(lockout: LockoutPolicy) -> Fixture {
     let test_db = TestDatabase::create().unwrap();
     let db = test_db.connect().unwrap();
-    let hasher = PasswordHasher::new(CHEAP_ARGON2, 4).unwrap();
+    let hasher = crate::testing::cheap_hasher();
     Fixture {
         accounts: Accounts::new(db.clone(), hasher, lockout),
         db,
