@@ -9,6 +9,7 @@
 
 pub mod oauth;
 pub mod sink;
+pub mod smtp;
 pub mod totp;
 
 use std::net::TcpListener;

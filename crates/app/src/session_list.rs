@@ -21,7 +21,10 @@ impl Gatehouse {
         let sessions = self.sessions.list_for_user(user_id).await?;
         let mut views = Vec::with_capacity(sessions.len());
         for (handle, session) in sessions {
-            let clients = self.authz.session_clients(handle.as_str()).await?;
+            // No clock here (callers pass none); the session was seen then, so the index's
+            // entries that expired before are surely expired now.
+            let seen = session.last_seen_at.unwrap_or(session.created_at);
+            let clients = self.authz.session_clients(handle.as_str(), seen).await?;
             views.push(SessionView {
                 handle,
                 session,

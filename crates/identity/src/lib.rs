@@ -15,6 +15,7 @@ mod clients;
 mod consents;
 mod db;
 mod error;
+mod mail_outbox;
 mod password;
 mod schema;
 pub mod secrets;
@@ -41,6 +42,9 @@ pub use clients::{
 };
 pub use db::{Backend, Database};
 pub use error::IdentityError;
+pub use mail_outbox::{
+    ClaimedMail, MailFailure, MailRetryPolicy, MailStatus, OutboxEntry, OutboxMail,
+};
 pub use password::{Argon2Params, PasswordHasher};
 pub use secrets::{MasterKey, SecretsError};
 pub use session_end_requests::{SessionEndReason, SessionEndRequest};

@@ -49,6 +49,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        message_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        claimed_at -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> BigInt,
         user_id -> Text,
@@ -136,6 +155,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     clients,
     consents,
+    mail_outbox,
     recovery_codes,
     roles,
     session_end_requests,

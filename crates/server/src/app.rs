@@ -14,14 +14,16 @@ use gatehouse_identity::{
     Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
     TotpSettings,
 };
-use gatehouse_sessions::{BrowserSessions, KvStore, PendingLogins, open_store};
+use gatehouse_sessions::{
+    BrowserSessions, KvStore, PendingLogins, RateDecision, RateLimiter, RateRule, open_store,
+};
 use gatehouse_tokens::Algorithm;
 use gatehouse_tokens::keystore::{KeyManager, KeyPolicy, MasterKey};
 use secrecy::ExposeSecret;
 
 use crate::backchannel::{self, BackchannelWorker};
 use crate::clock::Clock;
-use crate::config::{Settings, SigningAlgorithm};
+use crate::config::{RateLimitRule, RateLimitSettings, Settings, SigningAlgorithm};
 use crate::{api, bootstrap, health, oidc, pages, telemetry};
 
 /// Everything a handler needs, shared by all workers.
@@ -39,6 +41,87 @@ pub struct AppState {
     pub secrets: ClientSecretHasher,
     /// The discovery document, serialized once.
     pub discovery: web::Bytes,
+    pub rate_limits: RateLimits,
+}
+
+/// The requests `[rate_limits]` limits, per client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimited {
+    Login,
+    SecondFactor,
+    Registration,
+}
+
+/// `[rate_limits]` over the shared session store (RFC 6585 §4).
+pub struct RateLimits {
+    /// `None` when `rate_limits.enabled` is false.
+    limiter: Option<RateLimiter>,
+    login: RateRule,
+    second_factor: RateRule,
+    registration: RateRule,
+}
+
+impl RateLimits {
+    pub fn new(settings: &RateLimitSettings, store: Arc<dyn KvStore>) -> Self {
+        let rule = |name, configured: RateLimitRule| RateRule {
+            name,
+            limit: configured.limit,
+            window: Duration::from_secs(configured.window_secs),
+        };
+        Self {
+            limiter: settings.enabled.then(|| RateLimiter::new(store)),
+            login: rule("login_per_ip", settings.login_per_ip),
+            second_factor: rule("second_factor_per_ip", settings.second_factor_per_ip),
+            registration: rule("registration_per_ip", settings.registration_per_ip),
+        }
+    }
+
+    /// Counts one request from `ip` (the peer address, `crate::browser::request_context`) and
+    /// returns `Some(retry_after_secs)` if it is over its limit.
+    ///
+    /// Refusals are logged, not audited: an audit row per refused request would hand whoever
+    /// is being refused a way to fill the audit table, and cost a database write per request,
+    /// the very load being shed. The first refusal of a window is logged at info, the rest at
+    /// debug, so a flood costs one log line per client and window. A store failure lets the
+    /// request through (logged as a warning): the limits guard against abuse, and refusing
+    /// every sign-in while the store is down would not make anything safer.
+    pub async fn check(
+        &self,
+        request: RateLimited,
+        ip: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        let rule = match request {
+            RateLimited::Login => &self.login,
+            RateLimited::SecondFactor => &self.second_factor,
+            RateLimited::Registration => &self.registration,
+        };
+        let ip = ip.unwrap_or("unknown");
+        match limiter.check(rule, ip, now).await {
+            Ok(RateDecision::Allowed) => None,
+            Ok(RateDecision::Limited {
+                retry_after_secs,
+                first_in_window,
+            }) => {
+                if first_in_window {
+                    tracing::info!(
+                        rule = rule.name,
+                        ip,
+                        retry_after_secs,
+                        "rate limit reached; refusing until the window ends"
+                    );
+                } else {
+                    tracing::debug!(rule = rule.name, ip, "rate limited");
+                }
+                Some(retry_after_secs)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, rule = rule.name, "rate limit not checked");
+                None
+            }
+        }
+    }
 }
 
 pub struct Application {
@@ -263,6 +346,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         .context("back-channel logout: cannot build the HTTP client")?
         .spawn(backchannel::POLL_INTERVAL);
     let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
+    let rate_limits = RateLimits::new(&settings.rate_limits, store.clone());
 
     let app = Gatehouse::new(
         accounts.clone(),
@@ -284,6 +368,13 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         clock.clone(),
         crate::session_end_requests::POLL_INTERVAL,
     );
+    // Mail queued by any instance is sent by whichever worker claims it first.
+    crate::mail::MailWorker::new(
+        accounts.database().clone(),
+        Arc::new(crate::mail::mailer(&settings)?),
+        clock.clone(),
+    )
+    .spawn(crate::mail::POLL_INTERVAL);
 
     Ok(AppState {
         issuer,
@@ -297,6 +388,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         keys,
         secrets,
         discovery,
+        rate_limits,
     })
 }
 

@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(crate::cli_clients::KeysCommand),
+    /// Check mail delivery.
+    #[command(subcommand)]
+    Mail(crate::mail::MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +98,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(command) => crate::cli_clients::run_client(command, settings).await,
         Command::Keys(command) => crate::cli_clients::run_keys(command, settings).await,
+        Command::Mail(command) => crate::mail::run_command(command, settings).await,
         Command::Openapi => {
             print!("{}", crate::api::openapi::document_json());
             Ok(())

@@ -32,8 +32,10 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub lockout: LockoutSettings,
     pub two_factor: TwoFactorSettings,
+    pub rate_limits: RateLimitSettings,
     pub logging: LoggingSettings,
     pub bootstrap: BootstrapSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +123,28 @@ pub struct TwoFactorSettings {
     pub expiry_sweep_interval_secs: u64,
 }
 
+/// Per-client-IP request limits (RFC 6585 §4), counted in the session store so that every
+/// instance shares them; see `gatehouse_sessions::rate_limit` for the algorithm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// `POST /login`.
+    pub login_per_ip: RateLimitRule,
+    /// `POST /login/second-factor`.
+    pub second_factor_per_ip: RateLimitRule,
+    /// `POST /api/v1/users`.
+    pub registration_per_ip: RateLimitRule,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitRule {
+    /// Requests allowed per window.
+    pub limit: u64,
+    pub window_secs: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -142,6 +166,32 @@ pub struct BootstrapSettings {
     pub admin_email: String,
     #[serde(default)]
     pub admin_password: Option<SecretString>,
+}
+
+/// `[email]`: how mail leaves (see `gatehouse_mail`). The key names are a contract with the
+/// configuration reference in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub transport: gatehouse_mail::TransportKind,
+    /// May carry credentials (`smtps://user:pass@host`): a secret.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub file_dir: std::path::PathBuf,
+}
+
+impl EmailSettings {
+    /// The checked mail settings; an error names the key.
+    pub fn mail_config(&self) -> Result<gatehouse_mail::MailConfig, ConfigError> {
+        gatehouse_mail::MailConfig::new(
+            self.transport,
+            self.smtp_url.as_ref(),
+            &self.from,
+            self.file_dir.clone(),
+        )
+        .map_err(|err| ConfigError::new(err.key, err.message))
+    }
 }
 
 /// A configuration problem, reported as one line naming the key.
@@ -208,6 +258,7 @@ impl Settings {
 
     /// Checks that serde cannot express.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.email.mail_config()?;
         let issuer = &self.server.issuer;
         if !matches!(issuer.scheme(), "http" | "https") {
             return Err(ConfigError::new(
@@ -298,6 +349,31 @@ impl Settings {
                 "must be 1 to 64 characters without a colon or control characters",
             ));
         }
+        let limits = &self.rate_limits;
+        for (key, rule) in [
+            ("rate_limits.login_per_ip", limits.login_per_ip),
+            (
+                "rate_limits.second_factor_per_ip",
+                limits.second_factor_per_ip,
+            ),
+            (
+                "rate_limits.registration_per_ip",
+                limits.registration_per_ip,
+            ),
+        ] {
+            if rule.limit == 0 {
+                return Err(ConfigError::new(
+                    format!("{key}.limit"),
+                    "must be at least 1 (turn limits off with rate_limits.enabled = false)",
+                ));
+            }
+            if rule.window_secs == 0 || rule.window_secs > 24 * 3600 {
+                return Err(ConfigError::new(
+                    format!("{key}.window_secs"),
+                    "must be between 1 and 86400 seconds",
+                ));
+            }
+        }
         if self.keys.rotation_interval_days == 0 {
             return Err(ConfigError::new(
                 "keys.rotation_interval_days",
@@ -382,6 +458,19 @@ mod tests {
             gatehouse_sessions::DEFAULT_MAX_PER_USER
         );
         assert!(!settings.cookies_secure());
+        assert!(settings.rate_limits.enabled);
+        assert_eq!(settings.rate_limits.login_per_ip.limit, 100);
+    }
+
+    #[test]
+    fn rate_limits_can_be_raised_through_the_environment() {
+        let settings = load_with_env(&[
+            ("GATEHOUSE__RATE_LIMITS__LOGIN_PER_IP__LIMIT", "1000000"),
+            ("GATEHOUSE__RATE_LIMITS__ENABLED", "false"),
+        ])
+        .unwrap();
+        assert_eq!(settings.rate_limits.login_per_ip.limit, 1_000_000);
+        assert!(!settings.rate_limits.enabled);
     }
 
     #[test]
@@ -415,6 +504,16 @@ mod tests {
         let err = load_with_env(&[("GATEHOUSE__LOCKOUT__MAX_FAILURES", "many")]).unwrap_err();
         assert_eq!(err.key, "lockout.max_failures");
 
+        let err =
+            load_with_env(&[("GATEHOUSE__RATE_LIMITS__LOGIN_PER_IP__LIMIT", "0")]).unwrap_err();
+        assert_eq!(err.key, "rate_limits.login_per_ip.limit");
+        let err = load_with_env(&[(
+            "GATEHOUSE__RATE_LIMITS__REGISTRATION_PER_IP__WINDOW_SECS",
+            "0",
+        )])
+        .unwrap_err();
+        assert_eq!(err.key, "rate_limits.registration_per_ip.window_secs");
+
         for bad in ["0", "10001", "-1"] {
             let err = load_with_env(&[("GATEHOUSE__SESSIONS__MAX_PER_USER", bad)]).unwrap_err();
             assert_eq!(err.key, "sessions.max_per_user", "{bad}");
@@ -435,5 +534,43 @@ mod tests {
         )])
         .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn email_settings_are_checked_at_start_naming_the_key() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(
+            settings.email.transport,
+            gatehouse_mail::TransportKind::File
+        );
+        assert_eq!(settings.email.file_dir, Path::new("data/mail"));
+        assert!(settings.email.smtp_url.is_none());
+
+        let settings = load_with_env(&[
+            ("GATEHOUSE__EMAIL__TRANSPORT", "smtp"),
+            (
+                "GATEHOUSE__EMAIL__SMTP_URL",
+                "smtps://mailer:hunter2hunter2@smtp.example.com",
+            ),
+        ])
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+
+        let err = load_with_env(&[
+            ("GATEHOUSE__EMAIL__TRANSPORT", "smtp"),
+            (
+                "GATEHOUSE__EMAIL__SMTP_URL",
+                "smtp://mailer:hunter2@smtp.example.com",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "email.smtp_url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = load_with_env(&[("GATEHOUSE__EMAIL__TRANSPORT", "smtp")]).unwrap_err();
+        assert_eq!(err.key, "email.smtp_url");
+        let err = load_with_env(&[("GATEHOUSE__EMAIL__TRANSPORT", "pigeon")]).unwrap_err();
+        assert_eq!(err.key, "email.transport");
+        let err = load_with_env(&[("GATEHOUSE__EMAIL__FROM", "nobody")]).unwrap_err();
+        assert_eq!(err.key, "email.from");
     }
 }

@@ -12,6 +12,7 @@ pub mod cli_clients;
 pub mod clock;
 pub mod config;
 pub mod health;
+pub mod mail;
 pub mod oidc;
 pub mod pages;
 pub mod problem;

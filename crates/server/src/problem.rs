@@ -9,7 +9,7 @@
 //! plus the `WWW-Authenticate` challenge RFC 6750 §3 requires ([`Problem::with_challenge`]).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use gatehouse_app::AppError;
 use gatehouse_identity::IdentityError;
@@ -44,6 +44,8 @@ pub enum ProblemKind {
     TwoFactorNotEnabled,
     /// No second-factor enrolment is waiting for confirmation.
     NoPendingEnrolment,
+    /// Over a rate limit (RFC 6585 §4); `Retry-After` says when to try again.
+    TooManyRequests,
     Internal,
     Unavailable,
 }
@@ -67,6 +69,7 @@ impl ProblemKind {
             Self::TwoFactorEnabled => "urn:gatehouse:problem:two-factor-enabled",
             Self::TwoFactorNotEnabled => "urn:gatehouse:problem:two-factor-not-enabled",
             Self::NoPendingEnrolment => "urn:gatehouse:problem:no-pending-enrolment",
+            Self::TooManyRequests => "urn:gatehouse:problem:too-many-requests",
             Self::Internal => "urn:gatehouse:problem:internal",
             Self::Unavailable => "urn:gatehouse:problem:unavailable",
         }
@@ -90,6 +93,7 @@ impl ProblemKind {
             Self::TwoFactorEnabled => "Two-factor authentication is on",
             Self::TwoFactorNotEnabled => "Two-factor authentication is off",
             Self::NoPendingEnrolment => "No pending enrolment",
+            Self::TooManyRequests => "Too many requests",
             Self::Internal => "Internal server error",
             Self::Unavailable => "Service unavailable",
         }
@@ -117,6 +121,7 @@ impl ProblemKind {
             | Self::WrongPassword => StatusCode::FORBIDDEN,
             // Well-formed and understood, but the code in it is wrong (RFC 9110 §15.5.21).
             Self::InvalidCode => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -131,6 +136,8 @@ pub struct Problem {
     pub field: Option<String>,
     /// The `WWW-Authenticate` challenge of a bearer-protected resource (RFC 6750 §3).
     pub challenge: Option<HeaderValue>,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3), set by [`Problem::too_many_requests`].
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -152,7 +159,21 @@ impl Problem {
             detail: detail.into(),
             field: None,
             challenge: None,
+            retry_after: None,
         }
+    }
+
+    /// Over a rate limit (RFC 6585 §4): 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        let mut problem = Self::new(
+            ProblemKind::TooManyRequests,
+            format!(
+                "Too many requests from this address. Retry after {retry_after_secs} s \
+                 (Retry-After)."
+            ),
+        );
+        problem.retry_after = Some(retry_after_secs);
+        problem
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -226,6 +247,9 @@ impl ResponseError for Problem {
         response.insert_header((CONTENT_TYPE, "application/problem+json"));
         if let Some(challenge) = &self.challenge {
             response.insert_header((WWW_AUTHENTICATE, challenge.clone()));
+        }
+        if let Some(secs) = self.retry_after {
+            response.insert_header((RETRY_AFTER, secs));
         }
         response.body(json)
     }

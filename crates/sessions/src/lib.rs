@@ -7,6 +7,7 @@
 //! - [`redis_store`]: [`RedisStore`], shared between instances, connecting lazily.
 //! - [`browser`]: [`BrowserSessions`], the login session behind the session cookie.
 //! - [`pending`]: [`PendingLogins`], sign-ins waiting for their second factor.
+//! - [`rate_limit`]: [`RateLimiter`], request counters shared by every instance (RFC 6585 §4).
 //!
 //! Expiry is the store's job (a TTL on every write), so nothing here needs a cleanup job beyond
 //! the memory store's sweeper.
@@ -14,6 +15,7 @@
 pub mod browser;
 pub mod memory;
 pub mod pending;
+pub mod rate_limit;
 pub mod redis_store;
 pub mod store;
 
@@ -26,5 +28,6 @@ pub use pending::{
     Attempt, MAX_SECOND_FACTOR_ATTEMPTS, PENDING_LOGIN_TTL, PendingLogin, PendingLogins,
     PendingPurpose,
 };
+pub use rate_limit::{RateDecision, RateLimiter, RateRule};
 pub use redis_store::RedisStore;
 pub use store::{DEFAULT_SWEEP_INTERVAL, KvStore, StoreError, open_store};

@@ -5,8 +5,12 @@
 //! [`tokio::time::Instant`], so tests move the clock with `tokio::time::pause()`/`advance()`
 //! instead of sleeping. Expired entries are invisible at once and removed lazily on access or by
 //! the sweeper ([`MemoryStore::spawn_sweeper`]) so that memory does not grow without bound.
+//!
+//! A sorted set keeps, as Redis' skiplist does, an index ordered by score beside the member →
+//! score map, so that range reads, trims and claims cost O(log n + k) for the k members they
+//! touch, never a scan: an index trimmed on every add (a user's grants) can hold thousands.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +24,74 @@ use crate::store::{KvStore, StoreError, effective_ttl};
 enum Value {
     Bytes(Vec<u8>),
     Set(HashSet<String>),
-    /// Member → score.
-    Sorted(HashMap<String, i64>),
+    /// Boxed so that the common `Bytes` entry stays as small as a set's.
+    Sorted(Box<SortedSet>),
+}
+
+/// A Redis ZSET: member → score, plus the members ordered as Redis orders them (by score, then
+/// by member). Each member is one shared allocation referenced from both.
+#[derive(Debug, Default)]
+struct SortedSet {
+    scores: HashMap<Arc<str>, i64>,
+    by_score: BTreeSet<(i64, Arc<str>)>,
+}
+
+impl SortedSet {
+    /// Adds `member` at `score`, or moves it there. O(log n).
+    fn insert(&mut self, member: &str, score: i64) {
+        match self.scores.get_key_value(member) {
+            Some((_, &old)) if old == score => {}
+            Some((shared, &old)) => {
+                let shared = Arc::clone(shared);
+                self.by_score.remove(&(old, Arc::clone(&shared)));
+                self.by_score.insert((score, Arc::clone(&shared)));
+                self.scores.insert(shared, score);
+            }
+            None => {
+                let shared: Arc<str> = Arc::from(member);
+                self.by_score.insert((score, Arc::clone(&shared)));
+                self.scores.insert(shared, score);
+            }
+        }
+    }
+
+    /// true if `member` was present. O(log n).
+    fn remove(&mut self, member: &str) -> bool {
+        match self.scores.remove_entry(member) {
+            Some((shared, score)) => self.by_score.remove(&(score, shared)),
+            None => false,
+        }
+    }
+
+    /// Removes every member scored below `bound`; returns how many. O(log n + removed): the
+    /// lowest scores are at the front of the ordered index.
+    fn remove_below(&mut self, bound: i64) -> usize {
+        let mut removed = 0;
+        while self
+            .by_score
+            .first()
+            .is_some_and(|(score, _)| *score < bound)
+            && let Some((_, member)) = self.by_score.pop_first()
+        {
+            self.scores.remove(&member);
+            removed += 1;
+        }
+        removed
+    }
+
+    /// Members scored at least `min`, in Redis order. O(log n) to the first.
+    fn members_from(&self, min: i64) -> impl Iterator<Item = &(i64, Arc<str>)> {
+        // The empty member sorts before every other member of the same score.
+        self.by_score.range((min, Arc::from(""))..)
+    }
+
+    fn score(&self, member: &str) -> Option<i64> {
+        self.scores.get(member).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
 }
 
 #[derive(Debug)]
@@ -98,6 +168,47 @@ impl MemoryStore {
                 }
             }
         })
+    }
+
+    /// [`KvStore::sorted_add`], and with `drop_scores_below` [`KvStore::sorted_add_trimmed`]:
+    /// the add, the trim and the TTL renewal under one lock. Returns how many members the trim
+    /// dropped. A set the trim leaves empty is removed, as Redis removes an emptied key.
+    fn add_sorted(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: Option<i64>,
+        ttl: Duration,
+    ) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock();
+        let trim =
+            |set: &mut SortedSet| drop_scores_below.map_or(0, |bound| set.remove_below(bound));
+        let (dropped, now_empty) = match live_entry(&mut entries, key, now) {
+            Some(entry) => {
+                let Value::Sorted(set) = &mut entry.value else {
+                    return Err(wrong_type(key, "sorted set"));
+                };
+                set.insert(member, score);
+                let dropped = trim(set);
+                entry.expires_at = now + effective_ttl(ttl);
+                (dropped, set.is_empty())
+            }
+            None => {
+                let mut set = Box::<SortedSet>::default();
+                set.insert(member, score);
+                let dropped = trim(&mut set);
+                if !set.is_empty() {
+                    entries.insert(key.to_owned(), Entry::new(Value::Sorted(set), now, ttl));
+                }
+                return Ok(dropped);
+            }
+        };
+        if now_empty {
+            entries.remove(key);
+        }
+        Ok(dropped)
     }
 }
 
@@ -302,22 +413,37 @@ impl KvStore for MemoryStore {
         score: i64,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let now = Instant::now();
+        self.add_sorted(key, member, score, None, ttl).map(|_| ())
+    }
+
+    async fn sorted_add_trimmed(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: i64,
+        ttl: Duration,
+    ) -> Result<usize, StoreError> {
+        self.add_sorted(key, member, score, Some(drop_scores_below), ttl)
+    }
+
+    async fn sorted_members_from(
+        &self,
+        key: &str,
+        min_score: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut entries = self.entries.lock();
-        match live_entry(&mut entries, key, now) {
-            Some(entry) => {
-                let Value::Sorted(members) = &mut entry.value else {
-                    return Err(wrong_type(key, "sorted set"));
-                };
-                members.insert(member.to_owned(), score);
-                entry.expires_at = now + effective_ttl(ttl);
-            }
-            None => {
-                let members = HashMap::from([(member.to_owned(), score)]);
-                entries.insert(key.to_owned(), Entry::new(Value::Sorted(members), now, ttl));
-            }
+        match live_entry(&mut entries, key, Instant::now()) {
+            None => Ok(Vec::new()),
+            Some(Entry {
+                value: Value::Sorted(set),
+                ..
+            }) => Ok(set
+                .members_from(min_score)
+                .map(|(score, member)| (member.to_string(), *score))
+                .collect()),
+            Some(_) => Err(wrong_type(key, "sorted set")),
         }
-        Ok(())
     }
 
     async fn sorted_claim_due(
@@ -328,27 +454,25 @@ impl KvStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let mut entries = self.entries.lock();
-        let members = match live_entry(&mut entries, key, Instant::now()) {
+        let set = match live_entry(&mut entries, key, Instant::now()) {
             None => return Ok(Vec::new()),
             Some(Entry {
-                value: Value::Sorted(members),
+                value: Value::Sorted(set),
                 ..
-            }) => members,
+            }) => set,
             Some(_) => return Err(wrong_type(key, "sorted set")),
         };
-        // Redis' order: by score, then by member.
-        let mut due: Vec<(i64, String)> = members
+        let due: Vec<Arc<str>> = set
+            .by_score
             .iter()
-            .filter(|(_, score)| **score <= due_by)
-            .map(|(member, score)| (*score, member.clone()))
+            .take_while(|(score, _)| *score <= due_by)
+            .take(limit)
+            .map(|(_, member)| Arc::clone(member))
             .collect();
-        due.sort_unstable();
-        due.truncate(limit);
-        let claimed: Vec<String> = due.into_iter().map(|(_, member)| member).collect();
-        for member in &claimed {
-            members.insert(member.clone(), lease_until);
+        for member in &due {
+            set.insert(member, lease_until);
         }
-        Ok(claimed)
+        Ok(due.iter().map(|member| member.to_string()).collect())
     }
 
     async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
@@ -356,9 +480,9 @@ impl KvStore for MemoryStore {
         let (removed, now_empty) = match live_entry(&mut entries, key, Instant::now()) {
             None => return Ok(false),
             Some(Entry {
-                value: Value::Sorted(members),
+                value: Value::Sorted(set),
                 ..
-            }) => (members.remove(member).is_some(), members.is_empty()),
+            }) => (set.remove(member), set.is_empty()),
             Some(_) => return Err(wrong_type(key, "sorted set")),
         };
         if now_empty {
@@ -372,14 +496,81 @@ impl KvStore for MemoryStore {
         match live_entry(&mut entries, key, Instant::now()) {
             None => Ok(None),
             Some(Entry {
-                value: Value::Sorted(members),
+                value: Value::Sorted(set),
                 ..
-            }) => Ok(members.get(member).copied()),
+            }) => Ok(set.score(member)),
             Some(_) => Err(wrong_type(key, "sorted set")),
         }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two views of a sorted set hold the same members at the same scores.
+    fn assert_consistent(set: &SortedSet) {
+        assert_eq!(set.scores.len(), set.by_score.len());
+        for (score, member) in &set.by_score {
+            assert_eq!(set.scores.get(member), Some(score), "{member}");
+        }
+    }
+
+    #[test]
+    fn both_views_of_a_sorted_set_agree_after_every_kind_of_change() {
+        let mut set = SortedSet::default();
+        for i in 0..50_i64 {
+            set.insert(&format!("m{}", i % 20), (i * 7) % 13);
+            assert_consistent(&set);
+        }
+        assert_eq!(set.scores.len(), 20);
+        assert!(set.remove("m3"));
+        assert!(!set.remove("m3"));
+        assert_consistent(&set);
+        let below = set.by_score.iter().filter(|(score, _)| *score < 6).count();
+        assert_eq!(set.remove_below(6), below);
+        assert_consistent(&set);
+        assert!(set.by_score.iter().all(|(score, _)| *score >= 6));
+        let remaining = set.by_score.len();
+        assert_eq!(set.remove_below(i64::MAX), remaining);
+        assert!(set.is_empty());
+        assert_consistent(&set);
+    }
+
+    #[test]
+    fn members_from_starts_at_the_first_member_of_the_bound_score() {
+        let mut set = SortedSet::default();
+        for (member, score) in [("", 5), ("a", 5), ("b", 4), ("c", 6)] {
+            set.insert(member, score);
+        }
+        let from: Vec<(i64, &str)> = set
+            .members_from(5)
+            .map(|(score, member)| (*score, &**member))
+            .collect();
+        assert_eq!(from, [(5, ""), (5, "a"), (6, "c")]);
+    }
+
+    #[tokio::test]
+    async fn trimmed_adds_and_range_reads_on_another_kind_are_corrupt_and_leave_it() {
+        let store = MemoryStore::new();
+        let ttl = Duration::from_secs(30);
+        store.put("k", b"v", ttl).await.unwrap();
+        store.set_add("s", "m", ttl).await.unwrap();
+        for key in ["k", "s"] {
+            assert!(matches!(
+                store.sorted_add_trimmed(key, "m", 1, 0, ttl).await,
+                Err(StoreError::Corrupt(_))
+            ));
+            assert!(matches!(
+                store.sorted_members_from(key, 0).await,
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.set_members("s").await.unwrap(), ["m"]);
     }
 }

@@ -104,6 +104,18 @@ fn unavailable(err: RedisError) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
 
+/// A score Redis answered (a double) as the integer [`KvStore::sorted_add`] wrote: exact for
+/// every score the contract allows (|score| ≤ 2^53).
+fn exact_score(score: f64, key: &str) -> Result<i64, StoreError> {
+    if score.fract() == 0.0 && score.abs() <= 9_007_199_254_740_992.0 {
+        Ok(score as i64)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "score {score} under {key:?} is not one we wrote"
+        )))
+    }
+}
+
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(effective_ttl(ttl).as_millis()).unwrap_or(u64::MAX)
 }
@@ -298,6 +310,59 @@ impl KvStore for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn sorted_add_trimmed(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: i64,
+        ttl: Duration,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.connection().await?;
+        let key = self.key(key);
+        // ZREMRANGEBYSCORE walks the skiplist from its lowest score: O(log n + dropped).
+        let (dropped,): (usize,) = redis::pipe()
+            .atomic()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg(score)
+            .arg(member)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(format!("({drop_scores_below}"))
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(dropped)
+    }
+
+    async fn sorted_members_from(
+        &self,
+        key: &str,
+        min_score: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut conn = self.connection().await?;
+        let key = self.key(key);
+        let members: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&key)
+            .arg(min_score)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        members
+            .into_iter()
+            .map(|(member, score)| Ok((member, exact_score(score, &key)?)))
+            .collect()
+    }
+
     async fn sorted_claim_due(
         &self,
         key: &str,
@@ -332,24 +397,14 @@ impl KvStore for RedisStore {
 
     async fn sorted_score(&self, key: &str, member: &str) -> Result<Option<i64>, StoreError> {
         let mut conn = self.connection().await?;
+        let key = self.key(key);
         let score: Option<f64> = redis::cmd("ZSCORE")
-            .arg(self.key(key))
+            .arg(&key)
             .arg(member)
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        score
-            .map(|score| {
-                // Exact for every score `sorted_add` accepts (|score| ≤ 2^53).
-                if score.fract() == 0.0 && score.abs() <= 9_007_199_254_740_992.0 {
-                    Ok(score as i64)
-                } else {
-                    Err(StoreError::Corrupt(format!(
-                        "score {score} under {key:?} is not one we wrote"
-                    )))
-                }
-            })
-            .transpose()
+        score.map(|score| exact_score(score, &key)).transpose()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

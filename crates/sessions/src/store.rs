@@ -92,6 +92,30 @@ pub trait KvStore: Send + Sync + 'static {
         score: i64,
         ttl: Duration,
     ) -> Result<(), StoreError>;
+    /// [`KvStore::sorted_add`], then drops every member scored below `drop_scores_below` (the new
+    /// one too, if its own score is below), and refreshes the whole set's TTL, in one atomic step
+    /// (Redis MULTI: ZADD, ZREMRANGEBYSCORE key -inf (drop, PEXPIRE). Returns how many members
+    /// were dropped; a set left empty is removed.
+    ///
+    /// For indexes whose entries expire one by one: score each entry with its expiry and pass
+    /// the current time, and the index never holds more than its live entries plus those expired
+    /// since the last add. The cost is O(log n + dropped) on both backends, never a scan.
+    async fn sorted_add_trimmed(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: i64,
+        ttl: Duration,
+    ) -> Result<usize, StoreError>;
+    /// The members scored at least `min_score`, with their scores, lowest score first and ties
+    /// by member (Redis ZRANGEBYSCORE key min +inf WITHSCORES); empty for an absent set. Costs
+    /// O(log n + returned).
+    async fn sorted_members_from(
+        &self,
+        key: &str,
+        min_score: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
     /// Atomically claims up to `limit` members whose score is at most `due_by`, lowest score
     /// first, by moving them to score `lease_until`, and returns them. Of concurrent claimers
     /// (other instances included) each member goes to exactly one; the others see it again only

@@ -107,6 +107,7 @@ impl Authz {
                 offline: has_scope(&stored.grant.scope, "offline_access"),
                 issued_at: now_secs,
             },
+            now_secs,
         )
         .await?;
         self.issue_user_tokens(

@@ -613,6 +613,29 @@ impl KvStore for YieldingStore {
         self.0.sorted_add(key, member, score, ttl).await
     }
 
+    async fn sorted_add_trimmed(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: i64,
+        ttl: StdDuration,
+    ) -> Result<usize, StoreError> {
+        tokio::task::yield_now().await;
+        self.0
+            .sorted_add_trimmed(key, member, score, drop_scores_below, ttl)
+            .await
+    }
+
+    async fn sorted_members_from(
+        &self,
+        key: &str,
+        min_score: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.sorted_members_from(key, min_score).await
+    }
+
     async fn sorted_claim_due(
         &self,
         key: &str,

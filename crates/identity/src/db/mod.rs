@@ -6,6 +6,7 @@
 mod checkout;
 mod connection;
 mod json;
+mod mail_outbox;
 mod migrations;
 mod session_end_requests;
 mod timestamp;

@@ -14,6 +14,7 @@ const OIDC: &str = "2025-01-02-000000_oidc";
 const TOTP: &str = "2026-11-30-000001_totp";
 const BACKCHANNEL_LOGOUT: &str = "2026-11-30-000002_backchannel_logout";
 const SESSION_END_REQUESTS: &str = "2026-11-30-000003_session_end_requests";
+const MAIL_OUTBOX: &str = "2026-11-30-000004_mail_outbox";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -22,6 +23,7 @@ fn all_migrations() -> Vec<String> {
         TOTP.to_owned(),
         BACKCHANNEL_LOGOUT.to_owned(),
         SESSION_END_REQUESTS.to_owned(),
+        MAIL_OUTBOX.to_owned(),
     ]
 }
 

@@ -5,6 +5,7 @@ mod clients;
 mod consents;
 mod database;
 mod login;
+mod mail_outbox;
 mod reconnect;
 mod recovery_codes;
 mod register;

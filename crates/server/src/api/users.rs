@@ -7,7 +7,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::read_body;
-use crate::app::AppState;
+use crate::app::{AppState, RateLimited};
 use crate::browser::request_context;
 use crate::problem::{Problem, ProblemKind, decode_json};
 
@@ -133,6 +133,11 @@ impl From<&User> for UserView {
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this client address \
+            (`rate_limits.registration_per_ip`); try again after `Retry-After` seconds",
+            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the client may try again \
+                (RFC 9110 §10.2.3)"))),
         (status = 500, description = "An unexpected failure; quote `request_id` when reporting it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "A backing service (database) is unavailable; try again",
@@ -150,6 +155,19 @@ pub async fn register(
             "self-service registration is disabled on this server",
         ));
     }
+    // Counted before the body is read, so that no refused request costs a password hash.
+    let ctx = request_context(&req);
+    if let Some(retry_after) = state
+        .rate_limits
+        .check(
+            RateLimited::Registration,
+            ctx.ip.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        return Err(Problem::too_many_requests(retry_after));
+    }
     let body = read_body(payload).await?;
     let input: RegisterRequest = decode_json(&req, &body)?;
     let registration = Registration {
@@ -157,7 +175,6 @@ pub async fn register(
         email: input.email,
         password: input.password,
     };
-    let ctx = request_context(&req);
     let user = state
         .accounts
         .register(registration, &[], &ctx, state.clock.now())

@@ -21,6 +21,8 @@ pub struct PageError {
     status: StatusCode,
     title: &'static str,
     message: String,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on a 429.
+    retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -29,6 +31,22 @@ impl PageError {
             status,
             title,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Over a rate limit (RFC 6585 §4): 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!(
+                    "Too many attempts from your network. Please try again in \
+                     {retry_after_secs} seconds."
+                ),
+            )
         }
     }
 
@@ -119,10 +137,14 @@ impl ResponseError for PageError {
             request_id: current_request_id(),
         };
         let body = page.render().unwrap_or_else(|_| self.message.clone());
-        HttpResponse::build(self.status)
+        let mut response = HttpResponse::build(self.status);
+        response
             .content_type("text/html; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(body)
+            .insert_header(("Cache-Control", "no-store"));
+        if let Some(secs) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        response.body(body)
     }
 }
 

@@ -7,7 +7,7 @@ use gatehouse_app::{PasswordSignIn, SignInError};
 use serde::Deserialize;
 
 use super::{PageError, form_page, second_factor};
-use crate::app::AppState;
+use crate::app::{AppState, RateLimited};
 use crate::browser::{
     SESSION_COOKIE, csrf_matches, csrf_token, current_session, request_context, safe_return_to,
     session_cookie,
@@ -91,6 +91,16 @@ pub async fn submit(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
+    // Counted before anything in the form is looked at, so that no refused request costs a
+    // password hash or a database read.
+    let ctx = request_context(&req);
+    if let Some(retry_after) = state
+        .rate_limits
+        .check(RateLimited::Login, ctx.ip.as_deref(), state.clock.now())
+        .await
+    {
+        return Err(PageError::too_many_requests(retry_after));
+    }
     let form = form.into_inner();
     let return_to = safe_return_to(form.return_to.as_deref());
     let return_field = return_to.as_deref().unwrap_or("");
@@ -117,7 +127,6 @@ pub async fn submit(
         );
     }
 
-    let ctx = request_context(&req);
     let previous = req.cookie(SESSION_COOKIE);
     let outcome = match state
         .app

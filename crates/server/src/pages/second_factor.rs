@@ -15,7 +15,7 @@ use gatehouse_sessions::PENDING_LOGIN_TTL;
 use serde::Deserialize;
 
 use super::{PageError, form_page};
-use crate::app::AppState;
+use crate::app::{AppState, RateLimited};
 use crate::browser::{
     SESSION_COOKIE, csrf_matches, csrf_token, current_session, expired_cookie, request_context,
     safe_return_to, session_cookie,
@@ -152,6 +152,19 @@ pub async fn submit(
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
+    // Counted before the pending sign-in or the code is looked at.
+    let ctx = request_context(&req);
+    if let Some(retry_after) = state
+        .rate_limits
+        .check(
+            RateLimited::SecondFactor,
+            ctx.ip.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        return Err(PageError::too_many_requests(retry_after));
+    }
     let form = form.into_inner();
     let return_to = safe_return_to(form.return_to.as_deref());
     let return_to = return_to.as_deref().unwrap_or(DEFAULT_LANDING);
@@ -210,7 +223,7 @@ pub async fn submit(
             &pending_token,
             &code,
             session_cookie_value.as_deref(),
-            &request_context(&req),
+            &ctx,
             state.clock.now(),
         )
         .await;

@@ -672,6 +672,31 @@ impl KvStore for RecordingStore {
         self.inner.sorted_add(key, member, score, ttl).await
     }
 
+    async fn sorted_add_trimmed(
+        &self,
+        key: &str,
+        member: &str,
+        score: i64,
+        drop_scores_below: i64,
+        ttl: Duration,
+    ) -> Result<usize, StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes(), member.as_bytes()]);
+        self.inner
+            .sorted_add_trimmed(key, member, score, drop_scores_below, ttl)
+            .await
+    }
+
+    async fn sorted_members_from(
+        &self,
+        key: &str,
+        min_score: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.pause().await;
+        self.record(&[key.as_bytes()]);
+        self.inner.sorted_members_from(key, min_score).await
+    }
+
     async fn sorted_claim_due(
         &self,
         key: &str,

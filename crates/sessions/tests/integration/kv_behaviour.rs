@@ -37,6 +37,12 @@ backend_tests!(paused:
     sorted_remove_and_score,
     removing_the_last_sorted_member_removes_the_set,
     sorted_set_expires_after_its_ttl_which_add_refreshes,
+    sorted_add_trimmed_drops_exactly_the_members_below_the_bound,
+    sorted_add_trimmed_drops_a_new_member_below_the_bound_at_once,
+    sorted_add_trimmed_moves_an_existing_member,
+    sorted_add_trimmed_refreshes_the_ttl_as_sorted_add_does,
+    sorted_members_from_reads_exact_scores_in_order_from_the_bound,
+    sorted_reads_agree_after_moves_claims_trims_and_removes,
     ping_succeeds,
 );
 
@@ -46,6 +52,7 @@ backend_tests!(concurrent:
     concurrent_increments_are_all_counted,
     concurrent_replace_if_from_one_value_has_exactly_one_winner,
     concurrent_claims_take_each_member_exactly_once,
+    concurrent_trimmed_adds_keep_exactly_the_members_at_or_above_the_bound,
 );
 
 async fn get_of_missing_key_is_none(t: TestStore) {
@@ -397,6 +404,186 @@ async fn sorted_set_expires_after_its_ttl_which_add_refreshes(t: TestStore) {
     );
 }
 
+async fn sorted_add_trimmed_drops_exactly_the_members_below_the_bound(t: TestStore) {
+    for (member, score) in [("a", 10), ("b", 19), ("c", 20), ("d", 30)] {
+        t.store.sorted_add("q", member, score, HOUR).await.unwrap();
+    }
+    // The bound is exclusive: `c`, scored exactly 20, stays.
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "e", 40, 20, HOUR)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        scored(&t, "q").await,
+        [("c", 20), ("d", 30), ("e", 40)].map(|(m, s)| (m.to_owned(), s))
+    );
+    assert_eq!(t.store.sorted_score("q", "a").await.unwrap(), None);
+    assert_eq!(t.store.sorted_score("q", "b").await.unwrap(), None);
+    // Nothing below the bound: nothing dropped.
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "f", 50, 20, HOUR)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(scored(&t, "q").await.len(), 4);
+}
+
+async fn sorted_add_trimmed_drops_a_new_member_below_the_bound_at_once(t: TestStore) {
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "stale", 5, 10, HOUR)
+            .await
+            .unwrap(),
+        1
+    );
+    // As Redis removes an emptied key, so does the memory store.
+    assert!(!t.store.exists_any(&["q"]).await.unwrap());
+    t.store.sorted_add("q", "a", 5, HOUR).await.unwrap();
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "b", 6, 10, HOUR)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(!t.store.exists_any(&["q"]).await.unwrap());
+    assert!(!t.store.delete("q").await.unwrap());
+}
+
+async fn sorted_add_trimmed_moves_an_existing_member(t: TestStore) {
+    t.store.sorted_add("q", "a", 10, HOUR).await.unwrap();
+    t.store.sorted_add("q", "b", 20, HOUR).await.unwrap();
+    // Moved above the bound before the trim: kept at its new score.
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "a", 50, 15, HOUR)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        scored(&t, "q").await,
+        [("b", 20), ("a", 50)].map(|(m, s)| (m.to_owned(), s))
+    );
+}
+
+async fn sorted_add_trimmed_refreshes_the_ttl_as_sorted_add_does(t: TestStore) {
+    t.store.sorted_add("q", "a", 1, TTL).await.unwrap();
+    t.store
+        .sorted_add_trimmed("q", "b", 2, 0, HOUR)
+        .await
+        .unwrap();
+    t.elapse(PAST_TTL).await;
+    assert_eq!(
+        scored(&t, "q").await,
+        [("a", 1), ("b", 2)].map(|(m, s)| (m.to_owned(), s))
+    );
+
+    t.store
+        .sorted_add_trimmed("r", "a", 1, 0, TTL)
+        .await
+        .unwrap();
+    t.elapse(PAST_TTL).await;
+    assert!(scored(&t, "r").await.is_empty());
+    assert!(!t.store.exists_any(&["r"]).await.unwrap());
+
+    t.store
+        .sorted_add_trimmed("huge", "a", 1, 0, Duration::MAX)
+        .await
+        .unwrap();
+    assert_eq!(t.store.sorted_score("huge", "a").await.unwrap(), Some(1));
+}
+
+async fn sorted_members_from_reads_exact_scores_in_order_from_the_bound(t: TestStore) {
+    assert!(
+        t.store
+            .sorted_members_from("q", 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an absent set has no members"
+    );
+    // Millisecond timestamps of today, ±2^53 and negative scores are held exactly.
+    let now = 1_795_497_540_123_i64;
+    let max = 9_007_199_254_740_992_i64;
+    for (member, score) in [
+        ("d", now),
+        ("b", now),
+        ("late", now + 1),
+        ("max", max),
+        ("early", now - 1),
+        ("negative", -5),
+        ("min", -max),
+    ] {
+        t.store.sorted_add("q", member, score, HOUR).await.unwrap();
+    }
+    // The bound is inclusive; ties come in member order.
+    assert_eq!(
+        t.store.sorted_members_from("q", now).await.unwrap(),
+        [("b", now), ("d", now), ("late", now + 1), ("max", max)].map(|(m, s)| (m.to_owned(), s))
+    );
+    assert_eq!(
+        t.store.sorted_members_from("q", -max).await.unwrap(),
+        [
+            ("min", -max),
+            ("negative", -5),
+            ("early", now - 1),
+            ("b", now),
+            ("d", now),
+            ("late", now + 1),
+            ("max", max),
+        ]
+        .map(|(m, s)| (m.to_owned(), s))
+    );
+    assert!(
+        t.store
+            .sorted_members_from("q", max + 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn sorted_reads_agree_after_moves_claims_trims_and_removes(t: TestStore) {
+    for (member, score) in [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
+        t.store.sorted_add("q", member, score, HOUR).await.unwrap();
+    }
+    t.store.sorted_add("q", "a", 6, HOUR).await.unwrap();
+    assert_eq!(
+        t.store.sorted_claim_due("q", 3, 10, 10).await.unwrap(),
+        ["b", "c"]
+    );
+    assert!(t.store.sorted_remove("q", "d").await.unwrap());
+    assert_eq!(
+        t.store
+            .sorted_add_trimmed("q", "f", 7, 6, HOUR)
+            .await
+            .unwrap(),
+        1,
+        "only `e` (5) is below 6"
+    );
+    let expected = [("a", 6), ("f", 7), ("b", 10), ("c", 10)].map(|(m, s)| (m.to_owned(), s));
+    assert_eq!(scored(&t, "q").await, expected);
+    for (member, score) in &expected {
+        assert_eq!(
+            t.store.sorted_score("q", member).await.unwrap(),
+            Some(*score)
+        );
+    }
+    for gone in ["d", "e"] {
+        assert_eq!(t.store.sorted_score("q", gone).await.unwrap(), None);
+    }
+    assert_eq!(
+        t.store.sorted_claim_due("q", 10, 20, 10).await.unwrap(),
+        ["a", "f", "b", "c"]
+    );
+}
+
 async fn ping_succeeds(t: TestStore) {
     t.store.ping().await.unwrap();
 }
@@ -490,6 +677,36 @@ async fn concurrent_claims_take_each_member_exactly_once(t: TestStore) {
     claimed.sort();
     let expected: Vec<String> = (0..JOBS).map(|job| format!("job-{job:03}")).collect();
     assert_eq!(claimed, expected, "every job claimed, none twice");
+}
+
+async fn concurrent_trimmed_adds_keep_exactly_the_members_at_or_above_the_bound(t: TestStore) {
+    const BOUND: i64 = 25;
+    let mut writers = JoinSet::new();
+    for i in 0..CONTENDERS {
+        let store = t.store.clone();
+        writers.spawn(async move {
+            let score = i64::try_from(i).unwrap();
+            store
+                .sorted_add_trimmed("q", &format!("m-{i:02}"), score, BOUND, HOUR)
+                .await
+                .unwrap()
+        });
+    }
+    let dropped: usize = writers.join_all().await.into_iter().sum();
+    let below = usize::try_from(BOUND).unwrap();
+    assert_eq!(dropped, below, "each member below the bound dropped once");
+    let expected: Vec<(String, i64)> = (BOUND..i64::try_from(CONTENDERS).unwrap())
+        .map(|score| (format!("m-{score:02}"), score))
+        .collect();
+    assert_eq!(scored(&t, "q").await, expected);
+}
+
+/// Every member with its score, in Redis order.
+async fn scored(t: &TestStore, key: &str) -> Vec<(String, i64)> {
+    t.store
+        .sorted_members_from(key, -9_007_199_254_740_992)
+        .await
+        .unwrap()
 }
 
 async fn members(t: &TestStore, key: &str) -> Vec<String> {

@@ -17,4 +17,5 @@ mod harness;
 mod browser_sessions;
 mod kv_behaviour;
 mod memory_store;
+mod rate_limit;
 mod redis_store;
