@@ -17,14 +17,18 @@ pub struct SessionView {
 
 impl Gatehouse {
     /// The user's live sessions, oldest first, each with the clients that received tokens in it.
-    pub async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionView>, AppError> {
+    pub async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SessionView>, AppError> {
         let sessions = self.sessions.list_for_user(user_id).await?;
         let mut views = Vec::with_capacity(sessions.len());
         for (handle, session) in sessions {
-            // No clock here (callers pass none); the session was seen then, so the index's
-            // entries that expired before are surely expired now.
-            let seen = session.last_seen_at.unwrap_or(session.created_at);
-            let clients = self.authz.session_clients(handle.as_str(), seen).await?;
+            let clients = self
+                .authz
+                .session_clients(handle.as_str(), now.timestamp())
+                .await?;
             views.push(SessionView {
                 handle,
                 session,

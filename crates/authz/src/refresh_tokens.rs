@@ -41,6 +41,14 @@ pub(crate) struct FamilyRecord {
     /// checked against the caller's clock as well as enforced by the store TTL.
     pub iat: i64,
     pub exp: i64,
+    /// When the grant was issued (its code exchange), and until when its entries in the session
+    /// and user grant indexes live (`session_grants`). A rotation that would let the family
+    /// outlive its entries moves them on. `None` in families written before the indexes
+    /// expired entry by entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexed_until: Option<i64>,
 }
 
 /// A family record as read, with the exact bytes a rotation must swap from.
@@ -153,6 +161,8 @@ mod tests {
             generation: 0,
             iat: 1,
             exp: 100,
+            granted_at: Some(1),
+            indexed_until: Some(200),
         }
     }
 

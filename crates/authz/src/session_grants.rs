@@ -5,7 +5,7 @@
 //!
 //! | key | members, each scored by its grant's expiry | TTL |
 //! |---|---|---|
-//! | `sid_grants:v2:<sid>` | the grants of one browser session | the refresh-token lifetime, renewed on add |
+//! | `sid_grants:v2:<sid>` | the grants of one browser session | the entries' lifetime, renewed on add |
 //! | `user_grants:v2:<user id>` | the grants of one user, every session | the same |
 //!
 //! A member is `<grant>.<o|->.<issued at>.<client id>`: the grant, whether it carries
@@ -18,17 +18,18 @@
 //! ([`Authz::user_offline_clients`]) and lets the user take one app's access away
 //! ([`Authz::end_user_client_grants`]).
 //!
-//! Each index is a sorted set scored by the grant's expiry (issued at + the refresh-token
-//! lifetime, Unix seconds), so entries expire one by one: reads skip entries scored below `now`,
-//! and every add drops them ([`KvStore::sorted_add_trimmed`]). An index thus holds the grants
-//! issued in the last refresh-token lifetime plus those expired since its last add; an add costs
-//! O(log n + expired entries), a read O(log n + live entries), on both backends. Pruning must
-//! stay that cheap: a scan of the whole index on the request path (one client signing one user
-//! in thousands of times) once took the code-flow load scenario's p99 from 4 to 21 ms.
-//!
-//! Known gap: refresh tokens slide (each rotation starts a new lifetime) and rotation does not
-//! move a grant's entries, so a grant kept alive past its first lifetime drops out of both
-//! indexes; ending sessions no longer revokes it and the account page no longer lists it.
+//! Each index is a sorted set scored by when the entry expires (Unix seconds), so entries expire
+//! one by one: reads skip entries scored below `now`, and every add drops them
+//! ([`KvStore::sorted_add_trimmed`]). An entry lives twice the longest token lifetime from when
+//! it was written; refresh tokens slide (each rotation starts a new lifetime), so a rotation
+//! whose new expiry would pass the entries (`FamilyRecord::indexed_until`) writes them again
+//! with a later score, which happens at most once per refresh-token lifetime per grant. A grant
+//! in use thus never drops out of the indexes, and one that died leaves within two lifetimes. An
+//! add costs O(log n + expired entries), a read O(log n + live entries), on both backends.
+//! Pruning must stay that cheap: a scan of the whole index on the request path (one client
+//! signing one user in thousands of times) once took the code-flow load scenario's p99 from 4 to
+//! 21 ms. Families written before entries expired one by one carry no `indexed_until` and are
+//! not moved.
 //!
 //! The plain sets of earlier releases (`sid_grants:<sid>`, `user_grants:<user id>`) are left to
 //! expire: reusing their names would meet Redis' WRONGTYPE, since a set is not a sorted set.
@@ -100,12 +101,11 @@ pub(crate) async fn record(
     sid: &str,
     user_id: Uuid,
     grant: &SessionGrant,
+    expires_at: i64,
     lifetime: Duration,
     now: i64,
 ) -> Result<(), StoreError> {
     let member = grant.member();
-    let lifetime_secs = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
-    let expires_at = grant.issued_at.saturating_add(lifetime_secs);
     for key in [session_key(sid), user_key(user_id)] {
         store
             .sorted_add_trimmed(&key, &member, expires_at, now, lifetime)
@@ -252,9 +252,34 @@ impl Authz {
         grant: &SessionGrant,
         now: i64,
     ) -> Result<(), OAuthError> {
+        let lifetime = self.grant_index_lifetime();
+        let expires_at = now.saturating_add(lifetime.num_seconds());
+        Ok(record(
+            self.store(),
+            sid,
+            user_id,
+            grant,
+            expires_at,
+            crate::store::ttl(lifetime),
+            now,
+        )
+        .await?)
+    }
+
+    /// How long an index entry lives from when it is (re)written: twice the longest a grant's
+    /// token can live. A refresh token slides (each rotation starts a new lifetime), so a grant
+    /// in use can outlive any fixed span; a rotation whose new expiry passes the entries'
+    /// (`FamilyRecord::indexed_until`) rewrites them, which with this margin happens at most
+    /// once per refresh-token lifetime per grant, not on every refresh.
+    fn grant_index_lifetime(&self) -> chrono::Duration {
         let settings = self.settings();
-        let lifetime = crate::store::ttl(settings.refresh_token_ttl.max(settings.access_token_ttl));
-        Ok(record(self.store(), sid, user_id, grant, lifetime, now).await?)
+        let longest = settings.refresh_token_ttl.max(settings.access_token_ttl);
+        longest + longest
+    }
+
+    /// Until when entries written at `now` live.
+    pub(crate) fn grant_index_until(&self, now: i64) -> i64 {
+        now.saturating_add(self.grant_index_lifetime().num_seconds())
     }
 
     /// A browser session ended (sign-out of this device): revokes the grants issued in it,
@@ -336,6 +361,19 @@ mod tests {
 
     use super::*;
 
+    /// Writes `grant`'s entries at `now`, to live `lifetime` from then.
+    async fn record_at(
+        store: &MemoryStore,
+        sid: &str,
+        user: Uuid,
+        grant: &SessionGrant,
+        lifetime: Duration,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let expires_at = now + i64::try_from(lifetime.as_secs()).unwrap();
+        record(store, sid, user, grant, expires_at, lifetime, now).await
+    }
+
     fn grant(client_id: &str, offline: bool, issued_at: i64) -> SessionGrant {
         SessionGrant {
             grant: GrantId::random(),
@@ -365,9 +403,9 @@ mod tests {
         let b = grant("app-b", true, 10);
         let other_session = grant("app-a", false, 10);
         let now = 10;
-        record(&store, "s1", user, &a, ttl, now).await.unwrap();
-        record(&store, "s1", user, &b, ttl, now).await.unwrap();
-        record(&store, "s2", user, &other_session, ttl, now)
+        record_at(&store, "s1", user, &a, ttl, now).await.unwrap();
+        record_at(&store, "s1", user, &b, ttl, now).await.unwrap();
+        record_at(&store, "s2", user, &other_session, ttl, now)
             .await
             .unwrap();
 
@@ -389,7 +427,8 @@ mod tests {
         family_exp: Option<i64>,
     ) {
         let ttl = Duration::from_secs(3600);
-        record(store, sid, user, grant, ttl, grant.issued_at)
+        let expires_at = grant.issued_at + i64::try_from(ttl.as_secs()).unwrap();
+        record(store, sid, user, grant, expires_at, ttl, grant.issued_at)
             .await
             .unwrap();
         if let Some(exp) = family_exp {
@@ -403,6 +442,8 @@ mod tests {
                 generation: 0,
                 iat: grant.issued_at,
                 exp,
+                granted_at: Some(grant.issued_at),
+                indexed_until: Some(exp),
             };
             refresh_tokens::start(store, grant.grant, &family, ttl)
                 .await
@@ -538,9 +579,9 @@ mod tests {
         let old_offline = grant("app-b", true, 0);
         let fresh = grant("app-c", false, 50);
         for g in [&old, &old_offline] {
-            record(&store, "s1", user, g, lifetime, 0).await.unwrap();
+            record_at(&store, "s1", user, g, lifetime, 0).await.unwrap();
         }
-        record(&store, "s1", user, &fresh, lifetime, 50)
+        record_at(&store, "s1", user, &fresh, lifetime, 50)
             .await
             .unwrap();
 
@@ -571,7 +612,7 @@ mod tests {
         }
         // ... the next add to an index drops them, and only from that index.
         let next = grant("app-d", true, after);
-        record(&store, "s2", user, &next, lifetime, after)
+        record_at(&store, "s2", user, &next, lifetime, after)
             .await
             .unwrap();
         assert_eq!(

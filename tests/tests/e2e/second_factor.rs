@@ -273,7 +273,8 @@ async fn a_client_that_requires_a_second_factor_steps_the_session_up() {
     let sessions = |app: &TestApp| {
         let app_layer = app.state.app.clone();
         let user_id = app.user_id("zoe");
-        async move { app_layer.list_sessions(user_id).await.unwrap() }
+        let now = app.clock_now();
+        async move { app_layer.list_sessions(user_id, now).await.unwrap() }
     };
     let before = sessions(&app).await;
     assert_eq!(before.len(), 1);

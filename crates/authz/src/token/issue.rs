@@ -67,6 +67,9 @@ impl Authz {
                     generation: 0,
                     iat: now,
                     exp: now.saturating_add(settings.refresh_token_ttl.num_seconds()),
+                    // The code exchange indexed the grant just before (`record_session_grant`).
+                    granted_at: Some(now),
+                    indexed_until: Some(self.grant_index_until(now)),
                 };
                 let ttl = ttl(settings.refresh_token_ttl);
                 match refresh_tokens::start(self.store(), grant.grant, &record, ttl).await? {

@@ -27,6 +27,7 @@ use crate::grant_ids::GrantId;
 use crate::params::{ParamMap, is_subset, parse_scope};
 use crate::refresh_tokens::{self, FamilyRecord};
 use crate::service::Authz;
+use crate::session_grants::SessionGrant;
 use crate::store::ttl;
 
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
@@ -97,15 +98,40 @@ impl Authz {
 
         // Step 4.
         let refresh_ttl = self.settings().refresh_token_ttl;
+        let exp = now_secs.saturating_add(refresh_ttl.num_seconds());
+        // The grant's index entries must outlive its refresh token, which this rotation
+        // extends; when it would pass them they move on (at most once per lifetime).
+        let reindex = match (record.granted_at, record.indexed_until) {
+            (Some(granted_at), Some(until)) if until < exp => Some(granted_at),
+            _ => None,
+        };
         let next = FamilyRecord {
             generation: generation.saturating_add(1),
             iat: now_secs,
-            exp: now_secs.saturating_add(refresh_ttl.num_seconds()),
+            exp,
+            indexed_until: match reindex {
+                Some(_) => Some(self.grant_index_until(now_secs)),
+                None => record.indexed_until,
+            },
             ..record.clone()
         };
         if !refresh_tokens::rotate(store, family, &stored, &next, ttl(refresh_ttl)).await? {
             self.revoke_replayed_family(family, now_secs).await?;
             return Err(OAuthError::invalid_grant(INVALID));
+        }
+        if let Some(granted_at) = reindex {
+            self.record_session_grant(
+                &next.sid,
+                next.user_id,
+                &SessionGrant {
+                    grant: family,
+                    client_id: next.client_id.clone(),
+                    offline: next.scopes.iter().any(|scope| scope == "offline_access"),
+                    issued_at: granted_at,
+                },
+                now_secs,
+            )
+            .await?;
         }
         self.issue_user_tokens(
             UserGrant {

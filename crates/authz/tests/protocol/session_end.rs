@@ -9,6 +9,7 @@ backend_tests!(
     ending_a_session_revokes_its_online_grants_only,
     ending_every_session_revokes_offline_grants_too,
     a_session_without_grants_ends_quietly,
+    an_offline_grant_refreshed_for_months_stays_indexed,
 );
 
 const ONLINE: &[(&str, &str)] = &[("scope", "openid profile")];
@@ -111,4 +112,45 @@ async fn a_session_without_grants_ends_quietly(backend: Backend) {
             .unwrap(),
         EndedGrants::default()
     );
+}
+
+/// Refresh tokens slide (30 days from each rotation), so a grant in use lives on indefinitely;
+/// its index entries must too, or signing out everywhere and "connected apps" would miss it.
+async fn an_offline_grant_refreshed_for_months_stays_indexed(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let mut tokens = h.tokens_in(&h.session, &h.confidential, OFFLINE).await;
+    for day in [29, 58, 87] {
+        tokens = h
+            .refresh_at(
+                &h.confidential,
+                str_field(&tokens, "refresh_token"),
+                &[],
+                t0() + chrono::Duration::days(day),
+            )
+            .await
+            .unwrap();
+    }
+    // Day 100: long past the entries written at the code exchange (twice 30 days).
+    let day100 = (t0() + chrono::Duration::days(100)).timestamp();
+    assert_eq!(
+        h.authz
+            .user_offline_clients(h.user.id, day100)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "connected apps still lists the app"
+    );
+    let ended = h.authz.end_user_grants(h.user.id, day100).await.unwrap();
+    assert_eq!(ended.revoked, 1, "signing out everywhere finds the grant");
+    let err = h
+        .refresh_at(
+            &h.confidential,
+            str_field(&tokens, "refresh_token"),
+            &[],
+            t0() + chrono::Duration::days(100),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidGrant);
 }

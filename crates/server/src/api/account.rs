@@ -253,7 +253,7 @@ pub async fn list_sessions(
 ) -> Result<HttpResponse, Problem> {
     let sessions: Vec<AccountSession> = state
         .app
-        .list_sessions(token.user.id)
+        .list_sessions(token.user.id, state.clock.now())
         .await?
         .into_iter()
         .map(|view| AccountSession::new(view, token.sid.as_ref()))

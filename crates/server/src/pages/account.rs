@@ -207,7 +207,7 @@ pub async fn show(
             .finish());
     };
     let apps = state.app.connected_apps(user_id, now).await?;
-    let mut live = state.app.list_sessions(user_id).await?;
+    let mut live = state.app.list_sessions(user_id, now).await?;
     // Oldest first from the store; the page lists the newest first.
     live.reverse();
     let session_count = live.len();
