@@ -261,19 +261,11 @@ fn spawn_store_epoch_keeper(authz: Authz, every: Duration) {
 /// Sessions that expire are session ends too (Back-Channel Logout 1.0 §2.7; Keycloak misses
 /// this, keycloak#25171): every instance sweeps, and each expired session is handled once.
 fn spawn_expiry_sweep(app: Gatehouse, clock: Arc<dyn Clock>, every: Duration) {
-    /// Per run; a backlog drains over the following runs.
+    /// Per round; a backlog drains in the rounds that follow at once.
     const BATCH: usize = 500;
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match app.sweep_expired_sessions(clock.now(), BATCH).await {
-                Ok(0) => {}
-                Ok(ended) => tracing::debug!(ended, "expired browser sessions ended"),
-                Err(err) => tracing::warn!(error = %err, "session expiry sweep failed"),
-            }
-        }
+    crate::poller::spawn_rounds("session expiry sweep", every, BATCH, move || {
+        let (app, now) = (app.clone(), clock.now());
+        async move { app.sweep_expired_sessions(now, BATCH).await }
     });
 }
 

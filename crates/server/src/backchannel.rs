@@ -103,23 +103,10 @@ impl BackchannelWorker {
 
     /// Runs rounds on the current runtime: every `every`, and at once again after a full batch.
     pub fn spawn(self, every: Duration) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                loop {
-                    match self.run_once().await {
-                        Ok(BATCH) => continue,
-                        Ok(_) => break,
-                        Err(err) => {
-                            // A store outage is reported by /readyz and the requests it fails.
-                            tracing::debug!(error = %err, "back-channel logout: cannot claim");
-                            break;
-                        }
-                    }
-                }
-            }
+        let worker = std::sync::Arc::new(self);
+        crate::poller::spawn_rounds("back-channel logout", every, BATCH, move || {
+            let worker = worker.clone();
+            async move { worker.run_once().await }
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod mail;
 pub mod oidc;
 pub mod pages;
+pub mod poller;
 pub mod problem;
 pub mod routing;
 pub mod session_end_requests;

@@ -152,23 +152,10 @@ impl MailWorker {
 
     /// Runs the worker on the current runtime until the runtime stops.
     pub fn spawn(self, every: Duration) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                loop {
-                    match self.run_once().await {
-                        Ok(BATCH) => continue,
-                        Ok(_) => break,
-                        Err(err) => {
-                            // A database outage is reported by /readyz; the mail waits.
-                            tracing::debug!(error = %err, "cannot process the mail outbox");
-                            break;
-                        }
-                    }
-                }
-            }
+        let worker = std::sync::Arc::new(self);
+        crate::poller::spawn_rounds("mail outbox", every, BATCH, move || {
+            let worker = worker.clone();
+            async move { worker.run_once().await }
         })
     }
 }

@@ -23,25 +23,8 @@ const BATCH: usize = 20;
 
 /// Runs the poller on the current runtime until the runtime stops.
 pub fn spawn(app: Gatehouse, clock: Arc<dyn Clock>, every: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            loop {
-                match app
-                    .process_session_end_requests(clock.now(), LEASE, BATCH)
-                    .await
-                {
-                    Ok(BATCH) => continue,
-                    Ok(_) => break,
-                    Err(err) => {
-                        // A database outage is reported by /readyz and the requests it fails.
-                        tracing::debug!(error = %err, "cannot claim session end requests");
-                        break;
-                    }
-                }
-            }
-        }
+    crate::poller::spawn_rounds("session end requests", every, BATCH, move || {
+        let (app, now) = (app.clone(), clock.now());
+        async move { app.process_session_end_requests(now, LEASE, BATCH).await }
     })
 }
