@@ -169,6 +169,11 @@ run_backend() {
   export GATEHOUSE__RATE_LIMITS__LOGIN_PER_IP__LIMIT=100000000
   export GATEHOUSE__RATE_LIMITS__SECOND_FACTOR_PER_IP__LIMIT=100000000
   export GATEHOUSE__RATE_LIMITS__REGISTRATION_PER_IP__LIMIT=100000000
+  export GATEHOUSE__RATE_LIMITS__PASSWORD_RESET_PER_IP__LIMIT=100000000
+  export GATEHOUSE__RATE_LIMITS__PASSWORD_RESET_PER_ACCOUNT__LIMIT=100000000
+  # Reset and verification mails go to files in the scratch directory.
+  export GATEHOUSE__EMAIL__TRANSPORT=file
+  export GATEHOUSE__EMAIL__FILE_DIR="$work/mail-$backend"
   # Failed logins would lock the account mid-run; all load logins use the right password.
   if [ "$backend" = postgres ]; then
     pg_db="gatehouse_load_$$_$RANDOM"
@@ -271,6 +276,14 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   wait "$storm"
   record_line "$backend" "POST /token client_credentials DURING login storm" "$line"
   record_line "$backend" "POST /login (the storm itself)" "$(cat "$storm_out")"
+
+  # Sign-up and reset pages, and the reset request API. Last, so that the reset requests the
+  # server carries out in the background (a write and a queued mail each, as long as its bounded
+  # queue has room) cannot weigh on the figures above.
+  scenario "$backend" "GET /register (sign-up page)" static REQ_PATH=/register
+  scenario "$backend" "POST /api/v1/password-resets (known address, 202)" static METHOD=POST \
+    REQ_PATH=/api/v1/password-resets BODY='{"email":"loaduser@example.com"}' \
+    HEADER_1="Content-Type: application/json"
 
   record "$backend" "RSS after load (VmRSS / VmHWM, MB)" \
     "$(($(rss "$server" VmRSS) / 1024)) / $(($(rss "$server" VmHWM) / 1024))" "" "" ""

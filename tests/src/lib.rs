@@ -683,3 +683,91 @@ fn decode_html(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+// ---- Helpers for the account-mail tests (additions). ----
+
+/// The claims of a JWT (ID token, logout token), not verified: the tests that use it check
+/// what the server put in, the signature is covered elsewhere.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The value of the first `attribute="…"` on the page (e.g. `data-email-verified`).
+pub fn attribute_value(html: &str, attribute: &str) -> Option<String> {
+    let marker = format!(r#"{attribute}=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(decode_html(&html[start..end]))
+}
+
+/// Whether the page shows a field error for `field` (`data-field-error="FIELD"`).
+pub fn has_field_error(html: &str, field: &str) -> bool {
+    html.contains(&format!(r#"data-field-error="{field}""#))
+}
+
+/// The page without its CSRF token's value, to compare two renderings of one form.
+pub fn without_csrf(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find(marker) {
+        let value_start = start + marker.len();
+        out.push_str(&rest[..value_start]);
+        let end = rest[value_start..]
+            .find('"')
+            .map_or(rest.len(), |e| value_start + e);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl TestApp {
+    /// GET `path` in `browser`: the status and the body.
+    pub async fn get_page(&self, browser: &reqwest::Client, path: &str) -> (u16, String) {
+        let response = browser.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// POSTs a form to `path` in `browser`.
+    pub async fn post_form(
+        &self,
+        browser: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        browser
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A browser signed in as `username` with `password` (asserts the 303).
+    pub async fn signed_in_browser(&self, username: &str, password: &str) -> reqwest::Client {
+        let browser = new_client();
+        let response = self.login_with(&browser, username, password, None).await;
+        assert_eq!(response.status(), 303, "signing {username} in");
+        browser
+    }
+
+    /// A user's `email_verified`, as stored.
+    pub fn email_verified(&self, username: &str) -> bool {
+        self.state
+            .accounts
+            .database()
+            .find_user_by_typed_login(username)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .email_verified
+    }
+}

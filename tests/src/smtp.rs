@@ -283,3 +283,172 @@ fn address_of(command: &str) -> String {
         .map_or(command.len(), |i| start + i);
     command[start..end].to_owned()
 }
+
+// ---- Helpers for the tests that follow links in account mails (additions). ----
+
+thread_local! {
+    /// The sink of the test on this thread, for [`use_sink`] (a plain `fn` that
+    /// `TestAppBuilder::configure` accepts). Each `#[tokio::test]` runs on its own thread.
+    static SINK_URL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Makes [`use_sink`] on this thread point the server at `sink`.
+pub fn point_at(sink: &SmtpSink) {
+    SINK_URL.with(|url| *url.borrow_mut() = sink.url());
+}
+
+/// Settings: send mail over SMTP to the sink named by the last [`point_at`] on this thread.
+pub fn use_sink(settings: &mut gatehouse_server::Settings) {
+    let url = SINK_URL.with(|url| url.borrow().clone());
+    assert!(!url.is_empty(), "call smtp::point_at(&sink) first");
+    settings.email.transport = gatehouse_mail::TransportKind::Smtp;
+    settings.email.smtp_url = Some(url.into());
+}
+
+/// Decodes a quoted-printable body (RFC 2045 §6.7): soft line breaks and `=XX` escapes.
+pub fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Some(hex) = joined.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ReceivedMail {
+    /// The decoded body of the first MIME part of `content_type` (`text/plain`, `text/html`),
+    /// after its `Content-Transfer-Encoding` (7bit, quoted-printable or base64).
+    pub fn decoded_part(&self, content_type: &str) -> Option<String> {
+        let start = self.data.find(&format!("Content-Type: {content_type}"))?;
+        let rest = &self.data[start..];
+        let head_end = rest.find("\r\n\r\n")?;
+        let head = rest[..head_end].to_ascii_lowercase();
+        let body = &rest[head_end + 4..];
+        let end = body.find("\r\n--").unwrap_or(body.len());
+        let body = &body[..end];
+        if head.contains("content-transfer-encoding: quoted-printable") {
+            Some(decode_quoted_printable(body))
+        } else if head.contains("content-transfer-encoding: base64") {
+            use base64::Engine as _;
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .ok()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            Some(body.to_owned())
+        }
+    }
+
+    /// The decoded text part.
+    pub fn text(&self) -> String {
+        self.decoded_part("text/plain")
+            .unwrap_or_else(|| panic!("no text/plain part: {}", self.data))
+    }
+
+    /// The `Subject` header.
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    /// Whether the mail went to `address` (envelope recipient, case-insensitive).
+    pub fn is_to(&self, address: &str) -> bool {
+        self.rcpt_to
+            .iter()
+            .any(|to| to.eq_ignore_ascii_case(address))
+    }
+
+    /// The first link of the text part that starts with `prefix` (e.g.
+    /// `http://127.0.0.1:PORT/password/reset?token=`), whole.
+    pub fn link_starting(&self, prefix: &str) -> Option<String> {
+        let text = self.text();
+        let start = text.find(prefix)?;
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+            .unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    }
+
+    /// The `token` query parameter of the first link to `{issuer}{path}` in the text part.
+    pub fn token_for(&self, issuer: &str, path: &str) -> Option<String> {
+        let link = self.link_starting(&format!("{issuer}{path}?token="))?;
+        let url = url::Url::parse(&link).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The short code of a verification mail (the text part's `Code: 123456` line).
+    pub fn verification_code(&self) -> Option<String> {
+        let text = self.text();
+        let start = text.find("Code: ")? + "Code: ".len();
+        let code: String = text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        (!code.is_empty()).then_some(code)
+    }
+}
+
+impl SmtpSink {
+    /// The mails received so far to `to` with `subject`, oldest first.
+    pub fn mails_to(&self, to: &str, subject: &str) -> Vec<ReceivedMail> {
+        self.messages()
+            .into_iter()
+            .filter(|mail| mail.is_to(to) && mail.subject() == subject)
+            .collect()
+    }
+
+    /// Waits (up to `timeout`) until at least `count` mails to `to` with `subject` arrived, and
+    /// returns them all (fewer if the time ran out).
+    pub async fn wait_for_mails(
+        &self,
+        to: &str,
+        subject: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mails = self.mails_to(to, subject);
+            if mails.len() >= count || tokio::time::Instant::now() >= deadline {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The `count`-th mail (1-based) to `to` with `subject`; panics if it does not arrive
+    /// within `timeout`.
+    pub async fn expect_mail(
+        &self,
+        to: &str,
+        subject: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> ReceivedMail {
+        let mails = self.wait_for_mails(to, subject, count, timeout).await;
+        assert!(
+            mails.len() >= count,
+            "mail #{count} to {to} with subject {subject:?} did not arrive within {timeout:?}; \
+             received: {:#?}",
+            self.messages()
+                .iter()
+                .map(|m| (m.rcpt_to.clone(), m.subject()))
+                .collect::<Vec<_>>()
+        );
+        mails[count - 1].clone()
+    }
+}

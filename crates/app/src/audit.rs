@@ -33,6 +33,19 @@ impl Gatehouse {
             .await;
     }
 
+    /// Records a refused action by `ctx`'s actor.
+    pub(crate) async fn audit_failure(
+        &self,
+        action: AuditAction,
+        target: String,
+        details: serde_json::Value,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) {
+        self.audit_with_outcome(action, AuditOutcome::Failure, target, details, ctx, now)
+            .await;
+    }
+
     async fn audit_with_outcome(
         &self,
         action: AuditAction,

@@ -22,17 +22,25 @@
 //!   every client that received tokens in it, and writes the audit event. Sessions the per-user
 //!   limit pushes out at sign-in go through the same consequences.
 //! - [`Gatehouse::revoke_consent`]: withdraws a consent, audited.
+//! - Sign-up and the account's address (`email`): registration with its verification mail,
+//!   verification by link or code, changing the address, the `require_verified_email` policy.
+//! - Passwords (`passwords`): reset from a mailed link (second factor included, every session
+//!   and grant ended after), and a signed-in user's change.
 
 mod account;
 mod audit;
 mod connected_apps;
 mod consents;
+mod email;
 mod error;
+mod passwords;
 mod session_end_requests;
 mod session_list;
 mod sessions;
 mod sign_in;
 mod two_factor;
+
+use std::sync::Arc;
 
 use gatehouse_authz::Authz;
 use gatehouse_identity::{Accounts, Database, IdentityError, TotpSettings};
@@ -40,7 +48,12 @@ use gatehouse_sessions::{BrowserSessions, PendingLogins};
 
 pub use account::Account;
 pub use connected_apps::{ConnectedApp, RevokedApp};
+pub use email::{
+    AccountMailSettings, AfterSignUp, DEFAULT_RESET_TTL_SECS, DEFAULT_VERIFICATION_TTL_SECS,
+    Registered,
+};
 pub use error::AppError;
+pub use passwords::{ChangePasswordFailure, OtherSessions, PasswordWasReset, ResetFailure};
 pub use session_list::SessionView;
 pub use sessions::{SessionEnd, SessionRef};
 pub use sign_in::{
@@ -56,6 +69,8 @@ pub struct AppSettings {
     /// How recent a sign-in must be for a sensitive change (second-factor enrolment) to go
     /// ahead without asking for the password again.
     pub reauthentication_window: chrono::Duration,
+    /// Account mails (verification, reset, notices) and the address policy.
+    pub mail: AccountMailSettings,
 }
 
 /// The re-authentication window unless configured otherwise: ten minutes.
@@ -69,6 +84,7 @@ pub struct Gatehouse {
     pending: PendingLogins,
     authz: Authz,
     settings: AppSettings,
+    mail: Arc<email::AccountMail>,
 }
 
 impl Gatehouse {
@@ -80,6 +96,7 @@ impl Gatehouse {
         settings: AppSettings,
     ) -> Self {
         Self {
+            mail: Arc::new(email::AccountMail::new(&settings.mail)),
             accounts,
             sessions,
             pending,

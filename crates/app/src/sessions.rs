@@ -132,16 +132,7 @@ impl Gatehouse {
             }
         }
         let rest = self.authz.end_user_grants(user_id, now.timestamp()).await?;
-        let sub = user_id.to_string();
-        for client_id in &rest.clients {
-            if let Err(err) = self
-                .authz
-                .queue_backchannel_logout(client_id, Some(&sub), None, now)
-                .await
-            {
-                tracing::error!(%client_id, error = %err, "could not queue a back-channel logout");
-            }
-        }
+        self.queue_user_logouts(user_id, &rest.clients, now).await;
         self.audit(
             AuditAction::SessionEndAll,
             user_id.to_string(),
@@ -169,6 +160,26 @@ impl Gatehouse {
                 .await?;
         }
         Ok(expired.len())
+    }
+
+    /// Tells each client whose grants of the user were revoked outside any session (offline
+    /// grants) by a back-channel logout naming the user only. A failure to queue one is logged.
+    pub(crate) async fn queue_user_logouts(
+        &self,
+        user_id: Uuid,
+        clients: &[String],
+        now: DateTime<Utc>,
+    ) {
+        let sub = user_id.to_string();
+        for client_id in clients {
+            if let Err(err) = self
+                .authz
+                .queue_backchannel_logout(client_id, Some(&sub), None, now)
+                .await
+            {
+                tracing::error!(%client_id, error = %err, "could not queue a back-channel logout");
+            }
+        }
     }
 
     /// What follows a session's end, whoever deleted it: its grants, then the audit trail.

@@ -21,7 +21,7 @@ use crate::sessions::{SessionEnd, SessionRef};
 use crate::{AppError, Gatehouse};
 
 /// The authentication method references (RFC 8176 §2) of a password-only sign-in.
-const PASSWORD_ONLY: [&str; 1] = ["pwd"];
+pub(crate) const PASSWORD_ONLY: [&str; 1] = ["pwd"];
 
 /// A browser is signed in.
 #[derive(Debug, Clone)]
@@ -270,7 +270,7 @@ impl Gatehouse {
 
     /// Opens a session for a user whose every factor has passed, replacing the browser's
     /// previous session.
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         user: &User,
         amr: &[&str],

@@ -60,6 +60,13 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
             .map(|(_, value)| Arc::clone(value))
     }
 
+    pub(crate) fn remove(&self, key: &K) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
     pub(crate) fn insert(&self, key: K, value: Arc<V>, now: Instant) {
         if self.ttl.is_zero() {
             return;

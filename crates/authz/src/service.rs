@@ -165,6 +165,13 @@ impl Authz {
         Ok(found)
     }
 
+    /// Drops this instance's cached copy of the user, after a change this instance made (a
+    /// verified address): the next token shows it at once here; other instances within
+    /// `user_cache_ttl`.
+    pub fn forget_user(&self, id: uuid::Uuid) {
+        self.inner.users.remove(&id);
+    }
+
     /// The user, from the [`UserCache`] when it was read recently.
     pub(crate) async fn find_user(&self, id: uuid::Uuid) -> Result<Option<Arc<User>>, OAuthError> {
         let cache = &self.inner.users;

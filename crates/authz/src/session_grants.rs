@@ -310,6 +310,36 @@ impl Authz {
         Ok(EndedGrants::from_grants(&grants, grants.len()))
     }
 
+    /// A password change that signs out the user's other sessions: revokes every grant the user
+    /// holds, offline ones included, except those issued in session `keep` (the one asking),
+    /// and drops them from the user index. Whoever held the old password may have taken an
+    /// offline refresh token; it dies with the change. The sessions themselves are ended by the
+    /// caller, one by one, through the one end-session path.
+    pub async fn end_user_grants_except_session(
+        &self,
+        user_id: Uuid,
+        keep: &str,
+        now: i64,
+    ) -> Result<EndedGrants, StoreError> {
+        let kept: std::collections::HashSet<GrantId> =
+            members(self.store(), &session_key(keep), now)
+                .await?
+                .into_iter()
+                .map(|(_, grant)| grant.grant)
+                .collect();
+        let key = user_key(user_id);
+        let mut taken = Vec::new();
+        for (member, grant) in members(self.store(), &key, now).await? {
+            if kept.contains(&grant.grant) {
+                continue;
+            }
+            self.revoke_grant(grant.grant, now).await?;
+            self.store().sorted_remove(&key, &member).await?;
+            taken.push(grant);
+        }
+        Ok(EndedGrants::from_grants(&taken, taken.len()))
+    }
+
     /// The clients that received tokens in session `sid` in grants not expired by `now`, sorted,
     /// once each (for "your sessions" lists). Read only; entries of grants revoked since stay
     /// until the session ends or they expire.

@@ -110,6 +110,24 @@ pub enum AuditAction {
     /// A recovery code was spent at sign-in.
     #[strum(serialize = "recovery_code.use")]
     RecoveryCodeUse,
+    /// A verification mail was queued (sign-up, resend, change of address).
+    #[strum(serialize = "email.verification_sent")]
+    EmailVerificationSent,
+    /// An address was verified (by link or code); failures are wrong codes.
+    #[strum(serialize = "email.verify")]
+    EmailVerify,
+    /// The user asked to change their address; the new one is pending until verified.
+    #[strum(serialize = "email.change_request")]
+    EmailChangeRequest,
+    /// A password reset mail was queued for a known, active account.
+    #[strum(serialize = "password.reset_request")]
+    PasswordResetRequest,
+    /// A password was set through a reset link; failures are wrong second-factor codes.
+    #[strum(serialize = "password.reset")]
+    PasswordReset,
+    /// A signed-in user changed their password.
+    #[strum(serialize = "password.change")]
+    PasswordChange,
 }
 
 impl AuditAction {

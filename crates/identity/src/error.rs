@@ -36,6 +36,9 @@ pub enum IdentityError {
     /// UUID, an unknown status, details that are not JSON).
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+    /// A mail to queue could not be rendered from its template.
+    #[error("cannot render a mail: {0}")]
+    Mail(String),
 }
 
 impl IdentityError {
@@ -50,7 +53,8 @@ impl IdentityError {
             | IdentityError::Hash(_)
             | IdentityError::Join(_)
             | IdentityError::Sealed(_)
-            | IdentityError::Corrupt(_) => false,
+            | IdentityError::Corrupt(_)
+            | IdentityError::Mail(_) => false,
         }
     }
 }

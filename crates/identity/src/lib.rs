@@ -14,6 +14,7 @@ mod audit;
 mod clients;
 mod consents;
 mod db;
+mod email_tokens;
 mod error;
 mod mail_outbox;
 mod password;
@@ -32,8 +33,10 @@ pub mod testing;
 mod tests;
 
 pub use accounts::{
-    Accounts, FieldError, LockoutPolicy, LoginError, PasswordVerified, RegisterError, Registration,
-    RequestContext, SecondFactorError, SecondFactorMethod,
+    AccountMails, Accounts, EmailChangeError, EmailStatus, EmailVerified, FieldError,
+    LockoutPolicy, LoginError, PasswordChangeError, PasswordResetDone, PasswordResetError,
+    PasswordVerified, RegisterError, Registration, RequestContext, ResentVerification, ResetTarget,
+    SecondFactorError, SecondFactorMethod, TokenMail, VerifyEmailError,
 };
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, NewAuditEvent};
 pub use clients::{
@@ -41,6 +44,7 @@ pub use clients::{
     TokenEndpointAuthMethod, is_plausible_client_id,
 };
 pub use db::{Backend, Database};
+pub use email_tokens::{EmailTokenPurpose, IssuedToken, MAX_CODE_ATTEMPTS};
 pub use error::IdentityError;
 pub use mail_outbox::{
     ClaimedMail, MailFailure, MailRetryPolicy, MailStatus, OutboxEntry, OutboxMail,

@@ -49,6 +49,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_tokens (id) {
+        id -> BigInt,
+        user_id -> Text,
+        purpose -> Text,
+        token_hash -> Text,
+        code_hash -> Nullable<Text>,
+        email -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     mail_outbox (id) {
         id -> BigInt,
         recipient -> Text,
@@ -146,6 +162,7 @@ diesel::table! {
 
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(consents -> users (user_id));
+diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
@@ -155,6 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     clients,
     consents,
+    email_tokens,
     mail_outbox,
     recovery_codes,
     roles,

@@ -35,6 +35,9 @@ pub enum SessionEndReason {
     /// An operator removed the user's second factor (`gatehouse user reset-2fa`).
     #[strum(serialize = "second_factor_reset")]
     SecondFactorReset,
+    /// The password was reset through a mailed link: whoever held the old one is out.
+    #[strum(serialize = "password_reset")]
+    PasswordReset,
 }
 
 impl SessionEndReason {
@@ -103,7 +106,7 @@ pub(crate) fn enqueue(
     reason: SessionEndReason,
     requested_by: Option<&str>,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     diesel::insert_into(session_end_requests::table)
         .values(NewRequestRow {
             user_id: id_text(user_id),
@@ -112,7 +115,13 @@ pub(crate) fn enqueue(
             requested_at: to_db(now),
         })
         .execute(conn)?;
-    Ok(())
+    // The row just written, read back in the same transaction (RETURNING is not available on
+    // every SQLite this builds against).
+    session_end_requests::table
+        .filter(session_end_requests::user_id.eq(id_text(user_id)))
+        .select(session_end_requests::id)
+        .order(session_end_requests::id.desc())
+        .first(conn)
 }
 
 /// Claims at most `limit` requests, oldest first: those never claimed and those whose claim is

@@ -7,10 +7,12 @@
 //! RFC 5322 message from it with the configured From. Nothing here knows about the outbox or the
 //! database: the server's worker ties the two together.
 
+mod account;
 mod config;
 mod message;
 mod transport;
 
+pub use account::{AccountMailer, duration_in_words};
 pub use config::{MailConfig, MailConfigError, SmtpEndpoint, SmtpSecurity, TransportKind};
 pub use message::{MailError, RenderedMail, TestMail};
 pub use transport::{Delivery, Mailer};

@@ -8,12 +8,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use gatehouse_app::{AppSettings, Gatehouse};
+use gatehouse_app::{AccountMailSettings, AppSettings, Gatehouse};
 use gatehouse_authz::{Authz, AuthzSettings, BackchannelLogoutSettings};
 use gatehouse_identity::{
     Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
     TotpSettings,
 };
+use gatehouse_mail::AccountMailer;
 use gatehouse_sessions::{
     BrowserSessions, KvStore, PendingLogins, RateDecision, RateLimiter, RateRule, open_store,
 };
@@ -42,14 +43,22 @@ pub struct AppState {
     /// The discovery document, serialized once.
     pub discovery: web::Bytes,
     pub rate_limits: RateLimits,
+    /// Password reset requests, carried out off the request path (`crate::reset_requests`).
+    pub reset_requests: crate::reset_requests::ResetRequests,
 }
 
-/// The requests `[rate_limits]` limits, per client IP.
+/// The requests `[rate_limits]` limits; the subject is the client IP unless the name says
+/// otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimited {
     Login,
     SecondFactor,
     Registration,
+    PasswordReset,
+    /// Subject: the address a reset is requested for, or the account a link belongs to.
+    PasswordResetAccount,
+    /// Subject: the account's id.
+    EmailVerificationAccount,
 }
 
 /// `[rate_limits]` over the shared session store (RFC 6585 §4).
@@ -59,6 +68,9 @@ pub struct RateLimits {
     login: RateRule,
     second_factor: RateRule,
     registration: RateRule,
+    password_reset: RateRule,
+    password_reset_account: RateRule,
+    email_verification_account: RateRule,
 }
 
 impl RateLimits {
@@ -73,11 +85,21 @@ impl RateLimits {
             login: rule("login_per_ip", settings.login_per_ip),
             second_factor: rule("second_factor_per_ip", settings.second_factor_per_ip),
             registration: rule("registration_per_ip", settings.registration_per_ip),
+            password_reset: rule("password_reset_per_ip", settings.password_reset_per_ip),
+            password_reset_account: rule(
+                "password_reset_per_account",
+                settings.password_reset_per_account,
+            ),
+            email_verification_account: rule(
+                "email_verification_per_account",
+                settings.email_verification_per_account,
+            ),
         }
     }
 
-    /// Counts one request from `ip` (the peer address, `crate::browser::request_context`) and
-    /// returns `Some(retry_after_secs)` if it is over its limit.
+    /// Counts one request of `subject` (the peer address from `crate::browser::request_context`,
+    /// or what [`RateLimited`] names) and returns `Some(retry_after_secs)` if it is over its
+    /// limit.
     ///
     /// Refusals are logged, not audited: an audit row per refused request would hand whoever
     /// is being refused a way to fill the audit table, and cost a database write per request,
@@ -88,7 +110,7 @@ impl RateLimits {
     pub async fn check(
         &self,
         request: RateLimited,
-        ip: Option<&str>,
+        subject: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<u64> {
         let limiter = self.limiter.as_ref()?;
@@ -96,9 +118,12 @@ impl RateLimits {
             RateLimited::Login => &self.login,
             RateLimited::SecondFactor => &self.second_factor,
             RateLimited::Registration => &self.registration,
+            RateLimited::PasswordReset => &self.password_reset,
+            RateLimited::PasswordResetAccount => &self.password_reset_account,
+            RateLimited::EmailVerificationAccount => &self.email_verification_account,
         };
-        let ip = ip.unwrap_or("unknown");
-        match limiter.check(rule, ip, now).await {
+        let subject = subject.unwrap_or("unknown");
+        match limiter.check(rule, subject, now).await {
             Ok(RateDecision::Allowed) => None,
             Ok(RateDecision::Limited {
                 retry_after_secs,
@@ -107,12 +132,12 @@ impl RateLimits {
                 if first_in_window {
                     tracing::info!(
                         rule = rule.name,
-                        ip,
+                        subject,
                         retry_after_secs,
                         "rate limit reached; refusing until the window ends"
                     );
                 } else {
-                    tracing::debug!(rule = rule.name, ip, "rate limited");
+                    tracing::debug!(rule = rule.name, subject, "rate limited");
                 }
                 Some(retry_after_secs)
             }
@@ -348,6 +373,12 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         AppSettings {
             totp,
             reauthentication_window: seconds(settings.two_factor.reauthentication_window_secs),
+            mail: AccountMailSettings {
+                mailer: AccountMailer::new(&issuer, settings.email.mail_config()?.from),
+                verification_ttl: seconds(settings.registration.verification_ttl_secs),
+                reset_ttl: seconds(settings.password_reset.ttl_secs),
+                require_verified_email: settings.registration.require_verified_email,
+            },
         },
     );
     spawn_expiry_sweep(
@@ -368,7 +399,10 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     )
     .spawn(crate::mail::POLL_INTERVAL);
 
+    let reset_requests = crate::reset_requests::ResetRequests::spawn(app.clone(), clock.clone());
+
     Ok(AppState {
+        reset_requests,
         issuer,
         settings,
         accounts,

@@ -29,6 +29,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub registration: RegistrationSettings,
+    pub password_reset: PasswordResetSettings,
     pub passwords: PasswordSettings,
     pub lockout: LockoutSettings,
     pub two_factor: TwoFactorSettings,
@@ -96,6 +97,19 @@ pub struct KeySettings {
 #[serde(deny_unknown_fields)]
 pub struct RegistrationSettings {
     pub enabled: bool,
+    /// An unverified user may sign in only to verify their address; sign-up stops revealing
+    /// which addresses have accounts.
+    pub require_verified_email: bool,
+    /// Lifetime of a verification link and its code.
+    pub verification_ttl_secs: u64,
+}
+
+/// `[password_reset]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetSettings {
+    /// Lifetime of a reset link.
+    pub ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,8 +147,14 @@ pub struct RateLimitSettings {
     pub login_per_ip: RateLimitRule,
     /// `POST /login/second-factor`.
     pub second_factor_per_ip: RateLimitRule,
-    /// `POST /api/v1/users`.
+    /// `POST /api/v1/users` and `POST /register`.
     pub registration_per_ip: RateLimitRule,
+    /// Reset requests and completions (page and API), per client IP.
+    pub password_reset_per_ip: RateLimitRule,
+    /// Reset requests per address, and completions per reset link's account.
+    pub password_reset_per_account: RateLimitRule,
+    /// Verification resends, code attempts and changes of address, per account.
+    pub email_verification_per_account: RateLimitRule,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -360,6 +380,18 @@ impl Settings {
                 "rate_limits.registration_per_ip",
                 limits.registration_per_ip,
             ),
+            (
+                "rate_limits.password_reset_per_ip",
+                limits.password_reset_per_ip,
+            ),
+            (
+                "rate_limits.password_reset_per_account",
+                limits.password_reset_per_account,
+            ),
+            (
+                "rate_limits.email_verification_per_account",
+                limits.email_verification_per_account,
+            ),
         ] {
             if rule.limit == 0 {
                 return Err(ConfigError::new(
@@ -371,6 +403,20 @@ impl Settings {
                 return Err(ConfigError::new(
                     format!("{key}.window_secs"),
                     "must be between 1 and 86400 seconds",
+                ));
+            }
+        }
+        for (key, secs) in [
+            (
+                "registration.verification_ttl_secs",
+                self.registration.verification_ttl_secs,
+            ),
+            ("password_reset.ttl_secs", self.password_reset.ttl_secs),
+        ] {
+            if !(60..=30 * 24 * 3600).contains(&secs) {
+                return Err(ConfigError::new(
+                    key,
+                    "must be between 60 seconds and 30 days",
                 ));
             }
         }

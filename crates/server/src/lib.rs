@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod pages;
 pub mod poller;
 pub mod problem;
+pub mod reset_requests;
 pub mod routing;
 pub mod session_end_requests;
 pub mod telemetry;

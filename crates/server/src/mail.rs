@@ -133,6 +133,16 @@ impl MailWorker {
                         retry_at = %at,
                         "mail not sent; retrying later"
                     ),
+                    // An address the mail library refuses (a local part over RFC 5321's 64
+                    // octets, a domain IDNA rejects) came from a user, not from a fault here.
+                    MailFailure::Dead if matches!(err, MailError::Recipient { .. }) => {
+                        tracing::warn!(
+                            to = %mail.to,
+                            message_id = %mail.message_id,
+                            error = %err,
+                            "mail cannot be sent to this address; dropped"
+                        );
+                    }
                     MailFailure::Dead => tracing::error!(
                         to = %mail.to,
                         message_id = %mail.message_id,

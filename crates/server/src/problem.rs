@@ -38,6 +38,18 @@ pub enum ProblemKind {
     WrongPassword,
     /// A one-time code (TOTP, RFC 6238) does not match or was already used.
     InvalidCode,
+    /// A code typed into a form-like request (email verification, password reset) is wrong:
+    /// the `invalid-code` type with 400, like the request's other field errors; `remaining`
+    /// says how many tries are left.
+    WrongCode,
+    /// A mailed link's token (password reset) is unknown, expired, used or replaced.
+    InvalidLinkToken,
+    /// The account has a second factor and the request carried no code for it.
+    SecondFactorRequired,
+    /// The account's address is verified and no change of address is pending.
+    EmailAlreadyVerified,
+    /// No verification (of the address or of a new one) is waiting for a code.
+    NoPendingVerification,
     /// The account already has a second factor.
     TwoFactorEnabled,
     /// The account has no second factor to act on.
@@ -65,7 +77,11 @@ impl ProblemKind {
             Self::InsufficientScope => "urn:gatehouse:problem:insufficient-scope",
             Self::ReauthenticationRequired => "urn:gatehouse:problem:reauthentication-required",
             Self::WrongPassword => "urn:gatehouse:problem:wrong-password",
-            Self::InvalidCode => "urn:gatehouse:problem:invalid-code",
+            Self::InvalidCode | Self::WrongCode => "urn:gatehouse:problem:invalid-code",
+            Self::InvalidLinkToken => "urn:gatehouse:problem:invalid-token",
+            Self::SecondFactorRequired => "urn:gatehouse:problem:second-factor-required",
+            Self::EmailAlreadyVerified => "urn:gatehouse:problem:email-already-verified",
+            Self::NoPendingVerification => "urn:gatehouse:problem:no-pending-verification",
             Self::TwoFactorEnabled => "urn:gatehouse:problem:two-factor-enabled",
             Self::TwoFactorNotEnabled => "urn:gatehouse:problem:two-factor-not-enabled",
             Self::NoPendingEnrolment => "urn:gatehouse:problem:no-pending-enrolment",
@@ -89,7 +105,11 @@ impl ProblemKind {
             Self::InsufficientScope => "Insufficient scope",
             Self::ReauthenticationRequired => "Re-authentication required",
             Self::WrongPassword => "Wrong password",
-            Self::InvalidCode => "Invalid code",
+            Self::InvalidCode | Self::WrongCode => "Invalid code",
+            Self::InvalidLinkToken => "Invalid or expired link",
+            Self::SecondFactorRequired => "Second factor required",
+            Self::EmailAlreadyVerified => "Email address already verified",
+            Self::NoPendingVerification => "No pending verification",
             Self::TwoFactorEnabled => "Two-factor authentication is on",
             Self::TwoFactorNotEnabled => "Two-factor authentication is off",
             Self::NoPendingEnrolment => "No pending enrolment",
@@ -102,13 +122,18 @@ impl ProblemKind {
     fn status(self) -> StatusCode {
         match self {
             // The issue fixes 400 for every malformed request, wrong content type included.
-            Self::Validation | Self::MalformedBody | Self::UnsupportedMediaType => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Validation
+            | Self::MalformedBody
+            | Self::UnsupportedMediaType
+            | Self::WrongCode
+            | Self::InvalidLinkToken
+            | Self::SecondFactorRequired => StatusCode::BAD_REQUEST,
             Self::Conflict
             | Self::TwoFactorEnabled
             | Self::TwoFactorNotEnabled
-            | Self::NoPendingEnrolment => StatusCode::CONFLICT,
+            | Self::NoPendingEnrolment
+            | Self::EmailAlreadyVerified
+            | Self::NoPendingVerification => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -138,6 +163,8 @@ pub struct Problem {
     pub challenge: Option<HeaderValue>,
     /// Seconds for `Retry-After` (RFC 9110 §10.2.3), set by [`Problem::too_many_requests`].
     pub retry_after: Option<u64>,
+    /// Tries left for a code ([`ProblemKind::WrongCode`]).
+    pub remaining: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +176,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<i32>,
     request_id: String,
 }
 
@@ -160,19 +189,34 @@ impl Problem {
             field: None,
             challenge: None,
             retry_after: None,
+            remaining: None,
         }
     }
 
-    /// Over a rate limit (RFC 6585 §4): 429 with `Retry-After`.
+    /// Over a per-IP rate limit (RFC 6585 §4): 429 with `Retry-After`.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::rate_limited(retry_after_secs, "from this address")
+    }
+
+    /// Over a rate limit counted per `whose` ("for this account"): 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64, whose: &str) -> Self {
         let mut problem = Self::new(
             ProblemKind::TooManyRequests,
-            format!(
-                "Too many requests from this address. Retry after {retry_after_secs} s \
-                 (Retry-After)."
-            ),
+            format!("Too many requests {whose}. Retry after {retry_after_secs} s (Retry-After)."),
         );
         problem.retry_after = Some(retry_after_secs);
+        problem
+    }
+
+    /// A wrong code with `remaining` tries left (400, `urn:gatehouse:problem:invalid-code`).
+    pub fn wrong_code(remaining: i32) -> Self {
+        let detail = if remaining > 0 {
+            format!("the code is wrong; {remaining} more tries before it stops working")
+        } else {
+            "the code is wrong and no tries are left: request a new one".to_owned()
+        };
+        let mut problem = Self::new(ProblemKind::WrongCode, detail).with_field("code");
+        problem.remaining = Some(remaining.max(0));
         problem
     }
 
@@ -240,6 +284,7 @@ impl ResponseError for Problem {
             status: self.kind.status().as_u16(),
             detail: &self.detail,
             field: self.field.as_deref(),
+            remaining: self.remaining,
             request_id: current_request_id(),
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
@@ -354,6 +399,24 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("age"));
         let err = decode_json::<Body>(&req, br#"{"name":"x","age":1,"zzz":1}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("zzz"));
+    }
+
+    #[actix_web::test]
+    async fn a_wrong_code_says_how_many_tries_are_left() {
+        let response = Problem::wrong_code(3).error_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "urn:gatehouse:problem:invalid-code");
+        assert_eq!(body["field"], "code");
+        assert_eq!(body["remaining"], 3);
+        let response = Problem::new(ProblemKind::Validation, "x").error_response();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("remaining"));
     }
 
     #[test]

@@ -102,6 +102,17 @@ impl Endpoint {
         self.resource = self.resource.route(web::delete().to(handler));
         self
     }
+
+    pub fn patch<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.allow.push(Method::PATCH);
+        self.resource = self.resource.route(web::patch().to(handler));
+        self
+    }
 }
 
 impl HttpServiceFactory for Endpoint {

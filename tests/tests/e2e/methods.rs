@@ -42,7 +42,20 @@ const ROUTES: &[(&str, &str, Format)] = &[
     ("/logout", "GET, POST", Format::Html),
     ("/api/v1/openapi.json", "GET, HEAD", Format::Problem),
     ("/api/v1/users", "POST", Format::Problem),
-    ("/api/v1/account", "GET, HEAD", Format::Problem),
+    ("/api/v1/account", "GET, HEAD, PATCH", Format::Problem),
+    (
+        "/api/v1/account/email-verification",
+        "POST",
+        Format::Problem,
+    ),
+    (
+        "/api/v1/account/email-verification/confirm",
+        "POST",
+        Format::Problem,
+    ),
+    ("/api/v1/account/password", "POST", Format::Problem),
+    ("/api/v1/password-resets", "POST", Format::Problem),
+    ("/api/v1/password-resets/complete", "POST", Format::Problem),
     (
         "/api/v1/account/sessions",
         "GET, HEAD, DELETE",
@@ -57,7 +70,16 @@ const ROUTES: &[(&str, &str, Format)] = &[
     ("/login", "GET, HEAD, POST", Format::Html),
     ("/login/second-factor", "GET, HEAD, POST", Format::Html),
     ("/login/step-up", "GET, HEAD", Format::Html),
+    ("/register", "GET, HEAD, POST", Format::Html),
+    ("/email/verify", "GET", Format::Html),
+    ("/email/unverified", "GET, HEAD", Format::Html),
+    ("/password/forgot", "GET, HEAD, POST", Format::Html),
+    ("/password/reset", "GET, HEAD, POST", Format::Html),
     ("/account", "GET, HEAD", Format::Html),
+    ("/account/email", "POST", Format::Html),
+    ("/account/email/verify", "POST", Format::Html),
+    ("/account/email/resend", "POST", Format::Html),
+    ("/account/password", "POST", Format::Html),
     ("/account/sessions/end", "POST", Format::Html),
     ("/account/sessions/end-others", "POST", Format::Html),
     ("/account/consents/revoke", "POST", Format::Html),
@@ -174,7 +196,13 @@ async fn head_answers_like_get_without_a_body() {
 #[tokio::test]
 async fn head_is_refused_where_get_has_side_effects() {
     let app = spawn_app().await;
-    for path in ["/authorize", "/logout", "/userinfo", "/token"] {
+    for path in [
+        "/authorize",
+        "/logout",
+        "/userinfo",
+        "/token",
+        "/email/verify",
+    ] {
         let response = app.client.head(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 405, "HEAD {path}");
         let allow = response.headers()[ALLOW].to_str().unwrap().to_owned();

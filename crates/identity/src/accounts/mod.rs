@@ -2,12 +2,19 @@
 //! operation owns its transaction and takes `now` from the caller; every outcome is audited.
 
 mod attempts;
+mod email;
 mod lockout;
 mod login;
+mod passwords;
 mod register;
 mod second_factor;
 
+pub use email::{
+    AccountMails, EmailChangeError, EmailStatus, EmailVerified, ResentVerification, TokenMail,
+    VerifyEmailError,
+};
 pub use login::PasswordVerified;
+pub use passwords::{PasswordChangeError, PasswordResetDone, PasswordResetError, ResetTarget};
 pub use second_factor::{SecondFactorError, SecondFactorMethod};
 
 use std::fmt;

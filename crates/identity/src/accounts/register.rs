@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::email::{TokenMail, send_verification};
 use super::{Accounts, RegisterError, Registration, RequestContext, audit_event};
 use crate::audit::{self, AuditAction, AuditOutcome};
 use crate::db::stored;
@@ -22,11 +23,24 @@ impl Accounts {
     /// Creates an active account holding `roles` (which must exist). Usernames and emails are
     /// unique case-insensitively and after NFC normalisation; the username is checked first.
     /// Writes nothing on any error.
-    #[tracing::instrument(skip(self, input, ctx), fields(username = %input.username))]
     pub async fn register(
         &self,
         input: Registration,
         roles: &[Role],
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<User, RegisterError> {
+        self.register_and_verify(input, roles, None, ctx, now).await
+    }
+
+    /// [`Accounts::register`], and with `verification` a verification mail for the new address
+    /// queued in the same transaction.
+    #[tracing::instrument(skip(self, input, verification, ctx), fields(username = %input.username))]
+    pub async fn register_and_verify(
+        &self,
+        input: Registration,
+        roles: &[Role],
+        verification: Option<TokenMail>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<User, RegisterError> {
@@ -63,6 +77,7 @@ impl Accounts {
             serde_json::json!({ "username": user.username, "roles": roles }),
         );
 
+        let ctx = ctx.clone();
         self.db
             .run(move |db| {
                 db.write(|conn| {
@@ -75,6 +90,9 @@ impl Accounts {
                     queries::insert(conn, &user)?;
                     queries::grant_roles(conn, user.id, &roles)?;
                     audit::append(conn, &event)?;
+                    if let Some(mail) = &verification {
+                        send_verification(conn, user.id, &user.email, mail, &ctx, now)?;
+                    }
                     Ok(user)
                 })
             })

@@ -23,13 +23,8 @@ impl Database {
         now: DateTime<Utc>,
     ) -> Result<(), IdentityError> {
         self.write_statement(|conn| {
-            Ok(session_end_requests::enqueue(
-                conn,
-                user_id,
-                reason,
-                requested_by,
-                now,
-            )?)
+            session_end_requests::enqueue(conn, user_id, reason, requested_by, now)?;
+            Ok(())
         })
     }
 

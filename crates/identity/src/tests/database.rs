@@ -15,6 +15,7 @@ const TOTP: &str = "2026-11-30-000001_totp";
 const BACKCHANNEL_LOGOUT: &str = "2026-11-30-000002_backchannel_logout";
 const SESSION_END_REQUESTS: &str = "2026-11-30-000003_session_end_requests";
 const MAIL_OUTBOX: &str = "2026-11-30-000004_mail_outbox";
+const EMAIL_TOKENS: &str = "2026-11-30-000005_email_tokens";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -24,6 +25,7 @@ fn all_migrations() -> Vec<String> {
         BACKCHANNEL_LOGOUT.to_owned(),
         SESSION_END_REQUESTS.to_owned(),
         MAIL_OUTBOX.to_owned(),
+        EMAIL_TOKENS.to_owned(),
     ]
 }
 

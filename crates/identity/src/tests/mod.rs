@@ -4,6 +4,7 @@
 mod clients;
 mod consents;
 mod database;
+mod email;
 mod login;
 mod mail_outbox;
 mod reconnect;

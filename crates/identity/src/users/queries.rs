@@ -190,3 +190,50 @@ pub(crate) fn save_login_state(
         .execute(conn)?;
     Ok(())
 }
+
+/// The account whose address is `email` (case-insensitively, in NFC as stored), if any.
+pub(crate) fn find_by_email(
+    conn: &mut DbConnection,
+    email: &Email,
+) -> Result<Option<User>, IdentityError> {
+    users::table
+        .filter(lower(users::email).eq(lower(email.as_str())))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Makes `email` the account's address, verified.
+pub(crate) fn set_email(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id_text(user_id)))
+        .set((
+            users::email.eq(email),
+            users::email_verified.eq(true),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the password hash.
+pub(crate) fn set_password_hash(
+    conn: &mut DbConnection,
+    user_id: uuid::Uuid,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id_text(user_id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

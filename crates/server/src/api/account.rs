@@ -1,6 +1,6 @@
 //! `/api/v1/account`: the signed-in user's own account over REST (issue 9 §3): who they are,
 //! their browser sessions (any of which they can end), and their second factor (RFC 6238 TOTP
-//! with recovery codes).
+//! with recovery codes). The address and password are changed in `account_credentials`.
 //!
 //! Every operation needs an access token with the `account` scope ([`AccountToken`], RFC
 //! 6750); the user is the token's `sub`, the current session its `sid` (the session id of OIDC
@@ -13,7 +13,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use chrono::{DateTime, Utc};
 use gatehouse_app::{Reauthentication, SessionEnd, SessionRef, SessionView, TwoFactorError};
-use gatehouse_identity::{RequestContext, User};
+use gatehouse_identity::{EmailStatus, RequestContext, User};
 use gatehouse_sessions::SessionHandle;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,7 @@ use crate::problem::{Problem, ProblemKind, decode_json};
     "username": "alice",
     "email": "alice@example.com",
     "email_verified": false,
+    "pending_email": null,
     "totp_enabled": true,
     "created_at": "2026-11-30T10:57:00Z"
 }))]
@@ -39,18 +40,22 @@ pub struct AccountView {
     pub username: String,
     pub email: String,
     pub email_verified: bool,
+    /// A new address waiting for its verification (`PATCH /api/v1/account`); until then the
+    /// account keeps `email`.
+    pub pending_email: Option<String>,
     /// Whether sign-in asks for a TOTP code (a pending enrolment does not count).
     pub totp_enabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
 impl AccountView {
-    fn new(user: &User, totp_enabled: bool) -> Self {
+    fn new(user: &User, email: EmailStatus, totp_enabled: bool) -> Self {
         Self {
             id: user.id,
             username: user.username.clone(),
-            email: user.email.clone(),
-            email_verified: user.email_verified,
+            email: email.email,
+            email_verified: email.verified,
+            pending_email: email.pending,
             totp_enabled,
             created_at: user.created_at,
         }
@@ -158,13 +163,13 @@ fn unix_time(secs: i64) -> DateTime<Utc> {
 }
 
 /// Who is asking, for the audit trail: the request's address and agent, acting as the user.
-fn audit_context(req: &HttpRequest, token: &AccountToken) -> RequestContext {
+pub(super) fn audit_context(req: &HttpRequest, token: &AccountToken) -> RequestContext {
     let mut ctx = request_context(req);
     ctx.actor = Some(token.user.id.to_string());
     ctx
 }
 
-fn private(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+pub(super) fn private(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
     response
 }
@@ -201,7 +206,7 @@ fn two_factor_problem(err: TwoFactorError) -> Problem {
 }
 
 /// Reads and decodes a JSON body (see `crate::problem::decode_json`).
-async fn json_body<T: serde::de::DeserializeOwned>(
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, Problem> {
@@ -227,8 +232,16 @@ pub async fn show(
     token: AccountToken,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
+    let Some(email) = state
+        .app
+        .email_status(token.user.id, state.clock.now())
+        .await?
+    else {
+        // The account went away after the token was checked.
+        return Err(invalid_token(ACCOUNT_SCOPE));
+    };
     let totp = state.app.totp_status(token.user.id).await?;
-    Ok(private(HttpResponse::Ok()).json(AccountView::new(&token.user, totp.enabled)))
+    Ok(private(HttpResponse::Ok()).json(AccountView::new(&token.user, email, totp.enabled)))
 }
 
 /// Lists the user's live browser sessions, oldest first.

@@ -1,9 +1,12 @@
 //! The REST API under `/api/v1`. Errors are problem JSON (see `crate::problem`); the account
-//! API (`account`) is authenticated by bearer tokens (`bearer`, RFC 6750).
+//! API (`account`, `account_credentials`) is authenticated by bearer tokens (`bearer`, RFC
+//! 6750); sign-up (`users`) and password resets (`password_resets`) are not.
 
 mod account;
+mod account_credentials;
 pub mod bearer;
 pub mod openapi;
+mod password_resets;
 mod users;
 
 use actix_web::web;
@@ -19,7 +22,28 @@ const MAX_BODY: usize = 64 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/openapi.json", Surface::Api).get(openapi::serve))
         .service(resource("/api/v1/users", Surface::Api).post(users::register))
-        .service(resource("/api/v1/account", Surface::Api).get(account::show))
+        .service(
+            resource("/api/v1/account", Surface::Api)
+                .get(account::show)
+                .patch(account_credentials::change_email),
+        )
+        .service(
+            resource("/api/v1/account/email-verification", Surface::Api)
+                .post(account_credentials::resend_verification),
+        )
+        .service(
+            resource("/api/v1/account/email-verification/confirm", Surface::Api)
+                .post(account_credentials::confirm_verification),
+        )
+        .service(
+            resource("/api/v1/account/password", Surface::Api)
+                .post(account_credentials::change_password),
+        )
+        .service(resource("/api/v1/password-resets", Surface::Api).post(password_resets::request))
+        .service(
+            resource("/api/v1/password-resets/complete", Surface::Api)
+                .post(password_resets::complete),
+        )
         .service(
             resource("/api/v1/account/sessions", Surface::Api)
                 .get(account::list_sessions)

@@ -23,6 +23,9 @@ pub struct ProblemDocument {
     pub detail: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
+    /// With `urn:gatehouse:problem:invalid-code` for a mailed code or link: how many more
+    /// tries it takes (0: request a new one).
+    pub remaining: Option<i32>,
     /// The `x-request-id` of the response, to quote in a report.
     pub request_id: String,
 }
@@ -107,6 +110,14 @@ problem_responses! {
     InternalError: "An unexpected failure; quote `request_id` when reporting it", [];
     Unavailable: "A backing service (database, session store) is unavailable; try again",
         [("Retry-After", "Seconds to wait before retrying")];
+    AccountRateLimited: "Too many verification mails, code attempts or changes of address for \
+        this account (`rate_limits.email_verification_per_account`; \
+        `urn:gatehouse:problem:too-many-requests`)",
+        [("Retry-After", "Seconds until the client may try again (RFC 9110 §10.2.3)")];
+    PasswordResetRateLimited: "Too many password reset requests or completions from this client \
+        address (`rate_limits.password_reset_per_ip`), for this address or for this account \
+        (`rate_limits.password_reset_per_account`; `urn:gatehouse:problem:too-many-requests`)",
+        [("Retry-After", "Seconds until the client may try again (RFC 9110 §10.2.3)")];
 }
 
 #[derive(OpenApi)]
@@ -120,6 +131,10 @@ problem_responses! {
     paths(
         super::users::register,
         super::account::show,
+        super::account_credentials::change_email,
+        super::account_credentials::resend_verification,
+        super::account_credentials::confirm_verification,
+        super::account_credentials::change_password,
         super::account::list_sessions,
         super::account::end_session,
         super::account::end_other_sessions,
@@ -127,6 +142,8 @@ problem_responses! {
         super::account::confirm_totp,
         super::account::disable_totp,
         super::account::regenerate_recovery_codes,
+        super::password_resets::request,
+        super::password_resets::complete,
     ),
     components(
         schemas(
@@ -139,6 +156,14 @@ problem_responses! {
             super::account::RecoveryCodesView,
             super::account::ConfirmTotpRequest,
             super::account::PasswordConfirmation,
+            super::account_credentials::VerificationSent,
+            super::account_credentials::ConfirmEmailRequest,
+            super::account_credentials::AccountUpdate,
+            super::account_credentials::PasswordChangeRequest,
+            super::password_resets::PasswordResetRequest,
+            super::password_resets::PasswordResetAccepted,
+            super::password_resets::ResetRequestStatus,
+            super::password_resets::PasswordResetCompletion,
             ProblemDocument,
         ),
         responses(
@@ -149,13 +174,18 @@ problem_responses! {
             TooLarge,
             InternalError,
             Unavailable,
+            AccountRateLimited,
+            PasswordResetRateLimited,
         )
     ),
     modifiers(&BearerScheme),
     tags(
         (name = "users", description = "Self-service registration"),
-        (name = "account", description = "The token holder's own account, sessions and second \
-            factor; every operation needs an access token with the `account` scope"),
+        (name = "account", description = "The token holder's own account: address, password, \
+            sessions and second factor; every operation needs an access token with the \
+            `account` scope"),
+        (name = "password-resets", description = "A forgotten password: a reset link by mail, \
+            then a new password with the link's token"),
     )
 )]
 pub struct ApiDoc;

@@ -1,6 +1,7 @@
 //! `POST /api/v1/users`: self-service registration.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_app::{AfterSignUp, Registered};
 use gatehouse_identity::{RegisterError, Registration, User};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::extensions::Extensions;
@@ -50,7 +51,7 @@ fn username_schema() -> Object {
     .build()
 }
 
-fn email_schema() -> Object {
+pub(super) fn email_schema() -> Object {
     string_schema(
         "At most 254 characters, unique case-insensitively. The local part is a dot-atom of \
          ASCII `atext` (RFC 5322 §3.2.3) and visible non-ASCII letters, marks, digits, \
@@ -71,7 +72,7 @@ fn email_schema() -> Object {
 
 /// The length rule, plus a `not` naming (in any ASCII case) the common passwords long enough to
 /// pass it. utoipa has no `not`; the schema object's flattened extension map carries it.
-fn password_schema() -> Object {
+pub(super) fn password_schema() -> Object {
     let mut not_common = Extensions::default();
     not_common.insert(
         "not".to_owned(),
@@ -115,6 +116,13 @@ impl From<&User> for UserView {
 }
 
 /// Registers a user (self-service). Nothing is written when any check fails.
+///
+/// With `registration.require_verified_email` on, the answer does not reveal which addresses
+/// have accounts: a sign-up with a registered address (and a free username) answers 201 exactly
+/// as a new one does, with a user that was never created, and the address's owner is mailed
+/// instead. A taken username is still refused (409). A new account's address gets a
+/// verification mail; the new user has no session and signs in through the authorization code
+/// flow.
 #[utoipa::path(
     post,
     path = "/api/v1/users",
@@ -129,7 +137,8 @@ impl From<&User> for UserView {
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "Self-service registration is disabled",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "Username or email already taken (`field` says which)",
+        (status = 409, description = "Username or email already taken (`field` says which); \
+            with `registration.require_verified_email` on, only a taken username",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -175,9 +184,14 @@ pub async fn register(
         email: input.email,
         password: input.password,
     };
-    let user = state
-        .accounts
-        .register(registration, &[], &ctx, state.clock.now())
+    let Registered { user, .. } = state
+        .app
+        .register(
+            registration,
+            AfterSignUp::NoSession,
+            &ctx,
+            state.clock.now(),
+        )
         .await
         .map_err(|err| match err {
             RegisterError::Invalid(field) => {

@@ -73,6 +73,12 @@ async fn handle(
     decision: ConsentDecision,
 ) -> Result<HttpResponse, PageError> {
     let session = current_session(state, req).await?;
+    if let Some((_, _, signed_in)) = &session
+        && state.app.requires_verified_email()
+        && state.app.must_verify_email(signed_in.user_id).await?
+    {
+        return Ok(redirect_to_verify_email(&params));
+    }
     let auth = session.as_ref().map(|(_, handle, s)| AuthSession {
         user_id: s.user_id,
         auth_time: s.auth_time,
@@ -128,6 +134,22 @@ async fn handle(
             form_page(state, StatusCode::OK, &page, &token, fresh)
         }
     }
+}
+
+/// `registration.require_verified_email`: an unverified user verifies the address first, then
+/// comes back to this authorization request.
+fn redirect_to_verify_email(params: &Params) -> HttpResponse {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in params {
+        query.append_pair(key, value);
+    }
+    let return_to = format!("/authorize?{}", query.finish());
+    let mut verify = url::form_urlencoded::Serializer::new(String::new());
+    verify.append_pair("return_to", &return_to);
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/email/unverified?{}", verify.finish())))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }
 
 /// Sends the browser to the step-up page, which returns to this authorization request once the

@@ -1,7 +1,9 @@
 //! `/account`: who is signed in, the security section (two-factor authentication, whose pages
 //! live in [`two_factor`]), their live sessions (any of which they can end) newest first and
 //! [`SESSIONS_PER_PAGE`] to a page (`?page=N`), and the connected apps: clients they consented
-//! to or that hold offline access, either of which they can revoke.
+//! to or that hold offline access, either of which they can revoke. The forms that change the
+//! address and the password post to `pages::email` and `pages::password`, which show this page
+//! again with their errors (or come back with a `?notice=`).
 
 pub(super) mod two_factor;
 
@@ -14,11 +16,12 @@ use chrono::DateTime;
 use gatehouse_app::{Account, ConnectedApp, SessionEnd, SessionRef, SessionView};
 use gatehouse_identity::TotpStatus;
 
-use super::{PageError, form_page};
+use gatehouse_sessions::{BrowserSession, SessionHandle};
+use serde::Deserialize;
+
+use super::{FieldErrors, Notice, PageError, form_page, see_other, sign_in_first};
 use crate::app::AppState;
 use crate::browser::{csrf_matches, csrf_token, current_session, request_context};
-use gatehouse_sessions::SessionHandle;
-use serde::Deserialize;
 
 /// Sessions listed on one page of `/account`.
 pub const SESSIONS_PER_PAGE: usize = 20;
@@ -111,6 +114,9 @@ struct AccountPage<'a> {
     username: &'a str,
     email: &'a str,
     email_verified: bool,
+    email_pending: Option<&'a str>,
+    notice: Option<Notice>,
+    errors: &'a FieldErrors,
     roles: Vec<gatehouse_identity::Role>,
     signed_in_at: String,
     sessions: Vec<SessionRow>,
@@ -125,6 +131,24 @@ struct AccountPage<'a> {
 pub struct AccountQuery {
     /// Text, so that a non-number is our error message rather than the extractor's.
     page: Option<String>,
+    /// A [`Notice`] name, set by the redirect after a form.
+    notice: Option<String>,
+}
+
+/// What a form adds to the account page: a success notice, or the errors of a refused form.
+#[derive(Debug, Default)]
+pub(super) struct Feedback {
+    pub notice: Option<Notice>,
+    pub errors: FieldErrors,
+}
+
+impl Feedback {
+    pub(super) fn error(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            notice: None,
+            errors: FieldErrors::one(field, message),
+        }
+    }
 }
 
 /// Which page of the session list is shown.
@@ -185,10 +209,32 @@ pub async fn show(
 ) -> Result<HttpResponse, PageError> {
     let requested = requested_page(query.page.as_deref())?;
     let Some((_secret, handle, session)) = current_session(&state, &req).await? else {
-        return Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", "/login?return_to=%2Faccount"))
-            .finish());
+        return Ok(sign_in_first("/account"));
     };
+    let feedback = Feedback {
+        notice: Notice::parse(query.notice.as_deref()),
+        errors: FieldErrors::default(),
+    };
+    render(
+        &req,
+        &state,
+        (&handle, &session),
+        StatusCode::OK,
+        requested,
+        &feedback,
+    )
+    .await
+}
+
+/// The account page of the signed-in user, with `feedback` from a form (shown with `status`).
+pub(super) async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    (handle, session): (&SessionHandle, &BrowserSession),
+    status: StatusCode,
+    requested_page: usize,
+    feedback: &Feedback,
+) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let user_id = session.user_id;
     let Some(Account { user, roles, totp }) = state.app.account(user_id).await? else {
@@ -196,35 +242,41 @@ pub async fn show(
         state
             .app
             .end_session(
-                SessionRef::OfUser(user_id, &handle),
+                SessionRef::OfUser(user_id, handle),
                 SessionEnd::AccountGone,
-                &request_context(&req),
+                &request_context(req),
                 now,
             )
             .await?;
-        return Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", "/login"))
-            .finish());
+        return Ok(see_other("/login"));
     };
+    let address = state.app.email_status(user_id, now).await?;
     let apps = state.app.connected_apps(user_id, now).await?;
     let mut live = state.app.list_sessions(user_id, now).await?;
     // Oldest first from the store; the page lists the newest first.
     live.reverse();
     let session_count = live.len();
-    let page = SessionPage::of(session_count, requested);
+    let page = SessionPage::of(session_count, requested_page);
     let app_names: HashMap<&str, &str> = apps
         .iter()
         .map(|app| (app.client_id.as_str(), app.client_name.as_str()))
         .collect();
     let sessions = live
         .drain(page.range(session_count))
-        .map(|view| SessionRow::of(view, &handle, &app_names))
+        .map(|view| SessionRow::of(view, handle, &app_names))
         .collect();
-    let (token, fresh) = csrf_token(&req);
+    let (token, fresh) = csrf_token(req);
     let page = AccountPage {
         username: &user.username,
-        email: &user.email,
-        email_verified: user.email_verified,
+        email: address.as_ref().map_or(&user.email, |status| &status.email),
+        email_verified: address
+            .as_ref()
+            .map_or(user.email_verified, |status| status.verified),
+        email_pending: address
+            .as_ref()
+            .and_then(|status| status.pending.as_deref()),
+        notice: feedback.notice,
+        errors: &feedback.errors,
         roles,
         signed_in_at: format_time(session.auth_time),
         sessions,
@@ -234,7 +286,26 @@ pub async fn show(
         apps: apps.into_iter().map(AppRow::from).collect(),
         csrf_token: &token,
     };
-    form_page(&state, StatusCode::OK, &page, &token, fresh)
+    form_page(state, status, &page, &token, fresh)
+}
+
+/// The gate of the account forms that change the address or the password: a valid CSRF token,
+/// then the session (`Err`: the redirect that signs in and comes back to `resume`).
+pub(super) async fn session_for_form(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf: Option<&str>,
+    resume: &str,
+) -> Result<Result<(SessionHandle, BrowserSession), HttpResponse>, PageError> {
+    if !csrf_matches(req, csrf) {
+        return Err(PageError::forbidden(
+            "The form expired. Reload the page and try again.",
+        ));
+    }
+    Ok(match current_session(state, req).await? {
+        Some((_, handle, session)) => Ok((handle, session)),
+        None => Err(sign_in_first(resume)),
+    })
 }
 
 #[derive(Debug, Deserialize)]

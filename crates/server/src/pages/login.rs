@@ -6,7 +6,7 @@ use askama::Template;
 use gatehouse_app::{PasswordSignIn, SignInError};
 use serde::Deserialize;
 
-use super::{PageError, form_page, second_factor};
+use super::{PageError, form_page, second_factor, with_return};
 use crate::app::{AppState, RateLimited};
 use crate::browser::{
     SESSION_COOKIE, csrf_matches, csrf_token, current_session, request_context, safe_return_to,
@@ -23,6 +23,8 @@ struct LoginPage<'a> {
     return_to: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    /// The sign-up page (carrying `return_to`), while self-service registration is open.
+    register_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,13 @@ fn render_login(
         return_to,
         username,
         error,
+        register_url: state.settings.registration.enabled.then(|| {
+            if return_to.is_empty() {
+                "/register".to_owned()
+            } else {
+                with_return("/register", return_to)
+            }
+        }),
     };
     form_page(state, status, &page, &token, fresh)
 }

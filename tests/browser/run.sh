@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Real-browser end-to-end test: headless Chromium (Debian's `chromium`, driven by playwright-core)
+# signs up on /register, follows the verification link from the mail, changes the password on
+# /account, signs out, resets the password through the mailed link and signs in with it — against
+# a real `gatehouse` binary whose mail goes over SMTP to a local sink (smtp_sink.mjs, a real SMTP
+# listener on 127.0.0.1) from which the test reads the links. See signup_reset.mjs for the steps.
+# usage: tests/browser/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
+# With TEST_DATABASE_URL (a Postgres server URL) and TEST_REDIS_URL set, it runs on a scratch
+# Postgres database and a unique Redis key prefix, removing both afterwards.
+# Installs what is missing: Chromium (apt-get, when running as root) and the npm packages pinned
+# in package.json (into tests/browser/node_modules). CHROMIUM overrides /usr/bin/chromium.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${1:-$root/target/debug/gatehouse}"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+
+if [ ! -x "$bin" ]; then
+  echo "no gatehouse binary at $bin (cargo build -p gatehouse-server --bin gatehouse)" >&2
+  exit 1
+fi
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "no Chromium at $CHROMIUM; install Debian's chromium package (or set CHROMIUM)" >&2
+    exit 1
+  fi
+fi
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/smtp-server" ] ||
+   [ ! -d "$here/node_modules/mailparser" ]; then
+  echo "installing the npm packages of tests/browser"
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+# shellcheck source=../scratch-server.sh
+source "$root/tests/scratch-server.sh"
+scratch_backend browser "browser check (headless Chromium)"
+
+# The SMTP sink listens on a free port it picks itself and writes it to $mail/port.
+mail="$work/mail"
+sink=""
+stop_sink() {
+  if [ -n "$sink" ]; then
+    kill "$sink" 2>/dev/null || true
+    wait "$sink" 2>/dev/null || true
+  fi
+}
+trap 'stop_sink; scratch_cleanup' EXIT
+node "$here/smtp_sink.mjs" "$mail" >"$work/smtp.log" 2>&1 &
+sink=$!
+for _ in $(seq 1 50); do
+  [ -s "$mail/port" ] && break
+  kill -0 "$sink" 2>/dev/null || break
+  sleep 0.1
+done
+if [ ! -s "$mail/port" ]; then
+  echo "the SMTP sink did not start; its log:" >&2
+  cat "$work/smtp.log" >&2
+  exit 1
+fi
+sink_port=$(cat "$mail/port")
+
+export GATEHOUSE__EMAIL__TRANSPORT=smtp
+export GATEHOUSE__EMAIL__SMTP_URL="smtp://127.0.0.1:$sink_port"
+# Self-service sign-up on, and the default policy (no verified address required to sign in).
+export GATEHOUSE__REGISTRATION__ENABLED=true
+scratch_serve
+
+if ! node "$here/signup_reset.mjs" "http://127.0.0.1:$port" "$mail"; then
+  echo "--- SMTP sink log" >&2
+  cat "$work/smtp.log" >&2
+  echo "--- server log (last 60 lines)" >&2
+  tail -n 60 "$work/server.log" >&2
+  exit 1
+fi
