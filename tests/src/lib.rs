@@ -771,3 +771,91 @@ impl TestApp {
             .email_verified
     }
 }
+
+/// Administration: users holding roles, and access tokens with the `admin` scope.
+impl TestApp {
+    /// Creates `username` (password [`GOOD_PASSWORD`], address `username@example.com`) holding
+    /// `roles`, through the identity layer as `gatehouse user create --role …` does.
+    pub async fn create_user_with_roles(
+        &self,
+        username: &str,
+        roles: &[gatehouse_identity::Role],
+    ) -> uuid::Uuid {
+        let registration = gatehouse_identity::Registration {
+            username: username.to_owned(),
+            email: format!("{username}@example.com"),
+            password: GOOD_PASSWORD.to_owned(),
+        };
+        self.state
+            .accounts
+            .register(
+                registration,
+                roles,
+                &gatehouse_identity::RequestContext::default(),
+                self.clock_now(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// A first-party client allowed the `admin` scope (and `openid`), for user tokens.
+    pub fn admin_console_client(&self) -> TestClient {
+        self.register_client(ClientSpec {
+            scopes: ["openid", "profile", "email", "admin"]
+                .map(str::to_owned)
+                .to_vec(),
+            ..ClientSpec::default()
+        })
+    }
+
+    /// An access token with the `admin` scope for an existing user (signed in through the code
+    /// flow in a fresh browser).
+    pub async fn admin_token_for(&self, username: &str) -> String {
+        let rp = self.admin_console_client();
+        let tokens = oauth::tokens_in(
+            self,
+            &new_client(),
+            &rp,
+            username,
+            &[("scope", "openid admin")],
+        )
+        .await;
+        tokens["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A service account: a `client_credentials` client allowed the `admin` scope whose
+    /// account holds `roles`, and a token it got with that scope.
+    pub async fn service_account_token(
+        &self,
+        roles: &[gatehouse_identity::Role],
+    ) -> (TestClient, String) {
+        let client = self.register_client(ClientSpec {
+            grants: vec![gatehouse_identity::GrantType::ClientCredentials],
+            scopes: vec!["admin".to_owned()],
+            ..ClientSpec::default()
+        });
+        let roles = roles.to_vec();
+        let id = client.client_id.clone();
+        assert!(
+            self.state
+                .accounts
+                .database()
+                .run(move |db| db.set_client_roles(&id, &roles))
+                .await
+                .unwrap()
+        );
+        let response = self
+            .client
+            .post(self.url("/token"))
+            .basic_auth(&client.client_id, client.client_secret.as_deref())
+            .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        (client, token)
+    }
+}

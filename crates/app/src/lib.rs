@@ -28,6 +28,10 @@
 //!   and grant ended after), and a signed-in user's change.
 
 mod account;
+mod admin;
+pub mod admin_audit;
+pub mod admin_clients;
+pub mod admin_users;
 mod audit;
 mod connected_apps;
 mod consents;
@@ -47,6 +51,7 @@ use gatehouse_identity::{Accounts, Database, IdentityError, TotpSettings};
 use gatehouse_sessions::{BrowserSessions, PendingLogins};
 
 pub use account::Account;
+pub use admin::{Actor, AdminDenied, AdminOperation, TargetUser, judge};
 pub use connected_apps::{ConnectedApp, RevokedApp};
 pub use email::{
     AccountMailSettings, AfterSignUp, DEFAULT_RESET_TTL_SECS, DEFAULT_VERIFICATION_TTL_SECS,

@@ -24,6 +24,17 @@ pub struct BearerGrant {
     pub user: Arc<User>,
 }
 
+/// Whose a token is: a user's (issued through a sign-in), or a client's own
+/// (`client_credentials`, RFC 9068 §2.2: `sub` is the client id), its service account.
+#[derive(Debug, Clone)]
+pub enum BearerSubject {
+    User(BearerGrant),
+    ServiceAccount {
+        claims: AccessTokenClaims,
+        client_id: String,
+    },
+}
+
 impl Authz {
     /// Authenticates `access_token` for a resource that needs `scope`.
     pub async fn authenticate_bearer(
@@ -32,6 +43,21 @@ impl Authz {
         scope: &str,
         now: DateTime<Utc>,
     ) -> Result<BearerGrant, BearerError> {
+        match self.authenticate_subject(access_token, scope, now).await? {
+            BearerSubject::User(grant) => Ok(grant),
+            // A client-credentials token names the client, not a user: no user resource for it.
+            BearerSubject::ServiceAccount { .. } => Err(BearerError::invalid_token()),
+        }
+    }
+
+    /// Authenticates `access_token` for a resource that both users and service accounts may
+    /// use (the admin API). A service account's client must still exist.
+    pub async fn authenticate_subject(
+        &self,
+        access_token: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BearerSubject, BearerError> {
         if access_token.is_empty() {
             return Err(BearerError::missing());
         }
@@ -47,20 +73,36 @@ impl Authz {
         {
             return Err(BearerError::invalid_token());
         }
-        // A client-credentials token names the client, not a user: no user resource for it.
-        let user_id =
-            uuid::Uuid::parse_str(&claims.sub).map_err(|_| BearerError::invalid_token())?;
-        let user = self
-            .find_active_user(user_id, now.timestamp())
+        // The client the token was issued to must still exist and be enabled: deleting or
+        // disabling a client ends its tokens here as at introspection.
+        self.find_client(&claims.client_id)
             .await
             .map_err(BearerError::from)?
             .ok_or_else(BearerError::invalid_token)?;
+        let subject = if claims.sub == claims.client_id && claims.grant_id.is_none() {
+            None
+        } else {
+            let user_id =
+                uuid::Uuid::parse_str(&claims.sub).map_err(|_| BearerError::invalid_token())?;
+            let user = self
+                .find_active_user(user_id, now.timestamp())
+                .await
+                .map_err(BearerError::from)?
+                .ok_or_else(BearerError::invalid_token)?;
+            Some(user)
+        };
         if !claims.scope.split(' ').any(|granted| granted == scope) {
             return Err(BearerError::new(
                 ErrorCode::InsufficientScope,
                 format!("the access token lacks the {scope} scope"),
             ));
         }
-        Ok(BearerGrant { claims, user })
+        Ok(match subject {
+            Some(user) => BearerSubject::User(BearerGrant { claims, user }),
+            None => BearerSubject::ServiceAccount {
+                client_id: claims.client_id.clone(),
+                claims,
+            },
+        })
     }
 }

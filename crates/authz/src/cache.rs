@@ -106,6 +106,7 @@ mod tests {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             require_2fa: false,
+            enabled: true,
         })
     }
 

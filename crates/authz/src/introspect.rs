@@ -7,8 +7,9 @@
 //! - §2.1: `token` is required; `token_type_hint` only changes the lookup order and an unknown
 //!   hint is ignored ("MUST extend its search across all of its supported token types").
 //! - §2.2: anything not currently valid — malformed, unknown, expired, revoked, denylisted, for
-//!   a user no longer active — is `{"active": false}` and nothing else, never an error, so the
-//!   endpoint reveals nothing about why.
+//!   a user no longer active, issued to a client since disabled or deleted — is
+//!   `{"active": false}` and nothing else, never an error, so the endpoint reveals nothing
+//!   about why.
 //! - §2.2 members: access tokens report `scope`, `client_id`, `username`, `token_type`
 //!   (`Bearer`), `exp`, `iat`, `nbf` (when the token has one), `sub`, `aud`, `iss`, `jti`;
 //!   refresh tokens `scope`, `client_id`, `username`, `sub`, `exp`, `iat`, `token_type`
@@ -70,6 +71,10 @@ impl Authz {
         if denylist::is_revoked(self.store(), self.epoch(), &claims).await? {
             return Ok(None);
         }
+        // A token of a client since disabled or deleted is no longer active.
+        if self.find_client(&claims.client_id).await?.is_none() {
+            return Ok(None);
+        }
         // Client-credentials tokens name the client as `sub` and have no user behind them.
         let username = if claims.sub == claims.client_id && claims.auth_time.is_none() {
             None
@@ -108,7 +113,7 @@ impl Authz {
         let Some((_, record)) = self.live_refresh_family(token).await? else {
             return Ok(None);
         };
-        if now >= record.exp {
+        if now >= record.exp || self.find_client(&record.client_id).await?.is_none() {
             return Ok(None);
         }
         let sub = record.user_id.to_string();

@@ -69,7 +69,7 @@ pub use authorize::{AuthSession, AuthorizeOutcome, ConsentDecision};
 pub use backchannel::{
     BackchannelLogoutError, DeliveryDisposition, DeliveryOutcome, LogoutDelivery,
 };
-pub use bearer::BearerGrant;
+pub use bearer::{BearerGrant, BearerSubject};
 pub use client_auth::ClientCredentials;
 pub use error::{BearerError, ErrorCode, OAuthError};
 pub use logout::LogoutRequest;

@@ -141,7 +141,10 @@ impl Authz {
     /// The registered client, from the [`ClientCache`] when it was read recently. An id no
     /// client can have (a NUL or other control character, non-ASCII, over-long: see
     /// [`is_plausible_client_id`]) is unknown without a lookup; every caller (client
-    /// authentication, authorization, logout) then answers as for any unknown client.
+    /// authentication, authorization, logout) then answers as for any unknown client. So is
+    /// a client an administrator disabled (`Client::enabled`): `/authorize` shows its error
+    /// page, `/token` answers `invalid_client`, its tokens stop passing introspection, and
+    /// no back-channel logout is sent to it.
     pub(crate) async fn find_client(
         &self,
         client_id: &str,
@@ -151,7 +154,7 @@ impl Authz {
         }
         let cache = &self.inner.clients;
         if let Some(client) = cache.get(client_id, std::time::Instant::now()) {
-            return Ok(Some(client));
+            return Ok(Some(client).filter(|client| client.enabled));
         }
         let id = client_id.to_owned();
         let found = self.db(move |db| db.find_client(&id)).await?.map(Arc::new);
@@ -162,7 +165,14 @@ impl Authz {
                 std::time::Instant::now(),
             );
         }
-        Ok(found)
+        Ok(found.filter(|client| client.enabled))
+    }
+
+    /// Drops this instance's cached copy of the client, after a change this instance made
+    /// (an edit, a disabled client, a rotated secret, a deletion): the next request sees it at
+    /// once here; other instances within [`crate::cache::CLIENT_CACHE_TTL`] (5 s).
+    pub fn forget_client(&self, client_id: &str) {
+        self.inner.clients.remove(&client_id.to_owned());
     }
 
     /// Drops this instance's cached copy of the user, after a change this instance made (a

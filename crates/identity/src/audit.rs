@@ -26,7 +26,7 @@ impl AuditOutcome {
         }
     }
 
-    fn parse(stored: &str) -> Result<Self, IdentityError> {
+    pub(crate) fn parse(stored: &str) -> Result<Self, IdentityError> {
         match stored {
             "success" => Ok(AuditOutcome::Success),
             "failure" => Ok(AuditOutcome::Failure),
@@ -128,6 +128,65 @@ pub enum AuditAction {
     /// A signed-in user changed their password.
     #[strum(serialize = "password.change")]
     PasswordChange,
+    /// The permission gate refused an admin operation (details name it and why).
+    #[strum(serialize = "admin.denied")]
+    AdminDenied,
+    /// An administrator created a user (details: username, roles).
+    #[strum(serialize = "admin.user_create")]
+    AdminUserCreate,
+    /// An administrator changed a user's address, its verification or status (details: changes).
+    #[strum(serialize = "admin.user_update")]
+    AdminUserUpdate,
+    /// An administrator deleted a user (details keep the username and email).
+    #[strum(serialize = "admin.user_delete")]
+    AdminUserDelete,
+    /// An administrator locked a user (details: reason, until).
+    #[strum(serialize = "admin.user_lock")]
+    AdminUserLock,
+    /// An administrator lifted a user's lock and cleared its failure counter.
+    #[strum(serialize = "admin.user_unlock")]
+    AdminUserUnlock,
+    /// An administrator replaced a user's roles (details: before, after).
+    #[strum(serialize = "admin.user_roles")]
+    AdminUserRoles,
+    /// An administrator removed a user's second factor.
+    #[strum(serialize = "admin.user_totp_reset")]
+    AdminUserTotpReset,
+    /// An administrator sent a user a password reset mail.
+    #[strum(serialize = "admin.user_password_reset")]
+    AdminUserPasswordReset,
+    /// An administrator ended every session of a user.
+    #[strum(serialize = "admin.user_sessions_end")]
+    AdminUserSessionsEnd,
+    /// An administrator rotated the signing keys (`POST /api/v1/admin/keys/rotate`).
+    #[strum(serialize = "admin.keys_rotate")]
+    AdminKeysRotate,
+    /// An administrator registered a client (details: name, type, grants, roles; never the
+    /// secret).
+    #[strum(serialize = "admin.client_create")]
+    AdminClientCreate,
+    /// An administrator edited a client's registration (details: the fields changed).
+    #[strum(serialize = "admin.client_update")]
+    AdminClientUpdate,
+    /// An administrator deleted a client (details keep its name).
+    #[strum(serialize = "admin.client_delete")]
+    AdminClientDelete,
+    /// An administrator replaced a confidential client's secret.
+    #[strum(serialize = "admin.client_secret_rotate")]
+    AdminClientSecretRotate,
+    /// An administrator replaced the roles of a client's service account (details: before,
+    /// after).
+    #[strum(serialize = "admin.client_roles")]
+    AdminClientRoles,
+    /// An administrator disabled a client: refused at `/authorize` and `/token` until enabled.
+    #[strum(serialize = "admin.client_disable")]
+    AdminClientDisable,
+    /// An administrator enabled a disabled client again.
+    #[strum(serialize = "admin.client_enable")]
+    AdminClientEnable,
+    /// An administrator revoked a user's consent to and grants of one client.
+    #[strum(serialize = "admin.user_grant_revoke")]
+    AdminUserGrantRevoke,
 }
 
 impl AuditAction {
@@ -179,7 +238,7 @@ struct NewAuditRow<'a> {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
-struct AuditRow {
+pub(crate) struct AuditRow {
     id: i64,
     occurred_at: NaiveDateTime,
     actor: Option<String>,

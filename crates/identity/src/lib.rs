@@ -10,6 +10,7 @@
 //! callers on an async runtime never stall a worker.
 
 mod accounts;
+pub mod admin;
 mod audit;
 mod clients;
 mod consents;

@@ -18,6 +18,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_roles (client_id, role) {
+        client_id -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
     clients (client_id) {
         client_id -> Text,
         name -> Text,
@@ -35,6 +42,7 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
         require_2fa -> Bool,
+        enabled -> Bool,
     }
 }
 
@@ -160,6 +168,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(client_roles -> clients (client_id));
+diesel::joinable!(client_roles -> roles (role));
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(consents -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
@@ -170,6 +180,7 @@ diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    client_roles,
     clients,
     consents,
     email_tokens,

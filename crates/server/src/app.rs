@@ -399,6 +399,13 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     )
     .spawn(crate::mail::POLL_INTERVAL);
 
+    // Audit events past `audit.retention_days`, deleted by one instance at a time.
+    crate::api::admin::audit::spawn_retention(
+        app.clone(),
+        store.clone(),
+        clock.clone(),
+        &settings.audit,
+    );
     let reset_requests = crate::reset_requests::ResetRequests::spawn(app.clone(), clock.clone());
 
     Ok(AppState {

@@ -76,9 +76,22 @@ pub struct CreateUser {
     pub username: String,
     #[arg(long)]
     pub email: String,
-    /// Grant the `admin` role.
+    /// Grant the `admin` role (the same as `--role admin`).
     #[arg(long)]
     pub admin: bool,
+    /// Grant a role (repeatable): `admin`, `user_admin`, `client_admin`, `auditor`.
+    #[arg(long = "role", value_parser = parse_role, value_name = "ROLE")]
+    pub roles: Vec<Role>,
+}
+
+/// A role by its stored name, for `--role`.
+pub fn parse_role(name: &str) -> Result<Role, String> {
+    name.parse().map_err(|_| {
+        let known: Vec<&str> = <Role as strum::IntoEnumIterator>::iter()
+            .map(Role::as_str)
+            .collect();
+        format!("unknown role `{name}` (known: {})", known.join(", "))
+    })
 }
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
@@ -137,7 +150,10 @@ fn read_password() -> anyhow::Result<String> {
 async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()> {
     let password = read_password()?;
     let accounts = tokio::task::spawn_blocking(move || open_accounts(&settings)).await??;
-    let roles: &[Role] = if args.admin { &[Role::Admin] } else { &[] };
+    let mut roles = args.roles.clone();
+    if args.admin {
+        roles.push(Role::Admin);
+    }
     let ctx = RequestContext {
         actor: Some("cli".to_owned()),
         ..RequestContext::default()
@@ -148,7 +164,7 @@ async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()>
         password,
     };
     match accounts
-        .register(registration, roles, &ctx, SystemClock.now())
+        .register(registration, &roles, &ctx, SystemClock.now())
         .await
     {
         Ok(user) => {
@@ -224,4 +240,72 @@ pub async fn reset_second_factor(
         })
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::cli_clients::ClientCommand;
+
+    /// The spellings operators' scripts use (issue 11's contract).
+    #[test]
+    fn roles_are_given_by_name_to_users_and_service_accounts() {
+        let cli = Cli::try_parse_from([
+            "gatehouse",
+            "client",
+            "create",
+            "--name",
+            "N",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "admin",
+            "--role",
+            "admin",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Client(ClientCommand::Create(args))) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(args.roles, vec![Role::Admin]);
+        assert!(args.json);
+
+        let cli = Cli::try_parse_from([
+            "gatehouse",
+            "user",
+            "create",
+            "--username",
+            "u",
+            "--email",
+            "u@example.com",
+            "--role",
+            "user_admin",
+            "--role",
+            "auditor",
+        ])
+        .unwrap();
+        let Some(Command::User(UserCommand::Create(args))) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(args.roles, vec![Role::UserAdmin, Role::Auditor]);
+
+        let err = Cli::try_parse_from([
+            "gatehouse",
+            "user",
+            "create",
+            "--username",
+            "u",
+            "--email",
+            "u@example.com",
+            "--role",
+            "root",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown role `root`"), "{err}");
+        assert!(err.contains("user_admin"), "{err}");
+    }
 }

@@ -127,6 +127,11 @@ pub struct CreateClient {
     /// Users of this client must have signed in with a second factor.
     #[arg(long = "require-2fa")]
     pub require_2fa: bool,
+    /// A role of the client's service account (repeatable): `admin`, `user_admin`,
+    /// `client_admin`, `auditor`. Its client_credentials tokens with the `admin` scope then
+    /// use the admin API as that role. Needs --grant client_credentials.
+    #[arg(long = "role", value_parser = crate::cli::parse_role, value_name = "ROLE")]
+    pub roles: Vec<gatehouse_identity::Role>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -242,7 +247,13 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
         backchannel_logout_session_required: args.backchannel_logout_session_required,
         require_2fa: args.require_2fa,
     };
-    let (client, secret) = match db.create_client(&new, &hasher, SystemClock.now()) {
+    if !args.roles.is_empty() && !new.grant_types.contains(&GrantType::ClientCredentials) {
+        bail!(
+            "--role gives the client's service account a role: it needs --grant client_credentials"
+        );
+    }
+    let created = db.create_client_with_roles(&new, &args.roles, &hasher, SystemClock.now());
+    let (client, secret) = match created {
         Ok(created) => created,
         Err(ClientError::Invalid { field, message }) => bail!("{field}: {message}"),
         Err(ClientError::Internal(err)) => return Err(err.into()),
@@ -251,6 +262,7 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
         let mut value = serde_json::to_value(&client)?;
         if let Some(object) = value.as_object_mut() {
             object.insert("client_secret".to_owned(), serde_json::json!(secret));
+            object.insert("roles".to_owned(), serde_json::json!(args.roles));
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {

@@ -37,6 +37,7 @@ pub struct Settings {
     pub logging: LoggingSettings,
     pub bootstrap: BootstrapSettings,
     pub email: EmailSettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +120,15 @@ pub struct PasswordSettings {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+}
+
+/// The audit log's retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Events older than this many days are deleted by a background job (in batches, one
+    /// instance at a time); 0 keeps every event.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

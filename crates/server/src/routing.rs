@@ -113,6 +113,17 @@ impl Endpoint {
         self.resource = self.resource.route(web::patch().to(handler));
         self
     }
+
+    pub fn put<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.allow.push(Method::PUT);
+        self.resource = self.resource.route(web::put().to(handler));
+        self
+    }
 }
 
 impl HttpServiceFactory for Endpoint {

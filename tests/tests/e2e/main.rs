@@ -5,6 +5,9 @@
 mod account_api;
 mod account_sessions;
 mod account_two_factor;
+mod admin_audit;
+mod admin_clients;
+mod admin_users;
 mod backchannel_logout;
 mod connected_apps;
 mod database_outage;

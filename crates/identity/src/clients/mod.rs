@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-pub(crate) use queries::{delete, find, insert, list};
+pub(crate) use queries::{delete, find, insert, list, roles_of, set_roles};
 pub use secret::ClientSecretHasher;
 
 use crate::db::{from_db, from_json_array, stored};
@@ -167,6 +167,9 @@ pub struct Client {
     /// Its users must have signed in with a second factor (enforced by step-up
     /// authentication).
     pub require_2fa: bool,
+    /// `false`: an administrator disabled it; the protocol treats it as unknown (refused at
+    /// `/authorize` and `/token`, its tokens inactive at introspection) until it is enabled.
+    pub enabled: bool,
 }
 
 impl Client {
@@ -255,8 +258,67 @@ pub(crate) fn prepare(
         backchannel_logout_uri: valid.backchannel_logout_uri,
         backchannel_logout_session_required: new.backchannel_logout_session_required,
         require_2fa: new.require_2fa,
+        enabled: true,
     };
     Ok((client, secret))
+}
+
+/// `current` with `patch` applied, checked by the rules of a new registration (so a refusal
+/// names the field at fault the same way). What a patch cannot change (the id, type, secret,
+/// auth method, ID token algorithm, creation time) is kept; removing the back-channel logout
+/// URI also clears `backchannel_logout_session_required`, which needs it.
+pub(crate) fn revise(
+    current: &Client,
+    patch: &crate::admin::clients::ClientPatch,
+    now: DateTime<Utc>,
+) -> Result<Client, ClientError> {
+    let pick =
+        |new: &Option<Vec<String>>, old: &Vec<String>| new.clone().unwrap_or_else(|| old.clone());
+    let backchannel_logout_uri = patch
+        .backchannel_logout_uri
+        .clone()
+        .unwrap_or_else(|| current.backchannel_logout_uri.clone());
+    let new = NewClient {
+        name: patch.name.clone().unwrap_or_else(|| current.name.clone()),
+        client_type: Some(current.client_type),
+        redirect_uris: pick(&patch.redirect_uris, &current.redirect_uris),
+        post_logout_redirect_uris: pick(
+            &patch.post_logout_redirect_uris,
+            &current.post_logout_redirect_uris,
+        ),
+        grant_types: patch
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| current.grant_types.clone()),
+        scopes: pick(&patch.scopes, &current.scopes),
+        token_endpoint_auth_method: Some(current.token_endpoint_auth_method),
+        id_token_signed_response_alg: Some(current.id_token_signed_response_alg.clone()),
+        first_party: patch.first_party.unwrap_or(current.first_party),
+        backchannel_logout_session_required: current.backchannel_logout_session_required
+            && backchannel_logout_uri.is_some(),
+        backchannel_logout_uri,
+        require_2fa: patch.require_2fa.unwrap_or(current.require_2fa),
+    };
+    let valid = validation::validate(&new)?;
+    Ok(Client {
+        client_id: current.client_id.clone(),
+        name: new.name,
+        client_type: valid.client_type,
+        secret_hash: current.secret_hash.clone(),
+        redirect_uris: valid.redirect_uris,
+        post_logout_redirect_uris: valid.post_logout_redirect_uris,
+        grant_types: valid.grant_types,
+        scopes: valid.scopes,
+        token_endpoint_auth_method: valid.token_endpoint_auth_method,
+        id_token_signed_response_alg: valid.id_token_signed_response_alg,
+        first_party: new.first_party,
+        created_at: current.created_at,
+        updated_at: stored(now),
+        backchannel_logout_uri: valid.backchannel_logout_uri,
+        backchannel_logout_session_required: new.backchannel_logout_session_required,
+        require_2fa: new.require_2fa,
+        enabled: patch.enabled.unwrap_or(current.enabled),
+    })
 }
 
 /// Longest `client_id` worth looking up; ours are 22 characters.
@@ -297,6 +359,7 @@ pub(crate) struct ClientRow {
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
     require_2fa: bool,
+    enabled: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -332,6 +395,7 @@ impl TryFrom<ClientRow> for Client {
             backchannel_logout_uri: row.backchannel_logout_uri,
             backchannel_logout_session_required: row.backchannel_logout_session_required,
             require_2fa: row.require_2fa,
+            enabled: row.enabled,
         })
     }
 }

@@ -27,6 +27,7 @@ struct NewClientRow<'a> {
     backchannel_logout_uri: Option<&'a str>,
     backchannel_logout_session_required: bool,
     require_2fa: bool,
+    enabled: bool,
 }
 
 pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
@@ -49,6 +50,7 @@ pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()
             backchannel_logout_uri: client.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: client.backchannel_logout_session_required,
             require_2fa: client.require_2fa,
+            enabled: client.enabled,
         })
         .execute(conn)?;
     Ok(())
@@ -88,4 +90,43 @@ pub(crate) fn delete(conn: &mut DbConnection, client_id: &str) -> QueryResult<bo
     }
     let deleted = diesel::delete(clients::table.find(client_id)).execute(conn)?;
     Ok(deleted > 0)
+}
+
+/// The roles of a client's service account (its `client_credentials` tokens), sorted.
+pub(crate) fn roles_of(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> Result<Vec<crate::Role>, IdentityError> {
+    use crate::schema::client_roles;
+    client_roles::table
+        .filter(client_roles::client_id.eq(client_id))
+        .select(client_roles::role)
+        .order(client_roles::role.asc())
+        .load::<String>(conn)?
+        .iter()
+        .map(|stored| crate::Role::parse(stored))
+        .collect()
+}
+
+/// Replaces the roles of a client's service account. Run it in a write transaction.
+pub(crate) fn set_roles(
+    conn: &mut DbConnection,
+    client_id: &str,
+    roles: &[crate::Role],
+) -> QueryResult<()> {
+    use crate::schema::client_roles;
+    diesel::delete(client_roles::table.filter(client_roles::client_id.eq(client_id)))
+        .execute(conn)?;
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    for role in roles {
+        diesel::insert_into(client_roles::table)
+            .values((
+                client_roles::client_id.eq(client_id),
+                client_roles::role.eq(role.as_str()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

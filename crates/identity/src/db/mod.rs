@@ -189,8 +189,24 @@ impl Database {
         hasher: &ClientSecretHasher,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(Client, Option<String>), ClientError> {
+        self.create_client_with_roles(new, &[], hasher, now)
+    }
+
+    /// [`Database::create_client`], giving its service account `roles` in the same transaction.
+    #[tracing::instrument(skip(self, new, hasher), fields(name = %new.name))]
+    pub fn create_client_with_roles(
+        &self,
+        new: &NewClient,
+        roles: &[crate::Role],
+        hasher: &ClientSecretHasher,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Client, Option<String>), ClientError> {
         let (client, secret) = clients::prepare(new, hasher, now)?;
-        self.write(|conn| clients::insert(conn, &client).map_err(IdentityError::from))?;
+        self.write(|conn| {
+            clients::insert(conn, &client)?;
+            clients::set_roles(conn, &client.client_id, roles)?;
+            Ok::<_, IdentityError>(())
+        })?;
         tracing::info!(client_id = %client.client_id, "registered a client");
         Ok((client, secret))
     }
@@ -202,6 +218,26 @@ impl Database {
     /// Ordered by name, then client id.
     pub fn list_clients(&self) -> Result<Vec<Client>, IdentityError> {
         self.read(clients::list)
+    }
+
+    /// The roles of the client's service account, sorted.
+    pub fn client_roles(&self, client_id: &str) -> Result<Vec<crate::Role>, IdentityError> {
+        self.read(|conn| clients::roles_of(conn, client_id))
+    }
+
+    /// Replaces the roles of the client's service account. false if there is no such client.
+    pub fn set_client_roles(
+        &self,
+        client_id: &str,
+        roles: &[crate::Role],
+    ) -> Result<bool, IdentityError> {
+        self.write(|conn| {
+            if clients::find(conn, client_id)?.is_none() {
+                return Ok(false);
+            }
+            clients::set_roles(conn, client_id, roles)?;
+            Ok(true)
+        })
     }
 
     /// Whether the client existed; its consents are deleted with it.

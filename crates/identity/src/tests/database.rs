@@ -16,6 +16,9 @@ const BACKCHANNEL_LOGOUT: &str = "2026-11-30-000002_backchannel_logout";
 const SESSION_END_REQUESTS: &str = "2026-11-30-000003_session_end_requests";
 const MAIL_OUTBOX: &str = "2026-11-30-000004_mail_outbox";
 const EMAIL_TOKENS: &str = "2026-11-30-000005_email_tokens";
+const ADMIN_ROLES: &str = "2026-11-30-000006_admin_roles";
+const USER_SEARCH: &str = "2026-11-30-000007_user_search";
+const CLIENT_ENABLED: &str = "2026-11-30-000008_client_enabled";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -26,6 +29,9 @@ fn all_migrations() -> Vec<String> {
         SESSION_END_REQUESTS.to_owned(),
         MAIL_OUTBOX.to_owned(),
         EMAIL_TOKENS.to_owned(),
+        ADMIN_ROLES.to_owned(),
+        USER_SEARCH.to_owned(),
+        CLIENT_ENABLED.to_owned(),
     ]
 }
 
@@ -45,12 +51,14 @@ fn migrations_apply_once_revert_and_apply_again() {
     assert!(db.list_signing_keys().unwrap().is_empty());
     let seeded: Vec<String> = roles::table
         .select(roles::id)
+        .order(roles::id)
         .load(&mut *db.conn().unwrap())
         .unwrap();
     // Every role the code names is seeded, and nothing else: a role comes with a migration.
-    let named: Vec<String> = <Role as strum::IntoEnumIterator>::iter()
+    let mut named: Vec<String> = <Role as strum::IntoEnumIterator>::iter()
         .map(|role| role.as_str().to_owned())
         .collect();
+    named.sort();
     assert_eq!(seeded, named);
 
     let reverted = revert_all(&mut db.conn().unwrap()).unwrap();

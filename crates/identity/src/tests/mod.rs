@@ -1,6 +1,9 @@
 //! Tests against real databases: SQLite by default, Postgres when `TEST_DATABASE_URL` is set.
 //! Each test gets its own database; time is injected, never slept through.
 
+mod admin_audit;
+mod admin_clients;
+mod admin_users;
 mod clients;
 mod consents;
 mod database;

@@ -66,8 +66,14 @@ impl UserStatus {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Role {
-    /// Administers Gatehouse: users, clients and keys.
+    /// Administers Gatehouse: everything.
     Admin,
+    /// Manages users, their sessions, credentials and roles other than `admin`.
+    UserAdmin,
+    /// Manages OAuth clients.
+    ClientAdmin,
+    /// Reads everything, including the audit log; changes nothing.
+    Auditor,
 }
 
 impl Role {

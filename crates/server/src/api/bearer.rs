@@ -68,18 +68,79 @@ pub async fn authenticate(
         .authz
         .authenticate_bearer(token, scope, state.clock.now())
         .await
-        .map_err(|err| match err.code {
-            None => missing_token(scope),
-            Some(ErrorCode::InsufficientScope) => insufficient_scope(scope),
-            Some(ErrorCode::TemporarilyUnavailable) => Problem::unavailable(),
-            Some(ErrorCode::ServerError) => Problem::internal(&err),
-            Some(_) => invalid_token(scope),
-        })?;
+        .map_err(|err| refused(&err, scope))?;
     Ok(AccountToken {
         user: (*grant.user).clone(),
         sid: grant.claims.sid.map(SessionHandle),
         auth_time: grant.claims.auth_time,
     })
+}
+
+/// The scope of the admin API (`/api/v1/admin`).
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// An access token with the `admin` scope and the actor it speaks for: a user (with their
+/// roles) or a client's service account (with the roles given to it). Roles are read at each
+/// request, so a role taken away stops working at once. Whether the actor may do what it asks
+/// is the permission gate's decision ([`gatehouse_app::Gatehouse::admit`]), not this extractor's.
+/// Cookies are never looked at: the admin API has no CSRF surface.
+pub struct AdminToken {
+    pub actor: gatehouse_app::Actor,
+}
+
+impl FromRequest for AdminToken {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| Problem::internal(&"the application state is not registered"))?;
+            authenticate_admin(state, &req).await
+        })
+    }
+}
+
+async fn authenticate_admin(state: &AppState, req: &HttpRequest) -> Result<AdminToken, Problem> {
+    let scope = ADMIN_SCOPE;
+    let token = presented_token(req).ok_or_else(|| missing_token(scope))?;
+    let subject = state
+        .authz
+        .authenticate_subject(token, scope, state.clock.now())
+        .await
+        .map_err(|err| refused(&err, scope))?;
+    let db = state.accounts.database().clone();
+    let actor = match subject {
+        gatehouse_authz::BearerSubject::User(grant) => {
+            let id = grant.user.id;
+            let roles = db
+                .run(move |db| db.roles_of(id))
+                .await
+                .map_err(Problem::from)?;
+            gatehouse_app::Actor::User { id, roles }
+        }
+        gatehouse_authz::BearerSubject::ServiceAccount { client_id, .. } => {
+            let id = client_id.clone();
+            let roles = db
+                .run(move |db| db.client_roles(&id))
+                .await
+                .map_err(Problem::from)?;
+            gatehouse_app::Actor::ServiceAccount { client_id, roles }
+        }
+    };
+    Ok(AdminToken { actor })
+}
+
+fn refused(err: &gatehouse_authz::BearerError, scope: &str) -> Problem {
+    match err.code {
+        None => missing_token(scope),
+        Some(ErrorCode::InsufficientScope) => insufficient_scope(scope),
+        Some(ErrorCode::TemporarilyUnavailable) => Problem::unavailable(),
+        Some(ErrorCode::ServerError) => Problem::internal(err),
+        Some(_) => invalid_token(scope),
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive, RFC 9110

@@ -4,6 +4,7 @@
 
 mod account;
 mod account_credentials;
+pub mod admin;
 pub mod bearer;
 pub mod openapi;
 mod password_resets;
@@ -20,6 +21,7 @@ pub use users::UserView;
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    admin::routes(cfg);
     cfg.service(resource("/api/v1/openapi.json", Surface::Api).get(openapi::serve))
         .service(resource("/api/v1/users", Surface::Api).post(users::register))
         .service(

@@ -191,7 +191,9 @@ problem_responses! {
 pub struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::admin::document());
+    doc
 }
 
 /// The document as pretty JSON with a trailing newline, exactly as committed in `docs/`.

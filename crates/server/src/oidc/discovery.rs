@@ -90,11 +90,19 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
     .set_token_endpoint(Some(TokenUrl::new(at("/token"))?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(at("/userinfo"))?))
     .set_scopes_supported(Some(
-        // `account`: the account REST API (/api/v1/account) for tokens carrying it.
-        ["openid", "profile", "email", "offline_access", "account"]
-            .into_iter()
-            .map(|s| Scope::new(s.to_owned()))
-            .collect(),
+        // `account`: the account REST API (/api/v1/account) for tokens carrying it; `admin`:
+        // the admin REST API (/api/v1/admin), for users and service accounts holding a role.
+        [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "account",
+            "admin",
+        ]
+        .into_iter()
+        .map(|s| Scope::new(s.to_owned()))
+        .collect(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     .set_grant_types_supported(Some(

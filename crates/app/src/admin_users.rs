@@ -1,0 +1,592 @@
+//! Administration of users, behind the permission gate (`crate::admin`): the list with search,
+//! filters and totals; one user; creating (the sign-up rules, with roles), editing the address,
+//! its verification and the status; deleting; locking and unlocking; roles; and the user's
+//! second factor, password reset mail, sessions and grants.
+//!
+//! Each operation asks [`Gatehouse::admit`] first, then acts, then writes one audit event as
+//! the actor (reads are not audited; a refused operation is, by the gate). An operation on one
+//! user is admitted twice: on the roles alone before the user is looked up (so an actor
+//! without the role learns nothing, not even whether the id exists), then with the user as
+//! target for the guard rails. Whatever takes an account's access away (lock, disable, delete,
+//! second-factor reset) ends every session and grant of the user through the one end-session
+//! path ([`Gatehouse::end_all_sessions`]), offline grants included.
+
+use chrono::{DateTime, Utc};
+use gatehouse_identity::admin::users as queries;
+use gatehouse_identity::{
+    AuditAction, Email, IdentityError, RegisterError, Registration, RequestContext, Role,
+    UserStatus,
+};
+use uuid::Uuid;
+
+use crate::{
+    Actor, AdminDenied, AdminOperation, AppError, ConnectedApp, Gatehouse, RevokedApp, SessionEnd,
+    SessionView, TargetUser,
+};
+
+pub use gatehouse_identity::admin::users::{
+    RoleInfo, UserCursor, UserFilter, UserPage, UserSummary,
+};
+
+/// Why a user operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UserAdminError {
+    #[error(transparent)]
+    Denied(#[from] AdminDenied),
+    #[error("no user has this id")]
+    NotFound,
+    /// A field breaks a rule; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// Another user has this username or email (`field` says which).
+    #[error("a user with this {field} already exists")]
+    Duplicate { field: &'static str },
+    #[error(transparent)]
+    Backend(#[from] AppError),
+}
+
+impl From<IdentityError> for UserAdminError {
+    fn from(err: IdentityError) -> Self {
+        UserAdminError::Backend(err.into())
+    }
+}
+
+impl From<queries::AdminUserError> for UserAdminError {
+    fn from(err: queries::AdminUserError) -> Self {
+        match err {
+            queries::AdminUserError::LastAdmin => UserAdminError::Denied(AdminDenied::GuardRail(
+                "the last admin cannot lose the admin role, be locked, disabled or deleted",
+            )),
+            queries::AdminUserError::Duplicate(field) => UserAdminError::Duplicate { field },
+            queries::AdminUserError::Backend(err) => err.into(),
+        }
+    }
+}
+
+/// A user created by an administrator.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub roles: Vec<Role>,
+    /// Created with a verified address (no verification mail); otherwise one is mailed.
+    pub email_verified: bool,
+}
+
+/// An administrator's edit of a user; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserEdit {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    /// `Active` (also lifts a lock) or `Disabled`; `Locked` goes through
+    /// [`Gatehouse::admin_lock_user`].
+    pub status: Option<UserStatus>,
+}
+
+/// The request context with the actor as the audit trail names it.
+fn as_actor(actor: &Actor, ctx: &RequestContext) -> RequestContext {
+    let mut ctx = ctx.clone();
+    ctx.actor = Some(actor.audit_name());
+    ctx
+}
+
+impl Gatehouse {
+    /// Admits `actor` to `operation` on user `id`: on the roles first, then (the user found) on
+    /// the guard rails, with `new_roles` for a role change. The user as it is now.
+    async fn admit_on_user(
+        &self,
+        actor: &Actor,
+        operation: AdminOperation,
+        id: Uuid,
+        new_roles: Option<Vec<Role>>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        self.admit(actor, operation, None, ctx, now).await?;
+        let Some(summary) = self.with_db(move |db| queries::find_user(db, id)).await? else {
+            return Err(UserAdminError::NotFound);
+        };
+        let last_admin = if summary.roles.contains(&Role::Admin) {
+            self.with_db(move |db| queries::other_active_admins(db, id))
+                .await?
+                == 0
+        } else {
+            false
+        };
+        let target = TargetUser {
+            id,
+            roles: summary.roles.clone(),
+            new_roles,
+            last_admin,
+        };
+        self.admit(actor, operation, Some(&target), ctx, now)
+            .await?;
+        Ok(summary)
+    }
+
+    /// A page of users (by username, case-insensitively, then id) with the exact total.
+    pub async fn admin_list_users(
+        &self,
+        actor: &Actor,
+        filter: UserFilter,
+        after: Option<UserCursor>,
+        limit: i64,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserPage, UserAdminError> {
+        self.admit(actor, AdminOperation::ListUsers, None, ctx, now)
+            .await?;
+        Ok(self
+            .with_db(move |db| queries::list_users(db, &filter, after.as_ref(), limit))
+            .await?)
+    }
+
+    /// One user.
+    pub async fn admin_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::ReadUser, id, None, ctx, now)
+            .await
+    }
+
+    /// Creates a user under the sign-up rules, holding `roles` (admitted like a role change:
+    /// only an admin creates an admin).
+    pub async fn admin_create_user(
+        &self,
+        actor: &Actor,
+        new: NewUser,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        self.admit(actor, AdminOperation::CreateUser, None, ctx, now)
+            .await?;
+        if !new.roles.is_empty() {
+            let target = TargetUser {
+                id: Uuid::nil(),
+                roles: Vec::new(),
+                new_roles: Some(new.roles.clone()),
+                last_admin: false,
+            };
+            self.admit(
+                actor,
+                AdminOperation::ChangeUserRoles,
+                Some(&target),
+                ctx,
+                now,
+            )
+            .await?;
+        }
+        let ctx = as_actor(actor, ctx);
+        let registration = Registration {
+            username: new.username,
+            email: new.email,
+            password: new.password,
+        };
+        let verification = (!new.email_verified).then(|| self.mail.verification());
+        let user = self
+            .accounts
+            .register_and_verify(registration, &new.roles, verification, &ctx, now)
+            .await
+            .map_err(|err| match err {
+                RegisterError::Invalid(field) => UserAdminError::Invalid {
+                    field: field.field,
+                    message: field.message,
+                },
+                RegisterError::Duplicate { field } => UserAdminError::Duplicate { field },
+                RegisterError::Internal(err) => err.into(),
+            })?;
+        let id = user.id;
+        if new.email_verified {
+            let changes = queries::UserChanges {
+                email_verified: Some(true),
+                ..queries::UserChanges::default()
+            };
+            self.with_db(move |db| {
+                queries::update_user(db, id, &changes, now).map_err(UserAdminError::from)
+            })
+            .await?;
+        }
+        self.audit(
+            AuditAction::AdminUserCreate,
+            id.to_string(),
+            serde_json::json!({
+                "username": user.username,
+                "roles": new.roles,
+                "email_verified": new.email_verified,
+            }),
+            &ctx,
+            now,
+        )
+        .await;
+        self.with_db(move |db| queries::find_user(db, id))
+            .await?
+            .ok_or(UserAdminError::NotFound)
+    }
+
+    /// Changes the address, its verification or the status. Disabling is admitted as a lock
+    /// too (the same guard rails: not oneself, not the last admin) and ends every session and
+    /// grant of the user.
+    pub async fn admin_update_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        edit: UserEdit,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        let email = edit
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|field| UserAdminError::Invalid {
+                field: field.field,
+                message: field.message,
+            })?;
+        if edit.status == Some(UserStatus::Locked) {
+            return Err(UserAdminError::Invalid {
+                field: "status",
+                message: "lock an account with POST /users/{id}/lock".to_owned(),
+            });
+        }
+        let before = self
+            .admit_on_user(actor, AdminOperation::UpdateUser, id, None, ctx, now)
+            .await?;
+        let disables =
+            edit.status == Some(UserStatus::Disabled) && before.user.status != UserStatus::Disabled;
+        if disables {
+            self.admit_on_user(actor, AdminOperation::LockUser, id, None, ctx, now)
+                .await?;
+        }
+        let changes = queries::UserChanges {
+            email,
+            email_verified: edit.email_verified,
+            status: edit.status,
+        };
+        let mut changed = Vec::new();
+        if changes.email.is_some() {
+            changed.push("email");
+        }
+        if changes.email_verified.is_some() {
+            changed.push("email_verified");
+        }
+        if changes.status.is_some() {
+            changed.push("status");
+        }
+        let ctx = as_actor(actor, ctx);
+        self.with_db(move |db| {
+            queries::update_user(db, id, &changes, now).map_err(UserAdminError::from)
+        })
+        .await?
+        .ok_or(UserAdminError::NotFound)?;
+        self.audit(
+            AuditAction::AdminUserUpdate,
+            id.to_string(),
+            serde_json::json!({ "changed": changed, "status": edit.status }),
+            &ctx,
+            now,
+        )
+        .await;
+        if disables {
+            self.end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
+                .await?;
+        }
+        self.with_db(move |db| queries::find_user(db, id))
+            .await?
+            .ok_or(UserAdminError::NotFound)
+    }
+
+    /// Deletes the user: every session and grant ends first, then the account goes with its
+    /// credentials, roles and consents. The audit event keeps the username and address.
+    pub async fn admin_delete_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::DeleteUser, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        self.end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
+            .await?;
+        let deleted = self
+            .with_db(move |db| queries::delete_user(db, id).map_err(UserAdminError::from))
+            .await?
+            .ok_or(UserAdminError::NotFound)?;
+        self.audit(
+            AuditAction::AdminUserDelete,
+            id.to_string(),
+            serde_json::json!({ "username": deleted.username, "email": deleted.email }),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Locks the account (until `until`, or until unlocked), then ends every session and grant
+    /// of the user. `reason` goes to the audit trail.
+    pub async fn admin_lock_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        reason: String,
+        until: Option<DateTime<Utc>>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        if reason.trim().is_empty() || reason.chars().count() > 500 {
+            return Err(UserAdminError::Invalid {
+                field: "reason",
+                message: "give a reason of 1–500 characters".to_owned(),
+            });
+        }
+        if until.is_some_and(|until| until <= now) {
+            return Err(UserAdminError::Invalid {
+                field: "until",
+                message: "the lock must end in the future (omit `until` for no end)".to_owned(),
+            });
+        }
+        self.admit_on_user(actor, AdminOperation::LockUser, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        self.with_db(move |db| {
+            queries::lock_user(db, id, until, now).map_err(UserAdminError::from)
+        })
+        .await?
+        .ok_or(UserAdminError::NotFound)?;
+        self.audit(
+            AuditAction::AdminUserLock,
+            id.to_string(),
+            serde_json::json!({ "reason": reason, "until": until }),
+            &ctx,
+            now,
+        )
+        .await;
+        self.end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
+            .await?;
+        self.with_db(move |db| queries::find_user(db, id))
+            .await?
+            .ok_or(UserAdminError::NotFound)
+    }
+
+    /// Lifts a lock and clears the failure counter.
+    pub async fn admin_unlock_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<UserSummary, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::UnlockUser, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        self.with_db(move |db| queries::unlock_user(db, id, now))
+            .await?
+            .ok_or(UserAdminError::NotFound)?;
+        self.audit_success(AuditAction::AdminUserUnlock, id.to_string(), &ctx, now)
+            .await;
+        self.with_db(move |db| queries::find_user(db, id))
+            .await?
+            .ok_or(UserAdminError::NotFound)
+    }
+
+    /// Replaces the user's roles; the roles now, sorted by name.
+    pub async fn admin_set_user_roles(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        roles: Vec<Role>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Role>, UserAdminError> {
+        let before = self
+            .admit_on_user(
+                actor,
+                AdminOperation::ChangeUserRoles,
+                id,
+                Some(roles.clone()),
+                ctx,
+                now,
+            )
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        let after = self
+            .with_db(move |db| {
+                queries::set_user_roles(db, id, &roles, now).map_err(UserAdminError::from)
+            })
+            .await?
+            .ok_or(UserAdminError::NotFound)?;
+        self.audit(
+            AuditAction::AdminUserRoles,
+            id.to_string(),
+            serde_json::json!({ "before": before.roles, "after": after }),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(after)
+    }
+
+    /// Every role with its description.
+    pub async fn admin_roles(
+        &self,
+        actor: &Actor,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RoleInfo>, UserAdminError> {
+        self.admit(actor, AdminOperation::ReadRoles, None, ctx, now)
+            .await?;
+        Ok(self.with_db(queries::list_roles).await?)
+    }
+
+    /// Removes the user's second factor (TOTP and recovery codes) and ends every session and
+    /// grant, as `gatehouse user reset-2fa` does. Whether there was one to remove.
+    pub async fn admin_reset_second_factor(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<bool, UserAdminError> {
+        self.admit_on_user(
+            actor,
+            AdminOperation::ResetUserSecondFactor,
+            id,
+            None,
+            ctx,
+            now,
+        )
+        .await?;
+        let ctx = as_actor(actor, ctx);
+        let removed = self.with_db(move |db| db.reset_2fa(id)).await?;
+        self.audit(
+            AuditAction::AdminUserTotpReset,
+            id.to_string(),
+            serde_json::json!({ "removed": removed }),
+            &ctx,
+            now,
+        )
+        .await;
+        self.end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
+            .await?;
+        Ok(removed)
+    }
+
+    /// Mails the user a password reset link (queued like a self-service request; a disabled
+    /// account gets none).
+    pub async fn admin_send_password_reset(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), UserAdminError> {
+        let summary = self
+            .admit_on_user(actor, AdminOperation::SendPasswordReset, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        self.request_password_reset(&summary.user.email, &ctx, now)
+            .await?;
+        self.audit_success(
+            AuditAction::AdminUserPasswordReset,
+            id.to_string(),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The user's live sessions, oldest first.
+    pub async fn admin_user_sessions(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionView>, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::ReadUserSessions, id, None, ctx, now)
+            .await?;
+        Ok(self.list_sessions(id, now).await?)
+    }
+
+    /// Ends every session and grant of the user; how many sessions ended.
+    pub async fn admin_end_user_sessions(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<usize, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::EndUserSessions, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        let ended = self
+            .end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
+            .await?;
+        self.audit(
+            AuditAction::AdminUserSessionsEnd,
+            id.to_string(),
+            serde_json::json!({ "sessions": ended }),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(ended)
+    }
+
+    /// The clients with access to the user's account (consents and offline grants).
+    pub async fn admin_user_grants(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConnectedApp>, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::ReadUserGrants, id, None, ctx, now)
+            .await?;
+        Ok(self.connected_apps(id, now).await?)
+    }
+
+    /// Withdraws the user's consent to `client_id` and revokes every grant the user holds for
+    /// it (as the user's own "disconnect" does). What it took away; nothing for a client the
+    /// user is not connected to.
+    pub async fn admin_revoke_user_grant(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        client_id: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<RevokedApp, UserAdminError> {
+        self.admit_on_user(actor, AdminOperation::RevokeUserGrant, id, None, ctx, now)
+            .await?;
+        let ctx = as_actor(actor, ctx);
+        let revoked = self.revoke_app(id, client_id, &ctx, now).await?;
+        if revoked.consent || revoked.grants > 0 {
+            self.audit(
+                AuditAction::AdminUserGrantRevoke,
+                id.to_string(),
+                serde_json::json!({
+                    "client_id": client_id,
+                    "consent": revoked.consent,
+                    "grants_revoked": revoked.grants,
+                }),
+                &ctx,
+                now,
+            )
+            .await;
+        }
+        Ok(revoked)
+    }
+}
