@@ -26,6 +26,12 @@ client=$("$bin" client create --name "Python RP" --redirect-uri http://rp.exampl
   --post-logout-redirect-uri http://rp.example.test/bye --json)
 client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
 client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")
+# A service account and a user with a narrower role, spelled as operators' scripts spell them.
+svc=$("$bin" client create --name "Ops bot" --grant client_credentials --scope admin --role admin --json)
+svc_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$svc")
+svc_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$svc")
+echo 'rp user admin passphrase' |
+  "$bin" user create --username rpuseradmin --email rpuseradmin@example.com --role user_admin >/dev/null
 
 scratch_serve
 
@@ -35,3 +41,20 @@ if ! "$venv/bin/python" "$root/tests/rp-python/rp_flow.py" "http://127.0.0.1:$po
   tail -n 50 "$work/server.log" >&2
   exit 1
 fi
+
+# The service account reads the admin API with a client_credentials token (scope admin).
+base="http://127.0.0.1:$port"
+svc_token=$(curl -fsS -u "$svc_id:$svc_secret" -d grant_type=client_credentials -d scope=admin \
+  "$base/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+listed=$(curl -fsS -H "Authorization: Bearer $svc_token" "$base/api/v1/admin/users?search=rpuserad")
+if ! python3 -c '
+import json, sys
+page = json.loads(sys.argv[1])
+assert page["total"] == 1, page
+assert page["items"][0]["username"] == "rpuseradmin", page
+assert page["items"][0]["roles"] == ["user_admin"], page
+' "$listed"; then
+  echo "admin API through a CLI-made service account: unexpected answer: $listed" >&2
+  exit 1
+fi
+echo "service account (client create --role admin) lists users with roles: ok"

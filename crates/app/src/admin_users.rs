@@ -20,8 +20,7 @@ use gatehouse_identity::{
 use uuid::Uuid;
 
 use crate::{
-    Actor, AdminDenied, AdminOperation, AppError, ConnectedApp, Gatehouse, RevokedApp, SessionEnd,
-    SessionView, TargetUser,
+    Actor, AdminDenied, AdminOperation, AppError, Gatehouse, SessionEnd, SessionView, TargetUser,
 };
 
 pub use gatehouse_identity::admin::users::{
@@ -75,6 +74,21 @@ pub struct NewUser {
     pub roles: Vec<Role>,
     /// Created with a verified address (no verification mail); otherwise one is mailed.
     pub email_verified: bool,
+}
+
+/// One live grant of a user: an authorization whose refresh token still works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUserGrant {
+    /// The grant's public id (base64url, 22 characters): names it, and is neither its code nor
+    /// a refresh token.
+    pub grant_id: String,
+    pub client_id: String,
+    /// The client's registered name; `None` once the client is gone.
+    pub client_name: Option<String>,
+    /// The grant's scope has `offline_access`.
+    pub offline: bool,
+    /// When it was issued (Unix seconds).
+    pub issued_at: i64,
 }
 
 /// An administrator's edit of a user; `None` leaves a field alone.
@@ -545,48 +559,82 @@ impl Gatehouse {
         Ok(ended)
     }
 
-    /// The clients with access to the user's account (consents and offline grants).
+    /// The user's live grants (each authorization whose refresh token still works), newest
+    /// first, with their clients' names.
     pub async fn admin_user_grants(
         &self,
         actor: &Actor,
         id: Uuid,
         ctx: &RequestContext,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ConnectedApp>, UserAdminError> {
+    ) -> Result<Vec<AdminUserGrant>, UserAdminError> {
         self.admit_on_user(actor, AdminOperation::ReadUserGrants, id, None, ctx, now)
             .await?;
-        Ok(self.connected_apps(id, now).await?)
+        let grants = self
+            .authz
+            .user_grants(id, now.timestamp())
+            .await
+            .map_err(AppError::from)?;
+        Ok(self
+            .with_db(move |db| {
+                let mut names = std::collections::HashMap::<String, Option<String>>::new();
+                let mut out = Vec::with_capacity(grants.len());
+                for grant in grants {
+                    let client_name = match names.get(&grant.client_id) {
+                        Some(name) => name.clone(),
+                        None => {
+                            let name = db.find_client(&grant.client_id)?.map(|c| c.name);
+                            names.insert(grant.client_id.clone(), name.clone());
+                            name
+                        }
+                    };
+                    out.push(AdminUserGrant {
+                        grant_id: grant.grant_id,
+                        client_id: grant.client_id,
+                        client_name,
+                        offline: grant.offline,
+                        issued_at: grant.issued_at,
+                    });
+                }
+                Ok::<_, IdentityError>(out)
+            })
+            .await?)
     }
 
-    /// Withdraws the user's consent to `client_id` and revokes every grant the user holds for
-    /// it (as the user's own "disconnect" does). What it took away; nothing for a client the
-    /// user is not connected to.
+    /// Revokes one grant of the user, named by its id as [`Gatehouse::admin_user_grants`]
+    /// lists it: its refresh tokens answer `invalid_grant` and its access tokens stop passing
+    /// introspection and userinfo. The user's consent and other grants stay. The client is told
+    /// through a back-channel logout naming the user (Back-Channel Logout 1.0 §2.7), as when
+    /// the user's sessions end. `false` when the user holds no such live grant.
     pub async fn admin_revoke_user_grant(
         &self,
         actor: &Actor,
         id: Uuid,
-        client_id: &str,
+        grant_id: &str,
         ctx: &RequestContext,
         now: DateTime<Utc>,
-    ) -> Result<RevokedApp, UserAdminError> {
+    ) -> Result<bool, UserAdminError> {
         self.admit_on_user(actor, AdminOperation::RevokeUserGrant, id, None, ctx, now)
             .await?;
         let ctx = as_actor(actor, ctx);
-        let revoked = self.revoke_app(id, client_id, &ctx, now).await?;
-        if revoked.consent || revoked.grants > 0 {
-            self.audit(
-                AuditAction::AdminUserGrantRevoke,
-                id.to_string(),
-                serde_json::json!({
-                    "client_id": client_id,
-                    "consent": revoked.consent,
-                    "grants_revoked": revoked.grants,
-                }),
-                &ctx,
-                now,
-            )
+        let Some(client_id) = self
+            .authz
+            .revoke_user_grant(id, grant_id, now.timestamp())
+            .await
+            .map_err(AppError::from)?
+        else {
+            return Ok(false);
+        };
+        self.audit(
+            AuditAction::AdminUserGrantRevoke,
+            id.to_string(),
+            serde_json::json!({ "grant_id": grant_id, "client_id": client_id }),
+            &ctx,
+            now,
+        )
+        .await;
+        self.queue_user_logouts(id, std::slice::from_ref(&client_id), now)
             .await;
-        }
-        Ok(revoked)
+        Ok(true)
     }
 }

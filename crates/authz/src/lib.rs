@@ -75,5 +75,5 @@ pub use error::{BearerError, ErrorCode, OAuthError};
 pub use logout::LogoutRequest;
 pub use params::Params;
 pub use service::Authz;
-pub use session_grants::EndedGrants;
+pub use session_grants::{EndedGrants, UserGrant};
 pub use settings::{AuthzSettings, BackchannelLogoutSettings};

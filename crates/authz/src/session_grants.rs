@@ -180,47 +180,110 @@ async fn take_user_client(
     Ok(taken)
 }
 
-/// The clients holding a live offline grant of the user, once each with when the newest of
-/// those grants was issued, sorted by client id. Live means its refresh-token family exists,
-/// has not expired by `now` and carries no revocation marker ([`refresh_tokens::revoke`] writes
-/// the marker, then deletes the family; a family started after that marker is deleted by
-/// [`refresh_tokens::start`], so the marker check only covers that race). Read only: the index
-/// keeps the entries of revoked grants until the user's grants are taken or the entries expire.
+/// The entries of the user index whose grant is live at `now`, with their members, in index
+/// order. Live means its refresh-token family exists, has not expired by `now`, belongs to the
+/// user and the client, and carries no revocation marker ([`refresh_tokens::revoke`] writes the
+/// marker, then deletes the family; a family started after that marker is deleted by
+/// [`refresh_tokens::start`], so the marker check only covers that race). A grant issued
+/// without a refresh token (a client not allowed the `refresh_token` grant) has no family and
+/// is not live: only its short-lived access token remains. Read only: the index keeps the
+/// entries of revoked grants until the user's grants are taken or the entries expire.
+async fn live_user_grants(
+    store: &dyn KvStore,
+    user_id: Uuid,
+    now: i64,
+    wanted: impl Fn(&SessionGrant) -> bool,
+) -> Result<Vec<(String, SessionGrant)>, StoreError> {
+    let candidates: Vec<(String, SessionGrant)> = members(store, &user_key(user_id), now)
+        .await?
+        .into_iter()
+        .filter(|(_, grant)| wanted(grant))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One round trip for every family and marker, not two per grant.
+    let keys: Vec<String> = candidates
+        .iter()
+        .flat_map(|(_, g)| [family_key(g.grant), grant_revoked_key(g.grant)])
+        .collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let found = store.get_many(&key_refs).await?;
+    Ok(candidates
+        .into_iter()
+        .zip(found.chunks(2))
+        .filter(|((_, grant), pair)| {
+            let (Some(Some(family)), Some(None)) = (pair.first(), pair.get(1)) else {
+                return false;
+            };
+            serde_json::from_slice::<FamilyRecord>(family).is_ok_and(|family| {
+                family.exp > now && family.user_id == user_id && family.client_id == grant.client_id
+            })
+        })
+        .map(|(entry, _)| entry)
+        .collect())
+}
+
+/// The clients holding a live offline grant of the user (see [`live_user_grants`]), once each
+/// with when the newest of those grants was issued, sorted by client id. Read only.
 async fn live_offline_clients(
     store: &dyn KvStore,
     user_id: Uuid,
     now: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
-    let offline: Vec<SessionGrant> = members(store, &user_key(user_id), now)
-        .await?
-        .into_iter()
-        .map(|(_, grant)| grant)
-        .filter(|grant| grant.offline)
-        .collect();
-    if offline.is_empty() {
-        return Ok(Vec::new());
-    }
-    // One round trip for every family and marker, not two per grant.
-    let keys: Vec<String> = offline
-        .iter()
-        .flat_map(|g| [family_key(g.grant), grant_revoked_key(g.grant)])
-        .collect();
-    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let found = store.get_many(&key_refs).await?;
     let mut latest = std::collections::BTreeMap::<String, i64>::new();
-    for (grant, pair) in offline.iter().zip(found.chunks(2)) {
-        let (Some(Some(family)), Some(None)) = (pair.first(), pair.get(1)) else {
-            continue;
-        };
-        let live = serde_json::from_slice::<FamilyRecord>(family).is_ok_and(|family| {
-            family.exp > now && family.user_id == user_id && family.client_id == grant.client_id
-        });
-        if live {
-            let issued_at = latest.entry(grant.client_id.clone()).or_insert(i64::MIN);
-            *issued_at = (*issued_at).max(grant.issued_at);
-        }
+    for (_, grant) in live_user_grants(store, user_id, now, |grant| grant.offline).await? {
+        let issued_at = latest.entry(grant.client_id).or_insert(i64::MIN);
+        *issued_at = (*issued_at).max(grant.issued_at);
     }
     Ok(latest.into_iter().collect())
+}
+
+/// One live grant of a user, as administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGrant {
+    /// The grant's public id: base64url of its 16-byte id, as in store keys and the
+    /// `grant_id` claim of access tokens. Names the grant; it is neither its code nor a
+    /// refresh token, and cannot be turned into either.
+    pub grant_id: String,
+    pub client_id: String,
+    /// The grant's scope has `offline_access`.
+    pub offline: bool,
+    /// When it was issued (Unix seconds).
+    pub issued_at: i64,
+}
+
+/// Revokes the user's grant `grant` and takes its entries out of the user index: the client
+/// it was issued to, or `None` when the user holds no live grant of that id (see
+/// [`live_user_grants`]), which is what `Authz::user_grants` lists. A dead grant's entry
+/// (one revoked when its session ended, say) still goes. The grant is revoked before its
+/// entry goes (as in [`take_user_client`]); the session indexes keep their entries, for the
+/// same reason.
+async fn take_user_grant(
+    store: &dyn KvStore,
+    user_id: Uuid,
+    grant: GrantId,
+    now: i64,
+    latest_access_token_exp: i64,
+) -> Result<Option<String>, StoreError> {
+    let live = live_user_grants(store, user_id, now, |entry| entry.grant == grant)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, entry)| entry.client_id);
+    let key = user_key(user_id);
+    let mut revoked = false;
+    for (member, entry) in members(store, &key, now).await? {
+        if entry.grant != grant {
+            continue;
+        }
+        if !revoked {
+            refresh_tokens::revoke(store, grant, now, latest_access_token_exp).await?;
+            revoked = true;
+        }
+        store.sorted_remove(&key, &member).await?;
+    }
+    Ok(live)
 }
 
 /// What ending one session, or all of a user's, did to the grants issued in it.
@@ -363,6 +426,46 @@ impl Authz {
         now: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         live_offline_clients(self.store(), user_id, now).await
+    }
+
+    /// The user's live grants (see `live_user_grants`: a live refresh-token family), newest
+    /// first, then by grant id. Read only.
+    pub async fn user_grants(&self, user_id: Uuid, now: i64) -> Result<Vec<UserGrant>, StoreError> {
+        let mut grants: Vec<UserGrant> = live_user_grants(self.store(), user_id, now, |_| true)
+            .await?
+            .into_iter()
+            .map(|(_, grant)| UserGrant {
+                grant_id: grant.grant.to_string(),
+                client_id: grant.client_id,
+                offline: grant.offline,
+                issued_at: grant.issued_at,
+            })
+            .collect();
+        grants.sort_by(|a, b| {
+            b.issued_at
+                .cmp(&a.issued_at)
+                .then_with(|| a.grant_id.cmp(&b.grant_id))
+        });
+        grants.dedup_by(|a, b| a.grant_id == b.grant_id);
+        Ok(grants)
+    }
+
+    /// Revokes one grant of the user, named by its public id ([`UserGrant::grant_id`]): its
+    /// refresh tokens answer `invalid_grant` and its access tokens stop passing introspection
+    /// and userinfo, and it leaves the user index. The client it was issued to; `None` when
+    /// the user holds no such grant (an id that is not one, another user's grant, or one
+    /// already revoked and taken out).
+    pub async fn revoke_user_grant(
+        &self,
+        user_id: Uuid,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let Ok(grant) = grant_id.parse::<GrantId>() else {
+            return Ok(None);
+        };
+        let latest_exp = self.latest_access_token_exp(now);
+        take_user_grant(self.store(), user_id, grant, now, latest_exp).await
     }
 
     /// The user takes one client's access away (the account page's "Revoke"): every grant the
@@ -583,6 +686,100 @@ mod tests {
         );
         assert_eq!(take_user(&store, user, now).await.unwrap(), vec![other]);
         // The session indexes still name the client (see `take_user_client`).
+        assert_eq!(
+            take_session(&store, "s1", now).await.unwrap(),
+            vec![offline]
+        );
+    }
+
+    /// The user's live grants.
+    async fn live(store: &MemoryStore, user: Uuid, now: i64) -> Vec<SessionGrant> {
+        live_user_grants(store, user, now, |_| true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_grant_is_listed_by_its_public_id_and_revoked_alone() {
+        let store = MemoryStore::new();
+        let user = Uuid::new_v4();
+        let now = 1_000;
+        let offline = grant("app-a", true, 10);
+        let online = grant("app-a", false, 20);
+        let revoked = grant("app-b", true, 30);
+        let no_family = grant("app-c", false, 40);
+        issue(&store, "s1", user, &offline, Some(5_000)).await;
+        issue(&store, "s2", user, &online, Some(5_000)).await;
+        issue(&store, "s2", user, &revoked, Some(5_000)).await;
+        issue(&store, "s2", user, &no_family, None).await;
+        refresh_tokens::revoke(&store, revoked.grant, now, now + 600)
+            .await
+            .unwrap();
+        let someone_else = Uuid::new_v4();
+        let theirs = grant("app-a", true, 50);
+        issue(&store, "s3", someone_else, &theirs, Some(5_000)).await;
+
+        let mut listed = live(&store, user, now).await;
+        listed.sort_by_key(|g| g.issued_at);
+        assert_eq!(listed, vec![offline.clone(), online.clone()]);
+        // The public id is the grant id's base64url (22 characters), never a secret.
+        let id = offline.grant.to_string();
+        assert_eq!(id.len(), 22);
+        assert_eq!(id.parse::<GrantId>(), Ok(offline.grant));
+
+        // Someone else's grant, a dead one, or an unknown id: nothing.
+        for other in [
+            theirs.grant,
+            revoked.grant,
+            no_family.grant,
+            GrantId::random(),
+        ] {
+            assert_eq!(
+                take_user_grant(&store, user, other, now, now + 600)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        assert!(
+            refresh_tokens::find(&store, theirs.grant)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        assert_eq!(
+            take_user_grant(&store, user, offline.grant, now, now + 600)
+                .await
+                .unwrap(),
+            Some("app-a".to_owned())
+        );
+        assert!(
+            refresh_tokens::find(&store, offline.grant)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .exists_any(&[&grant_revoked_key(offline.grant)])
+                .await
+                .unwrap()
+        );
+        // The other grant to the same client lives on; the revoked one is gone for good.
+        assert_eq!(live(&store, user, now).await, vec![online.clone()]);
+        assert_eq!(
+            take_user_grant(&store, user, offline.grant, now, now + 600)
+                .await
+                .unwrap(),
+            None
+        );
+        // Out of the user index (the dead entries looked at above went too), still in its
+        // session's.
+        assert_eq!(take_user(&store, user, now).await.unwrap(), vec![online]);
         assert_eq!(
             take_session(&store, "s1", now).await.unwrap(),
             vec![offline]

@@ -4,11 +4,13 @@
 //! user endpoint. Backends: whatever `spawn_app` runs on.
 
 use base64::Engine as _;
-use gatehouse_identity::Role;
+use gatehouse_identity::{NewClient, Role};
 use gatehouse_tests::oauth::{refresh, tokens_in};
+use gatehouse_tests::sink::HttpSink;
 use gatehouse_tests::{ClientSpec, GOOD_PASSWORD, TestApp, TestClient, new_client, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 use uuid::Uuid;
 
 const BASE: &str = "/api/v1/admin";
@@ -345,7 +347,7 @@ async fn a_lock_ends_sessions_and_refresh_tokens_until_unlocked() {
     assert!(!sessions.as_array().unwrap().is_empty(), "{sessions}");
     let (_, grants) = get(&app, &format!("/users/{carol}/grants"), &admin).await;
     assert_eq!(grants[0]["client_id"], rp.client_id.as_str(), "{grants}");
-    assert!(grants[0]["offline_since"].is_string(), "{grants}");
+    assert_eq!(grants[0]["offline"], true, "{grants}");
 
     let (status, body) = call(
         &app,
@@ -776,42 +778,132 @@ async fn second_factor_reset_password_mail_and_sessions() {
 }
 
 #[tokio::test]
-async fn revoking_a_grant_ends_the_clients_refresh_tokens() {
+async fn revoking_one_grant_ends_its_refresh_tokens_and_no_others() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
     let fay = app.create_user_with_roles("fay", &[]).await;
-    let rp = app.register_client(ClientSpec::default());
-    let other = app.register_client(ClientSpec::default());
+    let sink = HttpSink::start(&[204], 204).await;
+    // A revocation names the user, not a session: the client accepts logout tokens without
+    // `sid`.
+    let redirect_uri = "http://rp.example.test/callback".to_owned();
+    let new = NewClient {
+        name: "Back-channel RP".to_owned(),
+        redirect_uris: vec![redirect_uri.clone()],
+        id_token_signed_response_alg: Some("ES256".to_owned()),
+        backchannel_logout_uri: Some(sink.url("/bc")),
+        backchannel_logout_session_required: false,
+        ..NewClient::default()
+    };
+    let (client, client_secret) = app
+        .state
+        .accounts
+        .database()
+        .create_client(&new, &app.state.secrets, app.clock_now())
+        .unwrap();
+    let rp = TestClient {
+        client_id: client.client_id,
+        client_secret,
+        redirect_uri,
+    };
     let browser = new_client();
-    let offline = [("scope", "openid offline_access")];
-    let tokens = tokens_in(&app, &browser, &rp, "fay", &offline).await;
-    let kept = tokens_in(&app, &browser, &other, "fay", &offline).await;
+    // Two code flows of the same user with the same client: two grants.
+    let online = tokens_in(&app, &browser, &rp, "fay", &[]).await;
+    let offline = tokens_in(
+        &app,
+        &browser,
+        &rp,
+        "fay",
+        &[("scope", "openid offline_access")],
+    )
+    .await;
+    assert!(online["refresh_token"].is_string(), "{online}");
 
-    let path = format!("/users/{fay}/grants/{}", rp.client_id);
+    let (status, grants) = get(&app, &format!("/users/{fay}/grants"), &admin).await;
+    assert_eq!(status, 200, "{grants}");
+    let grants = grants.as_array().unwrap().clone();
+    assert_eq!(grants.len(), 2, "{grants:?}");
+    let ids: Vec<&str> = grants
+        .iter()
+        .map(|grant| grant["grant_id"].as_str().unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    for grant in &grants {
+        assert_eq!(grant["client_id"], rp.client_id.as_str(), "{grant}");
+        assert!(grant["issued_at"].is_string(), "{grant}");
+        // An opaque id, not a secret: neither refresh token nor anything close to one.
+        let id = grant["grant_id"].as_str().unwrap();
+        assert_eq!(id.len(), 22, "{grant}");
+        for tokens in [&online, &offline] {
+            assert_ne!(tokens["refresh_token"].as_str(), Some(id));
+        }
+    }
+    let offline_id = grants
+        .iter()
+        .find(|grant| grant["offline"] == true)
+        .unwrap()["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let online_id = grants
+        .iter()
+        .find(|grant| grant["offline"] == false)
+        .unwrap()["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = format!("/users/{fay}/grants/{offline_id}");
     let (status, body) = call(&app, Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!((status, body), (204, Value::Null));
     assert_eq!(
-        refresh_error(&app, &rp, &tokens).await,
+        refresh_error(&app, &rp, &offline).await,
         (400, Some("invalid_grant".into()))
     );
-    let response = refresh(&app, &other, kept["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(response.status(), 200, "another client's grant stays");
+    let response = refresh(&app, &rp, online["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200, "the other grant stays");
+    // The client is told, with a logout token naming the user (Back-Channel Logout 1.0 §2.4).
+    let requests = sink.wait_for(1, Duration::from_secs(15)).await;
+    let form = requests[0].form();
+    assert_eq!(form[0].0, "logout_token", "{form:?}");
+    let claims = form[0].1.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], fay.to_string(), "{claims}");
     let (_, grants) = get(&app, &format!("/users/{fay}/grants"), &admin).await;
-    let clients: Vec<&str> = grants
+    let left: Vec<&str> = grants
         .as_array()
         .unwrap()
         .iter()
-        .map(|grant| grant["client_id"].as_str().unwrap())
+        .map(|grant| grant["grant_id"].as_str().unwrap())
         .collect();
-    assert_eq!(clients, [other.client_id.as_str()]);
+    assert_eq!(left, [online_id.as_str()]);
     let details = audit_details(&app, "admin.user_grant_revoke", fay).unwrap();
+    assert_eq!(details["grant_id"], offline_id.as_str());
     assert_eq!(details["client_id"], rp.client_id.as_str());
-    // Nothing left to revoke: 404.
-    let (status, body) = call(&app, Method::DELETE, &path, Some(&admin), None).await;
-    assert_eq!(
-        (status, body["type"].as_str()),
-        (404, Some("urn:gatehouse:problem:not-found"))
-    );
+    // Already revoked, unknown, malformed, or the client id: 404.
+    for grant_id in [
+        offline_id.as_str(),
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "not-a-grant",
+        rp.client_id.as_str(),
+    ] {
+        let path = format!("/users/{fay}/grants/{grant_id}");
+        let (status, body) = call(&app, Method::DELETE, &path, Some(&admin), None).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (404, Some("urn:gatehouse:problem:not-found")),
+            "{grant_id}"
+        );
+    }
+    // Another user's grant id is not this user's.
+    let other_user = app.create_user_with_roles("gus", &[]).await;
+    let path = format!("/users/{other_user}/grants/{online_id}");
+    let (status, _) = call(&app, Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(status, 404);
     // An auditor may read grants but not revoke them.
     app.create_user_with_roles("reader", &[Role::Auditor]).await;
     let reader = app.admin_token_for("reader").await;
@@ -819,7 +911,9 @@ async fn revoking_a_grant_ends_the_clients_refresh_tokens() {
         get(&app, &format!("/users/{fay}/grants"), &reader).await.0,
         200
     );
-    let path = format!("/users/{fay}/grants/{}", other.client_id);
+    let path = format!("/users/{fay}/grants/{online_id}");
     let (status, body) = call(&app, Method::DELETE, &path, Some(&reader), None).await;
     assert!(is_forbidden(status, &body), "{body}");
+    let (_, grants) = get(&app, &format!("/users/{fay}/grants"), &admin).await;
+    assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
 }

@@ -10,10 +10,11 @@ use std::str::FromStr;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use chrono::{DateTime, Utc};
+use gatehouse_app::SessionView;
 use gatehouse_app::admin_users::{
-    NewUser, RoleInfo, UserAdminError, UserCursor, UserEdit, UserFilter, UserSummary,
+    AdminUserGrant, NewUser, RoleInfo, UserAdminError, UserCursor, UserEdit, UserFilter,
+    UserSummary,
 };
-use gatehouse_app::{ConnectedApp, SessionView};
 use gatehouse_identity::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -51,7 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/api/v1/admin/users/{id}/grants", Surface::Api).get(grants))
     .service(
-        resource("/api/v1/admin/users/{id}/grants/{client_id}", Surface::Api).delete(revoke_grant),
+        resource("/api/v1/admin/users/{id}/grants/{grant_id}", Surface::Api).delete(revoke_grant),
     )
     .service(resource("/api/v1/admin/roles", Surface::Api).get(roles));
 }
@@ -293,30 +294,36 @@ pub struct EndedUserSessions {
     pub count: usize,
 }
 
-/// A client with access to the user's account.
+/// One live grant of the user: an authorization (a code flow) whose refresh token still works.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({
+    "grant_id": "q3xv0Zb6n5m1cJYzA8pT2g",
     "client_id": "mail-app",
     "client_name": "Mail",
-    "scopes": ["openid", "email"],
-    "offline_since": "2026-11-30T10:57:00Z"
+    "offline": true,
+    "issued_at": "2026-11-30T10:57:00Z"
 }))]
 pub struct GrantView {
+    /// The grant's opaque id, for `DELETE …/grants/{grant_id}`; neither a code nor a token.
+    pub grant_id: String,
     pub client_id: String,
-    pub client_name: String,
-    /// The scopes the user consented to; empty without a consent.
-    pub scopes: Vec<String>,
-    /// When its newest live offline grant (refresh token) was issued.
-    pub offline_since: Option<DateTime<Utc>>,
+    /// The client's registered name; absent once the client is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// The grant carries `offline_access`: it outlives the session it was issued in.
+    pub offline: bool,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
 }
 
-impl From<ConnectedApp> for GrantView {
-    fn from(app: ConnectedApp) -> Self {
+impl From<AdminUserGrant> for GrantView {
+    fn from(grant: AdminUserGrant) -> Self {
         Self {
-            client_id: app.client_id,
-            client_name: app.client_name,
-            scopes: app.scopes,
-            offline_since: app.offline_since.map(unix_time),
+            grant_id: grant.grant_id,
+            client_id: grant.client_id,
+            client_name: grant.client_name,
+            offline: grant.offline,
+            issued_at: unix_time(grant.issued_at),
         }
     }
 }
@@ -985,7 +992,8 @@ pub async fn end_sessions(
     Ok(private(HttpResponse::Ok()).json(EndedUserSessions { count }))
 }
 
-/// The clients with access to the user's account (consents and offline grants).
+/// The user's live grants: each authorization whose refresh token still works, offline or
+/// tied to a session.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/users/{id}/grants",
@@ -993,7 +1001,7 @@ pub async fn end_sessions(
     security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "By client name, then id", body = Vec<GrantView>),
+        (status = 200, description = "Newest first", body = Vec<GrantView>),
         (status = 401, description = "No access token, or an invalid one",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "No `admin` scope, or no role permitting this",
@@ -1013,24 +1021,26 @@ pub async fn grants(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let id = user_id(&path)?;
-    let apps = state
+    let grants = state
         .app
         .admin_user_grants(&token.actor, id, &request_context(&req), state.clock.now())
         .await
         .map_err(problem)?;
-    Ok(private(HttpResponse::Ok()).json(apps.into_iter().map(GrantView::from).collect::<Vec<_>>()))
+    Ok(private(HttpResponse::Ok())
+        .json(grants.into_iter().map(GrantView::from).collect::<Vec<_>>()))
 }
 
-/// Withdraws the user's consent to the client and revokes every grant (refresh tokens
-/// included) the user holds for it.
+/// Revokes one grant of the user: its refresh token answers `invalid_grant` and its access
+/// tokens stop passing introspection and userinfo. The client is sent a back-channel logout
+/// naming the user; the user's consent and other grants stay.
 #[utoipa::path(
     delete,
-    path = "/api/v1/admin/users/{id}/grants/{client_id}",
+    path = "/api/v1/admin/users/{id}/grants/{grant_id}",
     tag = "admin-users",
     security(("bearer" = ["admin"])),
     params(
         ("id" = Uuid, Path, description = "The user's id"),
-        ("client_id" = String, Path, description = "The client, as `GET …/grants` lists it"),
+        ("grant_id" = String, Path, description = "The grant, as `GET …/grants` lists it"),
     ),
     responses(
         (status = 204, description = "Revoked"),
@@ -1039,8 +1049,8 @@ pub async fn grants(
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` acting on an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, description = "No user has this id, or the user has no consent or grant \
-            for this client",
+        (status = 404, description = "No user has this id, or the user holds no live grant with \
+            this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 500, description = "An unexpected failure; quote `request_id`",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -1054,23 +1064,23 @@ pub async fn revoke_grant(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let (id, client_id) = path.into_inner();
+    let (id, grant_id) = path.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let revoked = state
         .app
         .admin_revoke_user_grant(
             &token.actor,
             id,
-            &client_id,
+            &grant_id,
             &request_context(&req),
             state.clock.now(),
         )
         .await
         .map_err(problem)?;
-    if !revoked.consent && revoked.grants == 0 {
+    if !revoked {
         return Err(Problem::new(
             ProblemKind::NotFound,
-            "the user has no consent or grant for this client",
+            "the user holds no live grant with this id",
         ));
     }
     Ok(HttpResponse::NoContent().finish())
