@@ -103,6 +103,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.server.shutdown_timeout_secs = 1;
     settings.database.url = db.url().to_owned().into();
     settings.database.max_connections = 8;
+    // Mail a test does not read goes to a scratch directory, never into the source tree (tests
+    // that read mail point the transport at the SMTP sink through `configure`).
+    settings.email.file_dir = std::env::temp_dir().join("gatehouse-test-mail");
     settings.passwords.memory_kib = options.argon2_memory_kib;
     settings.passwords.iterations = options.argon2_iterations;
     settings.registration.enabled = options.registration_enabled;
