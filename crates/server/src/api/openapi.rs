@@ -94,6 +94,10 @@ problem_responses! {
         `error=\"invalid_token\"`)",
         [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", scope=\"account\"`, with `error` and \
             `error_description` when a token was sent (RFC 6750 §3)")];
+    AdminUnauthorized: "No access token, or an invalid, expired or revoked one \
+        (`urn:gatehouse:problem:unauthorized`)",
+        [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", scope=\"admin\"`, with `error` and \
+            `error_description` when a token was sent (RFC 6750 §3)")];
     InsufficientScope: "The access token lacks the `account` scope \
         (`urn:gatehouse:problem:insufficient-scope`)",
         [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", error=\"insufficient_scope\", …, \
@@ -168,6 +172,7 @@ problem_responses! {
         ),
         responses(
             Unauthorized,
+            AdminUnauthorized,
             InsufficientScope,
             ScopeOrPassword,
             BadBody,

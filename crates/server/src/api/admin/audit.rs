@@ -316,9 +316,7 @@ fn denied_problem(denied: &AdminDenied) -> Problem {
             action or outcome, a date-time that is not RFC 3339, `until` not after `since`, a \
             bad `limit` or `cursor`, an unknown parameter",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid, expired or revoked one \
-            (with a `WWW-Authenticate: Bearer` challenge)",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope (`insufficient_scope`), \
             or its holder's roles do not permit reading the audit log (only `admin` and \
             `auditor` do; `urn:gatehouse:problem:forbidden`)",
@@ -390,8 +388,7 @@ impl From<SigningKeyView> for SigningKeyItem {
     responses(
         (status = 200, description = "Every stored signing key, by algorithm, newest first",
             body = Vec<SigningKeyItem>),
-        (status = 401, description = "No access token, or an invalid, expired or revoked one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope, or its holder's roles \
             do not permit reading the keys (only `admin` and `auditor` do)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -502,8 +499,7 @@ fn parse_algs(query: &str) -> Result<Vec<Algorithm>, Problem> {
         (status = 400, description = "`alg` is neither `ES256` nor `RS256`, or an unknown \
             parameter (`field` names it)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid, expired or revoked one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope, or its holder is not \
             an `admin`", body = crate::api::openapi::ProblemDocument,
             content_type = "application/problem+json"),
@@ -600,8 +596,7 @@ impl StatsView {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Counts for the dashboard", body = StatsView),
-        (status = 401, description = "No access token, or an invalid, expired or revoked one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope, or its holder holds no \
             admin role", body = crate::api::openapi::ProblemDocument,
             content_type = "application/problem+json"),

@@ -297,9 +297,7 @@ fn context(req: &HttpRequest) -> gatehouse_identity::RequestContext {
             body = inline(Page<AdminClientView>)),
         (status = 400, description = "`limit` or `cursor` is malformed (`field` names it)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one (with a \
-            `WWW-Authenticate: Bearer` challenge)",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope \
             (`urn:gatehouse:problem:insufficient-scope`) or its subject's roles do not permit \
             the operation (`urn:gatehouse:problem:forbidden`)",
@@ -346,8 +344,7 @@ pub async fn list(
         (status = 400, description = "The registration breaks a rule or the body is malformed \
             (`field` names the field at fault)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, response = crate::api::openapi::TooLarge),
@@ -403,8 +400,7 @@ pub async fn create(
     params(("id" = String, Path, description = "The client's `client_id`")),
     responses(
         (status = 200, description = "The client", body = AdminClientView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -443,8 +439,7 @@ pub async fn show(
         (status = 400, description = "The edit breaks a rule or the body is malformed \
             (`field` names the field at fault)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -503,8 +498,7 @@ async fn change(
     params(("id" = String, Path, description = "The client's `client_id`")),
     responses(
         (status = 200, description = "The client, disabled", body = AdminClientView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -535,8 +529,7 @@ pub async fn disable(
     params(("id" = String, Path, description = "The client's `client_id`")),
     responses(
         (status = 200, description = "The client, enabled", body = AdminClientView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -571,8 +564,7 @@ pub async fn enable(
     params(("id" = String, Path, description = "The client's `client_id`")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -608,8 +600,7 @@ pub async fn delete(
     params(("id" = String, Path, description = "The client's `client_id`")),
     responses(
         (status = 200, description = "The new secret, shown this once", body = ClientSecretView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or roles that do not permit it",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",
@@ -658,8 +649,7 @@ pub async fn rotate_secret(
         (status = 400, description = "The body is malformed or names an unknown role \
             (`field` says where)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or the subject is not an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No client has this id",

@@ -465,17 +465,13 @@ fn parse_list_params(query: &str) -> Result<(UserFilter, Option<UserCursor>, i64
         (status = 400, description = "A bad `status`, `role`, `limit` or `cursor` (`field` \
             names it)", body = crate::api::openapi::ProblemDocument,
             content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one \
-            (`WWW-Authenticate: Bearer …`)", body = crate::api::openapi::ProblemDocument,
-            content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "The token lacks the `admin` scope (`insufficient_scope`), \
             or its user or service account holds no role permitting this \
             (`urn:gatehouse:problem:forbidden`)", body = crate::api::openapi::ProblemDocument,
             content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn list(
@@ -517,8 +513,7 @@ pub async fn list(
         (status = 400, description = "A field breaks a rule (`field` names it), or the body is \
             not JSON or misses, mistypes or adds a field",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or roles the \
             actor may not give (only an admin gives `admin`)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -526,10 +521,8 @@ pub async fn list(
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn create(
@@ -565,16 +558,13 @@ pub async fn create(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = AdminUserView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or no role permitting this",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn show(
@@ -605,8 +595,7 @@ pub async fn show(
         (status = 400, description = "A field breaks a rule (`field` names it), or the body is \
             malformed",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a guard \
             rail (disabling oneself or the last admin; a `user_admin` changing an admin)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -616,10 +605,8 @@ pub async fn show(
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn update(
@@ -671,17 +658,14 @@ pub async fn update(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a guard \
             rail (oneself, the last admin, a `user_admin` deleting an admin)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn delete(
@@ -712,8 +696,7 @@ pub async fn delete(
         (status = 200, description = "The locked user", body = AdminUserView),
         (status = 400, description = "No reason, a lock ending in the past, or a malformed body",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a guard \
             rail (oneself, the last admin, a `user_admin` locking an admin)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
@@ -721,10 +704,8 @@ pub async fn delete(
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn lock(
@@ -760,17 +741,14 @@ pub async fn lock(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user, unlocked", body = AdminUserView),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` unlocking an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn unlock(
@@ -800,8 +778,7 @@ pub async fn unlock(
         (status = 200, description = "The user's roles now, sorted by name", body = RolesBody),
         (status = 400, description = "An unknown role (`field` names it) or a malformed body",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a guard \
             rail (raising one's own roles, demoting the last admin, a `user_admin` giving or \
             taking `admin`)",
@@ -810,10 +787,8 @@ pub async fn unlock(
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn set_roles(
@@ -849,17 +824,14 @@ pub async fn set_roles(
     responses(
         (status = 200, description = "Done; `removed` says whether there was one",
             body = SecondFactorReset),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` acting on an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn reset_totp(
@@ -886,17 +858,14 @@ pub async fn reset_totp(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 202, description = "The mail is queued"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` acting on an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn send_password_reset(
@@ -923,16 +892,13 @@ pub async fn send_password_reset(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Every live session", body = Vec<AdminSessionView>),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or no role permitting this",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn sessions(
@@ -964,17 +930,14 @@ pub async fn sessions(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "How many sessions ended", body = EndedUserSessions),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` acting on an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn end_sessions(
@@ -1002,16 +965,13 @@ pub async fn end_sessions(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Newest first", body = Vec<GrantView>),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or no role permitting this",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn grants(
@@ -1044,18 +1004,15 @@ pub async fn grants(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a \
             `user_admin` acting on an admin",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No user has this id, or the user holds no live grant with \
             this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "A backing service is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn revoke_grant(
@@ -1094,14 +1051,11 @@ pub async fn revoke_grant(
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Every role, by id", body = Vec<RoleView>),
-        (status = 401, description = "No access token, or an invalid one",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, or no role at all",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 500, description = "An unexpected failure; quote `request_id`",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; try again",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, response = crate::api::openapi::InternalError),
+        (status = 503, response = crate::api::openapi::Unavailable),
     )
 )]
 pub async fn roles(
