@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end test: headless Chromium (Debian's `chromium`, driven by playwright-core)
-# signs up on /register, follows the verification link from the mail, changes the password on
-# /account, signs out, resets the password through the mailed link and signs in with it — against
-# a real `gatehouse` binary whose mail goes over SMTP to a local sink (smtp_sink.mjs, a real SMTP
-# listener on 127.0.0.1) from which the test reads the links. See signup_reset.mjs for the steps.
+# Real-browser end-to-end tests: headless Chromium (Debian's `chromium`, driven by playwright-core)
+# against a real `gatehouse` binary whose mail goes over SMTP to a local sink (smtp_sink.mjs, a
+# real SMTP listener on 127.0.0.1) from which the tests read the links:
+# - signup_reset.mjs: signs up on /register, follows the verification link from the mail, changes
+#   the password on /account, signs out, resets the password through the mailed link and signs in;
+# - admin_console.mjs: the bootstrap admin enrols TOTP and uses the admin console (/admin): finds,
+#   locks, unlocks a user and resets their 2FA, creates a client and rotates its secret, and once
+#   the re-authentication window (one minute here) has passed is asked to sign in again before a
+#   key rotation; with a screenshot of each console page in target/browser-screenshots/admin/BACKEND/
+#   (sqlite or postgres).
+# Both run against the same server, and both run even when the first fails.
 # usage: tests/browser/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
+# BROWSER_TESTS="admin_console" runs only the tests named (default: "signup_reset admin_console").
 # With TEST_DATABASE_URL (a Postgres server URL) and TEST_REDIS_URL set, it runs on a scratch
 # Postgres database and a unique Redis key prefix, removing both afterwards.
 # Installs what is missing: Chromium (apt-get, when running as root) and the npm packages pinned
@@ -67,9 +74,31 @@ export GATEHOUSE__EMAIL__TRANSPORT=smtp
 export GATEHOUSE__EMAIL__SMTP_URL="smtp://127.0.0.1:$sink_port"
 # Self-service sign-up on, and the default policy (no verified address required to sign in).
 export GATEHOUSE__REGISTRATION__ENABLED=true
+# A one-minute re-authentication window, so that admin_console.mjs can wait it out and see the
+# console ask for a new sign-in before a destructive action (the default is ten minutes).
+reauth_window=60
+export GATEHOUSE__TWO_FACTOR__REAUTHENTICATION_WINDOW_SECS=$reauth_window
 scratch_serve
 
-if ! node "$here/signup_reset.mjs" "http://127.0.0.1:$port" "$mail"; then
+backend=sqlite
+[ -n "$db_name" ] && backend=postgres
+shots="$root/target/browser-screenshots/admin/$backend"
+rm -rf "$shots"
+
+failed=""
+for test in ${BROWSER_TESTS:-signup_reset admin_console}; do
+  echo "-- $test.mjs"
+  case "$test" in
+    signup_reset) args=("$mail") ;;
+    admin_console) args=("$shots") ;;
+    *) echo "unknown browser test: $test" >&2; exit 2 ;;
+  esac
+  if ! REAUTH_WINDOW_SECS=$reauth_window node "$here/$test.mjs" "http://127.0.0.1:$port" "${args[@]}"; then
+    failed="$failed $test"
+  fi
+done
+if [ -n "$failed" ]; then
+  echo "browser tests failed:$failed" >&2
   echo "--- SMTP sink log" >&2
   cat "$work/smtp.log" >&2
   echo "--- server log (last 60 lines)" >&2

@@ -26,6 +26,19 @@ targets = {
     "POST /login (argon2id)": ("argon2id", argon2, 0.90, None),
     "POST /token client_credentials DURING login storm": (None, 0, 0, 20.0),
 }
+# The admin search's name ends with the number of users seeded: "... (100,000 users)". Its cost
+# follows how many users a prefix matches (the exact total counts them all), so the target is a
+# capacity: ten administrators typing five keystrokes a second into search-as-you-type, with
+# 4x headroom, on one core. No p99: with 32 connections saturating the server, latency is
+# queueing (p50 ~ 32 / rate); the README gives single-request times.
+ADMIN_SEARCH = "GET /api/v1/admin/users?search="
+targets[ADMIN_SEARCH] = ("200 req/s", 200, 1.0, None)
+
+
+def target_of(scenario):
+    if scenario.startswith(ADMIN_SEARCH):
+        return targets[ADMIN_SEARCH]
+    return targets.get(scenario)
 
 
 def ms(us):
@@ -33,9 +46,9 @@ def ms(us):
 
 
 def verdict(backend, scenario, rate, p99_us):
-    target = targets.get(scenario)
+    target = target_of(scenario)
     notes, ok = [], True
-    if backend == "postgres" and scenario in embedded and scenario in targets:
+    if backend == "postgres" and scenario in embedded and target:
         share = rate / embedded[scenario] if embedded[scenario] else 0
         notes.append(f"{share:.0%} of embedded (>= 50%)")
         ok &= share >= 0.5

@@ -19,6 +19,13 @@
 # argon2id rate x duration x 1.4 + connections users with TOTP, through the registration API
 # and the account pages (two argon2id operations each on the server: about 7 s per backend in
 # --smoke, half a minute at 10 s per scenario).
+# The admin search scenario (GET /api/v1/admin/users?search=, lua/admin_search.lua) first writes
+# ADMIN_SEARCH_USERS users (default 100,000, --smoke too: about 1 s on SQLite, 2 s on Postgres)
+# straight into the database with seed_users.py, and signs in as a service account
+# (`gatehouse client create ... --grant client_credentials --scope admin --role admin`).
+# The device polling scenario (lua/device_poll.lua) starts DEVICE_POLL_CODES (default 128) device
+# authorizations for a public device client and polls them round robin; their 400s
+# (authorization_pending, slow_down) are expected answers, not errors.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -34,7 +41,7 @@ while [ $# -gt 0 ]; do
     --backend) case "$2" in all) backends="embedded postgres" ;; *) backends="$2" ;; esac; shift ;;
     --connections) conns="$2"; shift ;;
     --bin) bin="$2"; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +50,7 @@ pg_url="${LOAD_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 redis_url="${LOAD_REDIS_URL:-redis://127.0.0.1:6379}"
 server_core="${SERVER_CORE:-1}"
 client_core="${CLIENT_CORE:-0}"
+admin_search_users="${ADMIN_SEARCH_USERS:-100000}"
 if [ "$(nproc --all)" -lt 2 ]; then
   echo "warning: one core only; server and wrk share it, figures are not comparable" >&2
   server_core=0 client_core=0
@@ -199,6 +207,12 @@ run_backend() {
   client_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")
   local basic
   basic="Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
+  # The admin API's service account, as an operator's automation would make it.
+  local admin_client admin_basic
+  admin_client=$("$bin" client create --name "Load admin" --grant client_credentials \
+    --scope admin --role admin --json)
+  admin_basic="$(python3 -c 'import json,sys; c = json.load(sys.stdin)
+print(c["client_id"] + ":" + c["client_secret"])' <<<"$admin_client" | tr -d '\n' | base64 -w0)"
 
   taskset -c "$server_core" "$bin" serve >"$work/server-$backend.log" 2>&1 &
   server=$!
@@ -276,6 +290,54 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   wait "$storm"
   record_line "$backend" "POST /token client_credentials DURING login storm" "$line"
   record_line "$backend" "POST /login (the storm itself)" "$(cat "$storm_out")"
+
+  # Admin search over ADMIN_SEARCH_USERS users written straight into the database (seed_users.py
+  # says why not through the API), with a client_credentials token of the service account.
+  local dialect=sqlite seed_target="$work/gatehouse.db" seed seeded_users admin_token
+  if [ "$backend" = postgres ]; then dialect=postgres seed_target="$pg_url/$pg_db"; fi
+  echo "  seeding $admin_search_users users for the admin search (SQL)" >&2
+  seed=$(python3 "$here/seed_users.py" "$dialect" "$seed_target" "$admin_search_users" loaduser)
+  seeded_users=${seed%% *}
+  echo "    $seeded_users users in ${seed#* } s" >&2
+  admin_token=$(curl -fsS "$base/token" -H "Authorization: Basic $admin_basic" \
+    -d grant_type=client_credentials -d scope=admin |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  # The figure means something only if the search finds the seeded users with exact totals.
+  local found
+  found=$(curl -fsS "$base/api/v1/admin/users?search=lily1&limit=1" \
+    -H "Authorization: Bearer $admin_token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+  echo "    search=lily1: total $found" >&2
+  [ "$found" -gt 0 ] || { echo "admin search found no seeded user" >&2; return 1; }
+  scenario "$backend" "GET /api/v1/admin/users?search= ($(python3 -c \
+    "print(f'{$seeded_users:,}')") users)" admin_search ADMIN_TOKEN="$admin_token"
+
+  # Device authorization polling (RFC 8628 §3.4): DEVICE_POLL_CODES pending device codes of a
+  # public device client, polled round robin; every answer is authorization_pending or
+  # slow_down, which lua/device_poll.lua counts as expected rather than as errors.
+  local device_client device_client_id device_codes
+  device_client=$("$bin" client create --name "Load device" --public \
+    --grant urn:ietf:params:oauth:grant-type:device_code --scope openid --json)
+  device_client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$device_client")
+  device_codes=$(python3 - "$base" "$device_client_id" "${DEVICE_POLL_CODES:-128}" <<'PY'
+import http.client, json, sys, urllib.parse
+base, client_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url = urllib.parse.urlsplit(base)
+conn = http.client.HTTPConnection(url.hostname, url.port)
+body = urllib.parse.urlencode({"client_id": client_id, "scope": "openid"})
+codes = []
+for _ in range(count):
+    conn.request("POST", "/device_authorization", body,
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    if response.status != 200:
+        sys.exit(f"device authorization failed: {answer}")
+    codes.append(answer["device_code"])
+print(",".join(codes))
+PY
+)
+  scenario "$backend" "POST /token device_code polling (pending)" device_poll \
+    DEVICE_CODES="$device_codes" CLIENT_ID="$device_client_id"
 
   # Sign-up and reset pages, and the reset request API. Last, so that the reset requests the
   # server carries out in the background (a write and a queued mail each, as long as its bounded

@@ -15,7 +15,7 @@
 //!
 //! Guard rails, whatever the roles: nobody raises their own roles; an admin cannot lock or
 //! delete themselves; the last active `admin` cannot lose the role, be locked, disabled or
-//! deleted.
+//! deleted; a service account cannot delete, disable or change the roles of its own client.
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{AuditAction, RequestContext, Role};
@@ -201,12 +201,49 @@ impl Gatehouse {
         now: DateTime<Utc>,
     ) -> Result<(), AdminDenied> {
         let verdict = judge(actor, operation, target);
+        let target = target.map_or_else(|| operation.as_str().to_owned(), |t| t.id.to_string());
+        self.audit_refusal(actor, operation, target, verdict, ctx, now)
+            .await
+    }
+
+    /// The gate for an operation on one client: as [`Gatehouse::admit`], and a service account
+    /// may not delete, disable or change the roles of its own client (as an admin may not lock
+    /// or delete themselves): automation must not be able to cut off or reshape itself.
+    pub async fn admit_on_client(
+        &self,
+        actor: &Actor,
+        operation: AdminOperation,
+        client: &TargetClient<'_>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), AdminDenied> {
+        let verdict = judge_on_client(actor, operation, client);
+        self.audit_refusal(
+            actor,
+            operation,
+            client.client_id.to_owned(),
+            verdict,
+            ctx,
+            now,
+        )
+        .await
+    }
+
+    async fn audit_refusal(
+        &self,
+        actor: &Actor,
+        operation: AdminOperation,
+        target: String,
+        verdict: Result<(), AdminDenied>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), AdminDenied> {
         if let Err(denied) = &verdict {
             let mut ctx = ctx.clone();
             ctx.actor = Some(actor.audit_name());
             self.audit_failure(
                 AuditAction::AdminDenied,
-                target.map_or_else(|| operation.as_str().to_owned(), |t| t.id.to_string()),
+                target,
                 serde_json::json!({ "operation": operation.as_str(), "reason": denied.to_string() }),
                 &ctx,
                 now,
@@ -215,6 +252,36 @@ impl Gatehouse {
         }
         verdict
     }
+}
+
+/// The client an operation is about, as far as the guard rails need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetClient<'a> {
+    pub client_id: &'a str,
+    /// The operation switches the client off (an update setting `enabled` to false).
+    pub disables: bool,
+}
+
+/// The decision on an operation on one client, without side effects.
+pub fn judge_on_client(
+    actor: &Actor,
+    operation: AdminOperation,
+    client: &TargetClient<'_>,
+) -> Result<(), AdminDenied> {
+    judge(actor, operation, None)?;
+    let own =
+        matches!(actor, Actor::ServiceAccount { client_id, .. } if client_id == client.client_id);
+    let cuts_itself_off = match operation {
+        AdminOperation::DeleteClient | AdminOperation::ChangeClientRoles => true,
+        AdminOperation::UpdateClient => client.disables,
+        _ => false,
+    };
+    if own && cuts_itself_off {
+        return Err(AdminDenied::GuardRail(
+            "a service account cannot delete, disable or change the roles of its own client",
+        ));
+    }
+    Ok(())
 }
 
 /// The decision, without side effects.
@@ -386,6 +453,51 @@ mod tests {
             assert!(judge(&me, op, Some(&admin)).is_err(), "{op:?}");
         }
         assert!(judge(&me, AdminOperation::ReadUser, Some(&admin)).is_ok());
+    }
+
+    #[test]
+    fn a_service_account_does_not_cut_itself_off() {
+        let bot = Actor::ServiceAccount {
+            client_id: "bot".into(),
+            roles: vec![Role::Admin],
+        };
+        let own = |disables| TargetClient {
+            client_id: "bot",
+            disables,
+        };
+        let other = TargetClient {
+            client_id: "other",
+            disables: true,
+        };
+        for op in [
+            AdminOperation::DeleteClient,
+            AdminOperation::ChangeClientRoles,
+        ] {
+            assert!(
+                matches!(
+                    judge_on_client(&bot, op, &own(false)),
+                    Err(AdminDenied::GuardRail(_))
+                ),
+                "{op:?}"
+            );
+            assert!(
+                judge_on_client(&bot, op, &other).is_ok(),
+                "{op:?} on another"
+            );
+        }
+        assert!(judge_on_client(&bot, AdminOperation::UpdateClient, &own(true)).is_err());
+        assert!(judge_on_client(&bot, AdminOperation::UpdateClient, &own(false)).is_ok());
+        // Rotating its own secret is routine automation.
+        assert!(judge_on_client(&bot, AdminOperation::RotateClientSecret, &own(false)).is_ok());
+        // Roles still decide first.
+        let auditor = Actor::ServiceAccount {
+            client_id: "bot".into(),
+            roles: vec![Role::Auditor],
+        };
+        assert!(matches!(
+            judge_on_client(&auditor, AdminOperation::DeleteClient, &other),
+            Err(AdminDenied::NotPermitted(_))
+        ));
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! Administration of audit, behind the permission gate (`crate::admin`): the audit log read
-//! back with filters (`ReadAudit`), the signing keys listed (`ReadKeys`) and rotated
-//! (`RotateKeys`, audited as `admin.keys_rotate`), the dashboard's counts (`ReadStats`), and
-//! the retention of the audit log (a background job, not an operator's request: no gate).
+//! back with filters (`ReadAudit`) and exported page by page, the signing keys listed
+//! (`ReadKeys`) and rotated (`RotateKeys`, audited as `admin.keys_rotate`), the dashboard's
+//! counts and series (`ReadStats`), and the retention of the audit log (a background job, not
+//! an operator's request: no gate).
 //!
-//! Reads are not audited (the trail would fill with its own readers); a refused read is, by the
-//! gate (`admin.denied`).
+//! Reads are not audited (the trail would fill with its own readers), except an export, which
+//! takes the log away in bulk (`admin.audit_export`); a refused read is audited by the gate
+//! (`admin.denied`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::admin::audit::{self as queries, AuditEventPage, AuditFilter, UserCounts};
-use gatehouse_identity::{AuditAction, AuditOutcome, IdentityError, RequestContext};
+use gatehouse_identity::{AuditAction, AuditEvent, AuditOutcome, IdentityError, RequestContext};
 use gatehouse_sessions::{KvStore, StoreError};
 use gatehouse_tokens::{Algorithm, KeyManager, KeyStoreError};
 
-use crate::admin::{Actor, AdminDenied, AdminOperation};
+use crate::admin::{Actor, AdminDenied, AdminOperation, judge};
 use crate::{AppError, Gatehouse};
 
 /// Why an operation of this module did not happen.
@@ -85,6 +87,8 @@ pub struct KeyRotation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminStats {
     pub users: UserCounts,
+    /// Live browser sessions, as on the dashboard ([`Dashboard::active_sessions`]).
+    pub active_sessions: i64,
     pub sign_ins_24h: i64,
     pub sign_ins_7d: i64,
     pub sign_in_failures_24h: i64,
@@ -92,7 +96,181 @@ pub struct AdminStats {
     pub lockouts_24h: i64,
 }
 
+/// Hours in the dashboard's longest series (seven days).
+const WEEK_HOURS: u32 = 7 * 24;
+
+/// How many administrators' events the dashboard lists.
+const RECENT_ADMIN_EVENTS: i64 = 10;
+
+/// One action's events over the last seven days, from one grouped query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// The last 24 hours, hour by hour, the latest first: `hourly[h]` counts the events
+    /// between `h + 1` and `h` hours before the dashboard's `now`.
+    pub hourly: Vec<i64>,
+    /// The last seven days as 24-hour periods ending at `now`, the latest first.
+    pub daily: Vec<i64>,
+}
+
+impl Activity {
+    fn from_hours(hours: &[i64]) -> Self {
+        Self {
+            hourly: hours.iter().take(24).copied().collect(),
+            daily: hours.chunks(24).map(|day| day.iter().sum()).collect(),
+        }
+    }
+
+    pub fn last_24_hours(&self) -> i64 {
+        self.hourly.iter().sum()
+    }
+
+    pub fn last_7_days(&self) -> i64 {
+        self.daily.iter().sum()
+    }
+}
+
+/// What the console's dashboard shows, at `now`.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub now: DateTime<Utc>,
+    pub users: UserCounts,
+    /// Live browser sessions (the session expiry index's count: a session expired in the last
+    /// few minutes may still be counted until the expiry sweep ends it).
+    pub active_sessions: Option<i64>,
+    /// `login.success` events.
+    pub sign_ins: Activity,
+    /// `login.failure` events.
+    pub failures: Activity,
+    /// `account.lockout` events.
+    pub lockouts: Activity,
+    /// The latest `admin.*` events, newest first; `None` when the actor's roles do not permit
+    /// reading the audit log (a `client_admin` or `user_admin` sees the counts only).
+    pub recent_admin_events: Option<Vec<AuditEvent>>,
+}
+
+/// Rows an export writes at most; the rest of a larger selection is left out and the export
+/// says so.
+pub const EXPORT_MAX_ROWS: usize = 100_000;
+
+/// Rows an export reads from the database at a time: its memory stays bounded by one page.
+const EXPORT_PAGE_ROWS: i64 = 500;
+
+/// An export under way: the filter, where the next page starts, and how many rows remain
+/// within [`EXPORT_MAX_ROWS`]. Made by [`Gatehouse::admin_audit_export`], which passed the
+/// gate; read with [`Gatehouse::next_export_page`].
+#[derive(Debug, Clone)]
+pub struct AuditExport {
+    filter: AuditFilter,
+    before: Option<i64>,
+    remaining: usize,
+    finished: bool,
+    /// How many events matched the filter when the export began.
+    pub total: i64,
+    /// Whether the export leaves events out (`total` is above [`EXPORT_MAX_ROWS`]).
+    pub truncated: bool,
+}
+
 impl Gatehouse {
+    /// The console's dashboard: users by status, sign-ins, failures and lockouts over the last
+    /// 24 hours and 7 days (one query per action), and, for those who may read the audit log,
+    /// the latest administrators' actions.
+    pub async fn admin_dashboard(
+        &self,
+        actor: &Actor,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Dashboard, AdminAuditError> {
+        self.admit(actor, AdminOperation::ReadStats, None, ctx, now)
+            .await?;
+        // Asked without the gate's audit: the dashboard only leaves the list out.
+        let may_read_audit = judge(actor, AdminOperation::ReadAudit, None).is_ok();
+        let active_sessions = Some(self.live_session_count(now).await?);
+        self.with_db(move |db| {
+            let activity = |action| {
+                queries::count_audit_events_per_hour(db, action, now, WEEK_HOURS)
+                    .map(|hours| Activity::from_hours(&hours))
+            };
+            Ok(Dashboard {
+                now,
+                users: queries::count_users_by_status(db, now)?,
+                active_sessions,
+                sign_ins: activity(AuditAction::LoginSuccess)?,
+                failures: activity(AuditAction::LoginFailure)?,
+                lockouts: activity(AuditAction::AccountLockout)?,
+                recent_admin_events: if may_read_audit {
+                    Some(queries::recent_admin_events(db, RECENT_ADMIN_EVENTS)?)
+                } else {
+                    None
+                },
+            })
+        })
+        .await
+    }
+
+    /// Starts an export of the events matching `filter` (newest first, at most
+    /// [`EXPORT_MAX_ROWS`]) in `format`, a name the audit trail records. Audited as
+    /// `admin.audit_export` with the filter.
+    pub async fn admin_audit_export(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+        format: &'static str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<AuditExport, AdminAuditError> {
+        self.admit(actor, AdminOperation::ReadAudit, None, ctx, now)
+            .await?;
+        let counted = filter.clone();
+        let total = self
+            .with_db(move |db| queries::count_audit_events(db, &counted))
+            .await?;
+        let cap = i64::try_from(EXPORT_MAX_ROWS).unwrap_or(i64::MAX);
+        let mut ctx = ctx.clone();
+        ctx.actor = Some(actor.audit_name());
+        self.audit(
+            AuditAction::AdminAuditExport,
+            "audit_events".to_owned(),
+            serde_json::json!({
+                "format": format,
+                "filter": filter_details(&filter),
+                "total": total,
+                "rows": total.min(cap),
+            }),
+            &ctx,
+            now,
+        )
+        .await;
+        Ok(AuditExport {
+            filter,
+            before: None,
+            remaining: EXPORT_MAX_ROWS,
+            finished: false,
+            total,
+            truncated: total > cap,
+        })
+    }
+
+    /// The export's next page (at most a few hundred events); empty once it is complete.
+    pub async fn next_export_page(
+        &self,
+        export: &mut AuditExport,
+    ) -> Result<Vec<AuditEvent>, AdminAuditError> {
+        if export.finished || export.remaining == 0 {
+            export.finished = true;
+            return Ok(Vec::new());
+        }
+        let filter = export.filter.clone();
+        let before = export.before;
+        let limit = EXPORT_PAGE_ROWS.min(i64::try_from(export.remaining).unwrap_or(i64::MAX));
+        let (events, next) = self
+            .with_db(move |db| queries::audit_events_page(db, &filter, before, limit))
+            .await?;
+        export.remaining = export.remaining.saturating_sub(events.len());
+        export.before = next;
+        export.finished = next.is_none();
+        Ok(events)
+    }
+
     /// A page of the audit log, newest first, with the exact number of matching events.
     pub async fn admin_audit_events(
         &self,
@@ -185,12 +363,14 @@ impl Gatehouse {
     ) -> Result<AdminStats, AdminAuditError> {
         self.admit(actor, AdminOperation::ReadStats, None, ctx, now)
             .await?;
+        let active_sessions = self.live_session_count(now).await?;
         self.with_db(move |db| {
             let day = now - chrono::Duration::hours(24);
             let week = now - chrono::Duration::days(7);
             let count = |action, since| queries::count_audit_events_since(db, action, None, since);
             Ok(AdminStats {
                 users: queries::count_users_by_status(db, now)?,
+                active_sessions,
                 sign_ins_24h: count(AuditAction::LoginSuccess, day)?,
                 sign_ins_7d: count(AuditAction::LoginSuccess, week)?,
                 sign_in_failures_24h: count(AuditAction::LoginFailure, day)?,
@@ -199,6 +379,11 @@ impl Gatehouse {
             })
         })
         .await
+    }
+
+    async fn live_session_count(&self, now: DateTime<Utc>) -> Result<i64, AppError> {
+        let count = self.sessions.count_live(now.timestamp()).await?;
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
     /// One round of audit retention: when `lease` is this instance's (or free), deletes at
@@ -288,11 +473,62 @@ impl RetentionLease {
     }
 }
 
+/// The filter as the export's audit event records it (only the fields given).
+fn filter_details(filter: &AuditFilter) -> serde_json::Value {
+    let mut details = serde_json::Map::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            details.insert(name.to_owned(), serde_json::Value::String(value));
+        }
+    };
+    put("actor", filter.actor.clone());
+    put("target", filter.target.clone());
+    put("action", filter.action.clone());
+    put("outcome", filter.outcome.map(|o| o.as_str().to_owned()));
+    put("since", filter.since.map(|t| t.to_rfc3339()));
+    put("until", filter.until.map(|t| t.to_rfc3339()));
+    serde_json::Value::Object(details)
+}
+
 /// `outcome` parsed from its stored name (`success`, `failure`).
 pub fn parse_outcome(text: &str) -> Option<AuditOutcome> {
     match text {
         "success" => Some(AuditOutcome::Success),
         "failure" => Some(AuditOutcome::Failure),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_week_of_hours_gives_the_last_day_by_hour_and_the_week_by_day() {
+        // Hour h holds h (0 to 167): the latest hour 0, the oldest 167.
+        let hours: Vec<i64> = (0..i64::from(WEEK_HOURS)).collect();
+        let activity = Activity::from_hours(&hours);
+        assert_eq!(activity.hourly, (0..24).collect::<Vec<i64>>());
+        assert_eq!(activity.daily.len(), 7);
+        // Day d sums hours 24d to 24d + 23.
+        for (d, total) in activity.daily.iter().enumerate() {
+            let d = i64::try_from(d).unwrap_or(0);
+            assert_eq!(*total, (24 * d..24 * d + 24).sum::<i64>());
+        }
+        assert_eq!(activity.last_24_hours(), (0..24).sum::<i64>());
+        assert_eq!(activity.last_7_days(), hours.iter().sum::<i64>());
+    }
+
+    #[test]
+    fn an_export_records_only_the_filters_given() {
+        let filter = AuditFilter {
+            action: Some("login.failure".to_owned()),
+            outcome: Some(AuditOutcome::Failure),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            filter_details(&filter),
+            serde_json::json!({ "action": "login.failure", "outcome": "failure" })
+        );
     }
 }

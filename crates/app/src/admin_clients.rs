@@ -20,7 +20,7 @@ use gatehouse_identity::{
     AuditAction, ClientError, ClientSecretHasher, IdentityError, NewClient, RequestContext, Role,
 };
 
-use crate::{Actor, AdminDenied, AdminOperation, AppError, Gatehouse};
+use crate::{Actor, AdminDenied, AdminOperation, AppError, Gatehouse, TargetClient};
 
 pub use gatehouse_identity::admin::clients::{
     AdminClient, ClientCursor, ClientListQuery, ClientPage, ClientPatch,
@@ -188,7 +188,11 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AdminClient, ClientAdminError> {
-        self.admit(actor, AdminOperation::UpdateClient, None, ctx, now)
+        let target = TargetClient {
+            client_id,
+            disables: patch.enabled == Some(false),
+        };
+        self.admit_on_client(actor, AdminOperation::UpdateClient, &target, ctx, now)
             .await?;
         let fields = changed_fields(&patch);
         let enabled = patch.enabled;
@@ -225,7 +229,11 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<(), ClientAdminError> {
-        self.admit(actor, AdminOperation::DeleteClient, None, ctx, now)
+        let target = TargetClient {
+            client_id,
+            disables: true,
+        };
+        self.admit_on_client(actor, AdminOperation::DeleteClient, &target, ctx, now)
             .await?;
         let id = client_id.to_owned();
         let name = self
@@ -292,7 +300,11 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AdminClient, ClientAdminError> {
-        self.admit(actor, AdminOperation::ChangeClientRoles, None, ctx, now)
+        let target = TargetClient {
+            client_id,
+            disables: false,
+        };
+        self.admit_on_client(actor, AdminOperation::ChangeClientRoles, &target, ctx, now)
             .await?;
         let id = client_id.to_owned();
         let (before, after) = self

@@ -301,6 +301,7 @@ impl Gatehouse {
         })
         .await?
         .ok_or(UserAdminError::NotFound)?;
+        self.authz.forget_user(id);
         self.audit(
             AuditAction::AdminUserUpdate,
             id.to_string(),
@@ -336,6 +337,7 @@ impl Gatehouse {
             .with_db(move |db| queries::delete_user(db, id).map_err(UserAdminError::from))
             .await?
             .ok_or(UserAdminError::NotFound)?;
+        self.authz.forget_user(id);
         self.audit(
             AuditAction::AdminUserDelete,
             id.to_string(),
@@ -378,6 +380,8 @@ impl Gatehouse {
         })
         .await?
         .ok_or(UserAdminError::NotFound)?;
+        // This instance's cached copy would still read active for a moment.
+        self.authz.forget_user(id);
         self.audit(
             AuditAction::AdminUserLock,
             id.to_string(),
@@ -407,6 +411,7 @@ impl Gatehouse {
         self.with_db(move |db| queries::unlock_user(db, id, now))
             .await?
             .ok_or(UserAdminError::NotFound)?;
+        self.authz.forget_user(id);
         self.audit_success(AuditAction::AdminUserUnlock, id.to_string(), &ctx, now)
             .await;
         self.with_db(move |db| queries::find_user(db, id))
@@ -604,8 +609,8 @@ impl Gatehouse {
     /// Revokes one grant of the user, named by its id as [`Gatehouse::admin_user_grants`]
     /// lists it: its refresh tokens answer `invalid_grant` and its access tokens stop passing
     /// introspection and userinfo. The user's consent and other grants stay. The client is told
-    /// through a back-channel logout naming the user (Back-Channel Logout 1.0 §2.7), as when
-    /// the user's sessions end. `false` when the user holds no such live grant.
+    /// through a back-channel logout naming the user and the session the grant was issued in
+    /// (Back-Channel Logout 1.0 §2.4, §2.7), so that clients requiring `sid` accept it. `false` when the user holds no such live grant.
     pub async fn admin_revoke_user_grant(
         &self,
         actor: &Actor,
@@ -617,7 +622,7 @@ impl Gatehouse {
         self.admit_on_user(actor, AdminOperation::RevokeUserGrant, id, None, ctx, now)
             .await?;
         let ctx = as_actor(actor, ctx);
-        let Some(client_id) = self
+        let Some(revoked) = self
             .authz
             .revoke_user_grant(id, grant_id, now.timestamp())
             .await
@@ -628,13 +633,19 @@ impl Gatehouse {
         self.audit(
             AuditAction::AdminUserGrantRevoke,
             id.to_string(),
-            serde_json::json!({ "grant_id": grant_id, "client_id": client_id }),
+            serde_json::json!({ "grant_id": grant_id, "client_id": revoked.client_id }),
             &ctx,
             now,
         )
         .await;
-        self.queue_user_logouts(id, std::slice::from_ref(&client_id), now)
-            .await;
+        let sub = id.to_string();
+        if let Err(err) = self
+            .authz
+            .queue_backchannel_logout(&revoked.client_id, Some(&sub), revoked.sid.as_deref(), now)
+            .await
+        {
+            tracing::error!(client_id = %revoked.client_id, error = %err, "could not queue a back-channel logout");
+        }
         Ok(true)
     }
 }

@@ -55,16 +55,7 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) {
-        let event = NewAuditEvent {
-            occurred_at: now,
-            actor: ctx.actor.clone(),
-            action,
-            target: Some(target),
-            ip: ctx.ip.clone(),
-            user_agent: ctx.user_agent.clone(),
-            outcome,
-            details,
-        };
+        let event = NewAuditEvent::in_context(ctx, now, action, outcome, Some(target), details);
         if let Err(err) = self.with_db(move |db| db.append_audit(&event)).await {
             tracing::error!(error = %err, action = action.as_str(), "could not write audit event");
         }

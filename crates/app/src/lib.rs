@@ -31,10 +31,12 @@ mod account;
 mod admin;
 pub mod admin_audit;
 pub mod admin_clients;
+mod admin_console;
 pub mod admin_users;
 mod audit;
 mod connected_apps;
 mod consents;
+mod device;
 mod email;
 mod error;
 mod passwords;
@@ -51,7 +53,10 @@ use gatehouse_identity::{Accounts, Database, IdentityError, TotpSettings};
 use gatehouse_sessions::{BrowserSessions, PendingLogins};
 
 pub use account::Account;
-pub use admin::{Actor, AdminDenied, AdminOperation, TargetUser, judge};
+pub use admin::{
+    Actor, AdminDenied, AdminOperation, TargetClient, TargetUser, judge, judge_on_client,
+};
+pub use admin_console::{ConsoleAccess, ConsoleAdmin};
 pub use connected_apps::{ConnectedApp, RevokedApp};
 pub use email::{
     AccountMailSettings, AfterSignUp, DEFAULT_RESET_TTL_SECS, DEFAULT_VERIFICATION_TTL_SECS,
@@ -76,6 +81,8 @@ pub struct AppSettings {
     pub reauthentication_window: chrono::Duration,
     /// Account mails (verification, reset, notices) and the address policy.
     pub mail: AccountMailSettings,
+    /// The admin console opens only for accounts with a confirmed second factor.
+    pub admin_require_second_factor: bool,
 }
 
 /// The re-authentication window unless configured otherwise: ten minutes.

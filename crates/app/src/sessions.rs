@@ -154,7 +154,7 @@ impl Gatehouse {
         limit: usize,
     ) -> Result<usize, AppError> {
         let expired = self.sessions.claim_expired(now.timestamp(), limit).await?;
-        let ctx = RequestContext::default();
+        let ctx = RequestContext::system("session-expiry");
         for (handle, user_id) in &expired {
             self.session_ended(handle, *user_id, SessionEnd::Expired, &ctx, now)
                 .await?;

@@ -45,10 +45,17 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the device polls faster than its interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
-    /// The registered error code (RFC 6749 §11.4, RFC 6750 §6.2, OIDC Core §3.1.2.6).
+    /// The registered error code (RFC 6749 §11.4, RFC 6750 §6.2, OIDC Core §3.1.2.6, RFC 8628
+    /// §3.5).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -69,6 +76,9 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

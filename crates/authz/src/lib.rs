@@ -6,7 +6,8 @@
 //! | module | endpoint / concern | specification |
 //! |---|---|---|
 //! | [`authorize`] | `/authorize` | RFC 6749 §3.1, §4.1.1–4.1.2; RFC 9207 §2; OIDC Core §3.1.2 |
-//! | `token` | `/token` (code, refresh, client credentials) | RFC 6749 §3.2, §4.1.3, §4.4, §5, §6; RFC 7636 §4.5–4.6; RFC 9068; RFC 9700 §4.14; OIDC Core §3.1.3, §12 |
+//! | [`device`] | `/device_authorization` and the user's verification | RFC 8628 §3.1–3.3, §5, §6.1 |
+//! | `token` | `/token` (code, refresh, client credentials, device code) | RFC 6749 §3.2, §4.1.3, §4.4, §5, §6; RFC 7636 §4.5–4.6; RFC 8628 §3.4–3.5; RFC 9068; RFC 9700 §4.14; OIDC Core §3.1.3, §12 |
 //! | `introspect` | `/introspect` | RFC 7662 §2 |
 //! | `revoke` | `/revoke` | RFC 7009 §2 |
 //! | `userinfo` | `/userinfo` | OIDC Core §5.3; RFC 6750 §3 |
@@ -43,6 +44,7 @@ pub mod authorize;
 pub mod backchannel;
 mod bearer;
 pub mod client_auth;
+pub mod device;
 pub mod error;
 pub mod logout;
 pub mod params;
@@ -71,9 +73,10 @@ pub use backchannel::{
 };
 pub use bearer::{BearerGrant, BearerSubject};
 pub use client_auth::ClientCredentials;
+pub use device::{DeviceAction, DeviceCodeRefusal, DeviceOutcome, DeviceRequest};
 pub use error::{BearerError, ErrorCode, OAuthError};
 pub use logout::LogoutRequest;
 pub use params::Params;
 pub use service::Authz;
-pub use session_grants::{EndedGrants, UserGrant};
+pub use session_grants::{EndedGrants, RevokedGrant, UserGrant};
 pub use settings::{AuthzSettings, BackchannelLogoutSettings};

@@ -265,12 +265,20 @@ async fn take_user_grant(
     grant: GrantId,
     now: i64,
     latest_access_token_exp: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<RevokedGrant>, StoreError> {
     let live = live_user_grants(store, user_id, now, |entry| entry.grant == grant)
         .await?
         .into_iter()
         .next()
         .map(|(_, entry)| entry.client_id);
+    // Read before the revocation deletes it: the session the grant was issued in.
+    let sid = match live {
+        Some(_) => refresh_tokens::find(store, grant)
+            .await?
+            .map(|family| family.record.sid)
+            .filter(|sid| !sid.is_empty()),
+        None => None,
+    };
     let key = user_key(user_id);
     let mut revoked = false;
     for (member, entry) in members(store, &key, now).await? {
@@ -283,7 +291,17 @@ async fn take_user_grant(
         }
         store.sorted_remove(&key, &member).await?;
     }
-    Ok(live)
+    Ok(live.map(|client_id| RevokedGrant { client_id, sid }))
+}
+
+/// A grant revoked by its id: the relying party to tell, and the browser session (OIDC `sid`)
+/// it was issued in, for a logout token that names it (Back-Channel Logout 1.0 §2.4) — a client
+/// registered with `backchannel_logout_session_required` refuses one without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedGrant {
+    pub client_id: String,
+    /// `None` when the grant's refresh family is already gone.
+    pub sid: Option<String>,
 }
 
 /// What ending one session, or all of a user's, did to the grants issued in it.
@@ -452,7 +470,8 @@ impl Authz {
 
     /// Revokes one grant of the user, named by its public id ([`UserGrant::grant_id`]): its
     /// refresh tokens answer `invalid_grant` and its access tokens stop passing introspection
-    /// and userinfo, and it leaves the user index. The client it was issued to; `None` when
+    /// and userinfo, and it leaves the user index. The client it was issued to (and the
+    /// session it was issued in); `None` when
     /// the user holds no such grant (an id that is not one, another user's grant, or one
     /// already revoked and taken out).
     pub async fn revoke_user_grant(
@@ -460,7 +479,7 @@ impl Authz {
         user_id: Uuid,
         grant_id: &str,
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<RevokedGrant>, StoreError> {
         let Ok(grant) = grant_id.parse::<GrantId>() else {
             return Ok(None);
         };
@@ -755,7 +774,10 @@ mod tests {
             take_user_grant(&store, user, offline.grant, now, now + 600)
                 .await
                 .unwrap(),
-            Some("app-a".to_owned())
+            Some(RevokedGrant {
+                client_id: "app-a".to_owned(),
+                sid: Some("s1".to_owned()),
+            })
         );
         assert!(
             refresh_tokens::find(&store, offline.grant)

@@ -6,6 +6,8 @@
 //! | `rtf:<grant>` | the grant's refresh-token family: its grant and live generation ([`crate::refresh_tokens`]) | `refresh_token_ttl`, fresh per rotation |
 //! | `grant_revoked:<grant>` | marker: the grant's access tokens are revoked (code reuse, refresh-token reuse or revocation) | access token TTL + 1 min |
 //! | `deny:<jti>` | marker: a revoked access token | its remaining lifetime |
+//! | `device:<SHA-256 of a device code>` | a device authorization request and its state ([`crate::device`]) | until its expiry + 10 min |
+//! | `device_user:<SHA-256 of a user code>` | the request's key hash, while the user can still decide | until its expiry |
 //! | `store_epoch` | the store's epoch, named by every access token ([`crate::epoch`]) | ten years |
 //! | `bcl:queue` | sorted set of pending logout-token deliveries: member a job id, score the Unix millisecond it is due (or its claim's lease ends) ([`crate::backchannel`]) | a day, refreshed per job |
 //! | `bcl:job:<id>` | one delivery: client, URI, `sub`, `sid`, tries so far ([`crate::backchannel`]) | a day |

@@ -1,5 +1,6 @@
-//! The append-only audit trail: who did what to whom, from where, and whether it worked.
-//! `details` is free-form JSON, stored as text so the schema is the same on both backends.
+//! The append-only audit trail: who (of which kind) did what to whom, from where, in which
+//! request, and whether it worked. `details` is free-form JSON, stored as text so the schema is
+//! the same on both backends.
 
 use std::borrow::Cow;
 
@@ -36,6 +37,66 @@ impl AuditOutcome {
         }
     }
 }
+
+/// What kind of party an event's actor is, stored in `audit_events.actor_kind`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ActorKind {
+    /// A person's account: an administrator (`user:ID`) or the user acting on their own
+    /// account (the bare user id).
+    User,
+    /// A client's service account (`client:ID`).
+    ServiceAccount,
+    /// The deployment itself: the bootstrap, the CLI, a background job.
+    System,
+    /// Nobody signed in: a sign-in attempt, a sign-up, a mail link.
+    Anonymous,
+}
+
+impl ActorKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The kind of a stored actor name: `user:ID` or a bare user id is a user, `client:ID` a
+    /// service account, no actor anonymous, any other name (`bootstrap`, `cli`) the system.
+    /// Migration `2026-11-30-000011_audit_context` classifies older events by the same rule.
+    pub fn of_actor(actor: Option<&str>) -> Self {
+        match actor {
+            None => ActorKind::Anonymous,
+            Some(name) if name.starts_with(USER_ACTOR_PREFIX) => ActorKind::User,
+            Some(name) if name.starts_with(CLIENT_ACTOR_PREFIX) => ActorKind::ServiceAccount,
+            Some(name) if name.len() == 36 && uuid::Uuid::parse_str(name).is_ok() => {
+                ActorKind::User
+            }
+            Some(_) => ActorKind::System,
+        }
+    }
+
+    pub(crate) fn parse(stored: &str) -> Result<Self, IdentityError> {
+        stored
+            .parse()
+            .map_err(|_| IdentityError::Corrupt(format!("unknown audit actor kind `{stored}`")))
+    }
+}
+
+/// How an administrator acting as a user is named in `actor`.
+pub const USER_ACTOR_PREFIX: &str = "user:";
+/// How a service account is named in `actor`.
+pub const CLIENT_ACTOR_PREFIX: &str = "client:";
 
 /// What an audit event records, stored as a stable dotted name (`login.failure`): operators'
 /// queries and alerts match on these strings, so a variant's name never changes once released.
@@ -89,6 +150,16 @@ pub enum AuditAction {
     /// A connected app's offline (refresh-token) access withdrawn by the user.
     #[strum(serialize = "grant.revoke")]
     GrantRevoke,
+    /// A user allowed a device authorization request (RFC 8628 §3.3); target: the client.
+    #[strum(serialize = "device.approve")]
+    DeviceApprove,
+    /// A user denied a device authorization request; target: the client.
+    #[strum(serialize = "device.deny")]
+    DeviceDeny,
+    /// A user code that names no request the user can decide (unknown, expired, decided);
+    /// counted against the per-address and per-session limits.
+    #[strum(serialize = "device.code_invalid")]
+    DeviceCodeInvalid,
     #[strum(serialize = "backchannel_logout.delivered")]
     BackchannelLogoutDelivered,
     #[strum(serialize = "backchannel_logout.failed")]
@@ -187,12 +258,20 @@ pub enum AuditAction {
     /// An administrator revoked a user's consent to and grants of one client.
     #[strum(serialize = "admin.user_grant_revoke")]
     AdminUserGrantRevoke,
+    /// An administrator downloaded the audit log (details: format, filters, rows written).
+    #[strum(serialize = "admin.audit_export")]
+    AdminAuditExport,
 }
 
 impl AuditAction {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// An administrator's action (or the gate's refusal of one): the name starts `admin.`.
+    pub fn is_admin(self) -> bool {
+        self.as_str().starts_with("admin.")
     }
 }
 
@@ -201,12 +280,41 @@ impl AuditAction {
 pub struct NewAuditEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor: Option<String>,
+    pub actor_kind: ActorKind,
     pub action: AuditAction,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub outcome: AuditOutcome,
     pub details: serde_json::Value,
+    /// The `x-request-id` of the request that caused the event, if a request did.
+    pub request_id: Option<String>,
+}
+
+impl NewAuditEvent {
+    /// An event of `ctx`'s request: its actor (and the actor's kind), address, user agent and
+    /// request id.
+    pub fn in_context(
+        ctx: &crate::RequestContext,
+        occurred_at: DateTime<Utc>,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        NewAuditEvent {
+            occurred_at,
+            actor: ctx.actor.clone(),
+            actor_kind: ctx.actor_kind(),
+            action,
+            target,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            outcome,
+            details,
+            request_id: ctx.request_id.clone(),
+        }
+    }
 }
 
 /// A recorded event; `id` grows with insertion order.
@@ -215,12 +323,14 @@ pub struct AuditEvent {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
     pub actor: Option<String>,
+    pub actor_kind: ActorKind,
     pub action: String,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub outcome: AuditOutcome,
     pub details: serde_json::Value,
+    pub request_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -234,6 +344,8 @@ struct NewAuditRow<'a> {
     user_agent: Option<&'a str>,
     outcome: &'static str,
     details: String,
+    actor_kind: &'static str,
+    request_id: Option<&'a str>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -248,6 +360,8 @@ pub(crate) struct AuditRow {
     user_agent: Option<String>,
     outcome: String,
     details: String,
+    actor_kind: String,
+    request_id: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEvent {
@@ -261,12 +375,14 @@ impl TryFrom<AuditRow> for AuditEvent {
             id: row.id,
             occurred_at: from_db(row.occurred_at),
             actor: row.actor,
+            actor_kind: ActorKind::parse(&row.actor_kind)?,
             action: row.action,
             target: row.target,
             ip: row.ip,
             user_agent: row.user_agent,
             outcome: AuditOutcome::parse(&row.outcome)?,
             details,
+            request_id: row.request_id,
         })
     }
 }
@@ -280,6 +396,7 @@ pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryRes
     let target = event.target.as_deref().map(storable);
     let ip = event.ip.as_deref().map(storable);
     let user_agent = event.user_agent.as_deref().map(storable);
+    let request_id = event.request_id.as_deref().map(storable);
     diesel::insert_into(audit_events::table)
         .values(NewAuditRow {
             occurred_at: to_db(event.occurred_at),
@@ -290,6 +407,8 @@ pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryRes
             user_agent: user_agent.as_deref(),
             outcome: event.outcome.as_str(),
             details: event.details.to_string(),
+            actor_kind: event.actor_kind.as_str(),
+            request_id: request_id.as_deref(),
         })
         .execute(conn)?;
     Ok(())
@@ -327,7 +446,7 @@ mod tests {
 
     use strum::IntoEnumIterator as _;
 
-    use super::AuditAction;
+    use super::{ActorKind, AuditAction};
 
     #[test]
     fn every_action_has_its_own_stored_name_that_reads_back() {
@@ -346,5 +465,28 @@ mod tests {
         assert_eq!(AuditAction::LoginFailure.as_str(), "login.failure");
         assert_eq!(AuditAction::UserRegister.as_str(), "user.register");
         assert_eq!(AuditAction::Logout.as_str(), "logout");
+    }
+
+    #[test]
+    fn actor_kinds_are_told_from_the_stored_actor() {
+        let id = "0b8e3c52-8f5e-4f7a-9d6e-2f4c1a7b9e10";
+        for (actor, kind) in [
+            (None, ActorKind::Anonymous),
+            (Some(format!("user:{id}")), ActorKind::User),
+            (Some(id.to_owned()), ActorKind::User),
+            (
+                Some("client:reporting".to_owned()),
+                ActorKind::ServiceAccount,
+            ),
+            (Some("bootstrap".to_owned()), ActorKind::System),
+            (Some("cli".to_owned()), ActorKind::System),
+            (Some(format!("{id}x")), ActorKind::System),
+        ] {
+            assert_eq!(ActorKind::of_actor(actor.as_deref()), kind, "{actor:?}");
+        }
+        for kind in ActorKind::iter() {
+            assert_eq!(ActorKind::parse(kind.as_str()).ok(), Some(kind));
+        }
+        assert_eq!(ActorKind::ServiceAccount.as_str(), "service_account");
     }
 }

@@ -39,7 +39,10 @@ pub use accounts::{
     PasswordVerified, RegisterError, Registration, RequestContext, ResentVerification, ResetTarget,
     SecondFactorError, SecondFactorMethod, TokenMail, VerifyEmailError,
 };
-pub use audit::{AuditAction, AuditEvent, AuditOutcome, NewAuditEvent};
+pub use audit::{
+    ActorKind, AuditAction, AuditEvent, AuditOutcome, CLIENT_ACTOR_PREFIX, NewAuditEvent,
+    USER_ACTOR_PREFIX,
+};
 pub use clients::{
     Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
     TokenEndpointAuthMethod, is_plausible_client_id,

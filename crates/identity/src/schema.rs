@@ -14,6 +14,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         outcome -> Text,
         details -> Text,
+        actor_kind -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -146,6 +148,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_counts (slot) {
+        slot -> Integer,
+        active -> BigInt,
+        locked -> BigInt,
+        disabled -> BigInt,
+    }
+}
+
+diesel::table! {
     user_roles (user_id, role) {
         user_id -> Text,
         role -> Text,
@@ -190,6 +201,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_end_requests,
     signing_keys,
     totp_credentials,
+    user_counts,
     user_roles,
     users,
 );

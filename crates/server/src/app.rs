@@ -59,6 +59,11 @@ pub enum RateLimited {
     PasswordResetAccount,
     /// Subject: the account's id.
     EmailVerificationAccount,
+    /// Wrong user codes on `/device`; only failures count ([`RateLimits::exhausted`] before a
+    /// code is looked at, [`RateLimits::check`] after it proved wrong).
+    DeviceCode,
+    /// The same, per browser session. Subject: the session's handle.
+    DeviceCodeSession,
 }
 
 /// `[rate_limits]` over the shared session store (RFC 6585 §4).
@@ -71,6 +76,8 @@ pub struct RateLimits {
     password_reset: RateRule,
     password_reset_account: RateRule,
     email_verification_account: RateRule,
+    device_code: RateRule,
+    device_code_session: RateRule,
 }
 
 impl RateLimits {
@@ -94,6 +101,50 @@ impl RateLimits {
                 "email_verification_per_account",
                 settings.email_verification_per_account,
             ),
+            device_code: rule("device_code_per_ip", settings.device_code_per_ip),
+            device_code_session: rule("device_code_per_session", settings.device_code_per_session),
+        }
+    }
+
+    fn rule(&self, request: RateLimited) -> &RateRule {
+        match request {
+            RateLimited::Login => &self.login,
+            RateLimited::SecondFactor => &self.second_factor,
+            RateLimited::Registration => &self.registration,
+            RateLimited::PasswordReset => &self.password_reset,
+            RateLimited::PasswordResetAccount => &self.password_reset_account,
+            RateLimited::EmailVerificationAccount => &self.email_verification_account,
+            RateLimited::DeviceCode => &self.device_code,
+            RateLimited::DeviceCodeSession => &self.device_code_session,
+        }
+    }
+
+    /// For limits that count failures only: `Some(retry_after_secs)` if `subject` has used up
+    /// `request`'s limit in this window, counting nothing. A store failure lets the request
+    /// through, as in [`RateLimits::check`].
+    pub async fn exhausted(
+        &self,
+        request: RateLimited,
+        subject: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        let rule = self.rule(request);
+        match limiter
+            .exhausted(rule, subject.unwrap_or("unknown"), now)
+            .await
+        {
+            Ok(RateDecision::Allowed) => None,
+            Ok(RateDecision::Limited {
+                retry_after_secs, ..
+            }) => {
+                tracing::debug!(rule = rule.name, "rate limited");
+                Some(retry_after_secs)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, rule = rule.name, "rate limit not checked");
+                None
+            }
         }
     }
 
@@ -114,14 +165,7 @@ impl RateLimits {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<u64> {
         let limiter = self.limiter.as_ref()?;
-        let rule = match request {
-            RateLimited::Login => &self.login,
-            RateLimited::SecondFactor => &self.second_factor,
-            RateLimited::Registration => &self.registration,
-            RateLimited::PasswordReset => &self.password_reset,
-            RateLimited::PasswordResetAccount => &self.password_reset_account,
-            RateLimited::EmailVerificationAccount => &self.email_verification_account,
-        };
+        let rule = self.rule(request);
         let subject = subject.unwrap_or("unknown");
         match limiter.check(rule, subject, now).await {
             Ok(RateDecision::Allowed) => None,
@@ -365,6 +409,12 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     let discovery = web::Bytes::from(oidc::discovery::build_document(&issuer)?);
     let rate_limits = RateLimits::new(&settings.rate_limits, store.clone());
 
+    if !settings.admin.require_2fa {
+        tracing::warn!(
+            "admin.require_2fa is off: the admin console opens for administrators without a \
+             second factor"
+        );
+    }
     let app = Gatehouse::new(
         accounts.clone(),
         sessions.clone(),
@@ -379,6 +429,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
                 reset_ttl: seconds(settings.password_reset.ttl_secs),
                 require_verified_email: settings.registration.require_verified_email,
             },
+            admin_require_second_factor: settings.admin.require_2fa,
         },
     );
     spawn_expiry_sweep(

@@ -26,10 +26,7 @@ pub async fn ensure_admin(
         email: settings.admin_email.clone(),
         password: password.clone(),
     };
-    let ctx = RequestContext {
-        actor: Some("bootstrap".to_owned()),
-        ..RequestContext::default()
-    };
+    let ctx = RequestContext::system("bootstrap");
     match accounts
         .register(registration, &[Role::Admin], &ctx, now)
         .await

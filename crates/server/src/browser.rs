@@ -81,9 +81,10 @@ pub fn csrf_matches(req: &HttpRequest, submitted: Option<&str>) -> bool {
     }
 }
 
-/// Who is asking, for audit events. The peer address is used, not X-Forwarded-For, which any
-/// client can forge.
+/// Who is asking, for audit events: the peer address (not X-Forwarded-For, which any client
+/// can forge), the user agent, and the request id this response carries in `x-request-id`.
 pub fn request_context(req: &HttpRequest) -> RequestContext {
+    let request_id = crate::telemetry::current_request_id();
     RequestContext {
         ip: req.peer_addr().map(|addr| addr.ip().to_string()),
         user_agent: req
@@ -92,6 +93,8 @@ pub fn request_context(req: &HttpRequest) -> RequestContext {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect()),
         actor: None,
+        // "-" outside a request (never, for a handler; but then there is no id to record).
+        request_id: (request_id != "-").then_some(request_id),
     }
 }
 

@@ -154,10 +154,7 @@ async fn create_user(settings: Settings, args: CreateUser) -> anyhow::Result<()>
     if args.admin {
         roles.push(Role::Admin);
     }
-    let ctx = RequestContext {
-        actor: Some("cli".to_owned()),
-        ..RequestContext::default()
-    };
+    let ctx = RequestContext::system("cli");
     let registration = Registration {
         username: args.username,
         email: args.email,
@@ -221,10 +218,7 @@ pub async fn reset_second_factor(
 ) -> anyhow::Result<SecondFactorReset> {
     tokio::task::spawn_blocking(move || {
         let db = crate::cli_clients::open_database(&settings)?;
-        let ctx = RequestContext {
-            actor: Some("cli".to_owned()),
-            ..RequestContext::default()
-        };
+        let ctx = RequestContext::system("cli");
         let no_such_user = || anyhow::anyhow!("no user with the username or email {username:?}");
         let user = db
             .find_user_by_typed_login(&username)?

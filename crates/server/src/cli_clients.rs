@@ -91,13 +91,14 @@ pub struct CreateClient {
     /// An exact redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// A public client (no secret; PKCE required), e.g. a single-page or native app. The same as
+    /// A public client (no secret; PKCE required for the code flow), e.g. a single-page or native
+    /// app, or a device with `--grant urn:ietf:params:oauth:grant-type:device_code`. The same as
     /// `--auth-method none`; giving both is fine, `--public` with a client_secret_* method is an
     /// error.
     #[arg(long)]
     pub public: bool,
-    /// Allowed grant types (repeatable), by their RFC 6749 names. Default: authorization_code
-    /// and refresh_token.
+    /// Allowed grant types (repeatable), by their RFC 6749 and RFC 8628 names. Default:
+    /// authorization_code and refresh_token.
     #[arg(long = "grant", value_enum, value_name = "GRANT_TYPE")]
     pub grants: Vec<GrantArg>,
     /// Allowed scopes (repeatable, or space-separated). Default: openid profile email offline_access.
@@ -272,7 +273,10 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
                 println!("client_secret: {secret}");
                 println!("(the secret is shown only now; store it safely)");
             }
-            None => println!("public client: no secret; PKCE (S256) is required"),
+            None if client.allows_grant(GrantType::AuthorizationCode) => {
+                println!("public client: no secret; PKCE (S256) is required")
+            }
+            None => println!("public client: no secret"),
         }
     }
     Ok(())

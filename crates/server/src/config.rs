@@ -38,6 +38,7 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub email: EmailSettings,
     pub audit: AuditSettings,
+    pub admin: AdminSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +123,15 @@ pub struct PasswordSettings {
     pub max_concurrent: usize,
 }
 
+/// `[admin]`: the HTML admin console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The console opens only for accounts with a confirmed TOTP second factor (the bootstrap
+    /// admin included): others are sent to enrol first.
+    pub require_2fa: bool,
+}
+
 /// The audit log's retention.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +175,10 @@ pub struct RateLimitSettings {
     pub password_reset_per_account: RateLimitRule,
     /// Verification resends, code attempts and changes of address, per account.
     pub email_verification_per_account: RateLimitRule,
+    /// Wrong user codes on `/device` (RFC 8628 §5.1), per client IP. Only failures count.
+    pub device_code_per_ip: RateLimitRule,
+    /// Wrong user codes on `/device`, per browser session.
+    pub device_code_per_session: RateLimitRule,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -401,6 +415,11 @@ impl Settings {
             (
                 "rate_limits.email_verification_per_account",
                 limits.email_verification_per_account,
+            ),
+            ("rate_limits.device_code_per_ip", limits.device_code_per_ip),
+            (
+                "rate_limits.device_code_per_session",
+                limits.device_code_per_session,
             ),
         ] {
             if rule.limit == 0 {

@@ -330,6 +330,13 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(
             ),
         ));
     }
+    // Every body is an object; serde would also read a struct from an array of its fields.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::new(
+            ProblemKind::MalformedBody,
+            "the body must be a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();

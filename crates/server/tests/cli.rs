@@ -602,6 +602,44 @@ impl Drop for RunningServer {
     }
 }
 
+/// The names issue 12 promises scripts: a device client without a secret is
+/// `--public --grant urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
+#[test]
+fn client_create_registers_a_public_device_client() {
+    let scratch = Scratch::new();
+    let out = scratch.run(&[
+        "client",
+        "create",
+        "--name",
+        "Chat bot",
+        "--public",
+        "--grant",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "--grant",
+        "refresh_token",
+        "--scope",
+        "openid offline_access",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        client["grant_types"],
+        serde_json::json!([
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "refresh_token"
+        ])
+    );
+    assert_eq!(client["client_type"], "public");
+    assert_eq!(client["token_endpoint_auth_method"], "none");
+    assert_eq!(client["client_secret"], serde_json::Value::Null);
+    assert_eq!(client["redirect_uris"], serde_json::json!([]));
+}
+
 #[test]
 fn malformed_requests_are_not_logged_as_errors() {
     // DEBUG for the module that re-levels client faults, so the test also sees that they are

@@ -483,6 +483,16 @@ impl BrowserSessions {
         Ok(touched)
     }
 
+    /// How many sessions are live at `now` (Unix seconds), for the admin dashboard: the
+    /// entries of the expiry index that expire later, one `ZCOUNT` on Redis. A session that
+    /// expired and is being swept right now is counted until its sweep finishes (its entry is
+    /// leased into the future for at most a few minutes).
+    pub async fn count_live(&self, now: i64) -> Result<u64, StoreError> {
+        self.store
+            .sorted_count_from(EXPIRY_KEY, now.saturating_add(1))
+            .await
+    }
+
     /// Sessions whose lifetime ran out by `now` (the store already dropped them), at most
     /// `limit`, each handed to exactly one caller across instances so the consequences of an
     /// expiry (revoked grants, back-channel logout) happen once. A session ended explicitly is

@@ -427,6 +427,18 @@ impl KvStore for MemoryStore {
         self.add_sorted(key, member, score, Some(drop_scores_below), ttl)
     }
 
+    async fn sorted_count_from(&self, key: &str, min_score: i64) -> Result<u64, StoreError> {
+        let mut entries = self.entries.lock();
+        match live_entry(&mut entries, key, Instant::now()) {
+            None => Ok(0),
+            Some(Entry {
+                value: Value::Sorted(set),
+                ..
+            }) => Ok(u64::try_from(set.members_from(min_score).count()).unwrap_or(u64::MAX)),
+            Some(_) => Err(wrong_type(key, "sorted set")),
+        }
+    }
+
     async fn sorted_members_from(
         &self,
         key: &str,

@@ -92,6 +92,42 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Whether `subject` has used up `rule` in the current window, without counting anything:
+    /// for limits that count only failures (a wrong code is counted with [`RateLimiter::check`]
+    /// after it failed), asked before an attempt is looked at, so that an attempt over the limit
+    /// is refused whether or not it would have been right. `Limited` once the count has reached
+    /// `rule.limit`; `first_in_window` is always false.
+    pub async fn exhausted(
+        &self,
+        rule: &RateRule,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RateDecision, StoreError> {
+        let window_ms = u64::try_from(rule.window.as_millis()).unwrap_or(u64::MAX);
+        if window_ms == 0 || rule.limit == 0 {
+            return Ok(RateDecision::Allowed);
+        }
+        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let key = counter_key(rule.name, subject, now_ms / window_ms);
+        let count = match self.store.get(&key).await? {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|digits| digits.parse::<u64>().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("counter {key:?} is not a number")))?,
+        };
+        if count < rule.limit {
+            return Ok(RateDecision::Allowed);
+        }
+        let remaining_ms = window_ms - now_ms % window_ms;
+        Ok(RateDecision::Limited {
+            retry_after_secs: remaining_ms.div_ceil(1000).max(1),
+            first_in_window: false,
+        })
+    }
+}
+
 /// `rl:<rule>:<first 16 bytes of SHA-256(subject), hex>:<window index>`.
 fn counter_key(rule: &str, subject: &str, window_index: u64) -> String {
     let digest = Sha256::digest(subject.as_bytes());
@@ -102,6 +138,42 @@ fn counter_key(rule: &str, subject: &str, window_index: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn exhausted_reads_the_count_without_adding_to_it() {
+        let limiter = RateLimiter::new(Arc::new(crate::MemoryStore::new()));
+        let rule = RateRule {
+            name: "wrong_codes",
+            limit: 2,
+            window: Duration::from_secs(60),
+        };
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for _ in 0..5 {
+            assert_eq!(
+                limiter.exhausted(&rule, "a", now).await.unwrap(),
+                RateDecision::Allowed
+            );
+        }
+        limiter.check(&rule, "a", now).await.unwrap();
+        assert_eq!(
+            limiter.exhausted(&rule, "a", now).await.unwrap(),
+            RateDecision::Allowed
+        );
+        limiter.check(&rule, "a", now).await.unwrap();
+        assert!(matches!(
+            limiter.exhausted(&rule, "a", now).await.unwrap(),
+            RateDecision::Limited { .. }
+        ));
+        assert_eq!(
+            limiter.exhausted(&rule, "b", now).await.unwrap(),
+            RateDecision::Allowed
+        );
+        let next_window = now + chrono::Duration::seconds(60);
+        assert_eq!(
+            limiter.exhausted(&rule, "a", next_window).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
 
     #[test]
     fn keys_hash_the_subject_and_name_rule_and_window() {

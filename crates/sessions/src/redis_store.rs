@@ -342,6 +342,17 @@ impl KvStore for RedisStore {
         Ok(dropped)
     }
 
+    async fn sorted_count_from(&self, key: &str, min_score: i64) -> Result<u64, StoreError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("ZCOUNT")
+            .arg(self.key(key))
+            .arg(min_score)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn sorted_members_from(
         &self,
         key: &str,

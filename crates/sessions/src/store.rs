@@ -108,6 +108,12 @@ pub trait KvStore: Send + Sync + 'static {
         drop_scores_below: i64,
         ttl: Duration,
     ) -> Result<usize, StoreError>;
+    /// How many members are scored at least `min_score` (Redis `ZCOUNT key min +inf`,
+    /// O(log n)); 0 for an absent set. The default reads the members; stores override it.
+    async fn sorted_count_from(&self, key: &str, min_score: i64) -> Result<u64, StoreError> {
+        let members = self.sorted_members_from(key, min_score).await?;
+        Ok(u64::try_from(members.len()).unwrap_or(u64::MAX))
+    }
     /// The members scored at least `min_score`, with their scores, lowest score first and ties
     /// by member (Redis ZRANGEBYSCORE key min +inf WITHSCORES); empty for an absent set. Costs
     /// O(log n + returned).

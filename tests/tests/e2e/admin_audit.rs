@@ -60,12 +60,14 @@ fn event(
     NewAuditEvent {
         occurred_at: at,
         actor: Some(actor.to_owned()),
+        actor_kind: gatehouse_identity::ActorKind::of_actor(Some(actor)),
         action,
         target: Some("seeded".to_owned()),
         ip: Some("192.0.2.1".to_owned()),
         user_agent: None,
         outcome,
         details: serde_json::json!({ "seeded": true }),
+        request_id: None,
     }
 }
 
@@ -449,6 +451,8 @@ async fn stats_count_users_and_recent_sign_ins() {
     let token = app.admin_token_for("boss").await;
     let before = get_json(&app, STATS, &token).await;
     assert!(before["users"]["total"].as_i64().unwrap() >= 2, "{before}");
+    // The session boss's token was issued in.
+    assert_eq!(before["active_sessions"], 1, "{before}");
     assert!(
         before["sign_ins"]["last_24h"].as_i64().unwrap() >= 1,
         "{before}"
@@ -509,6 +513,11 @@ async fn stats_count_users_and_recent_sign_ins() {
     assert_eq!(delta(&["sign_ins", "last_24h"]), 0, "{after}");
     assert_eq!(delta(&["sign_ins", "last_7d"]), 1, "{after}");
     assert_eq!(delta(&["lockouts_24h"]), 1, "{after}");
+    assert_eq!(
+        delta(&["active_sessions"]),
+        0,
+        "failed sign-ins open no session: {after}"
+    );
 
     // When carol's lock runs out she counts as active again, and a day later the failures
     // have left the 24-hour window.

@@ -772,3 +772,59 @@ async fn a_deleted_client_can_no_longer_authenticate_and_its_tokens_go_inactive(
     let response = call(&app, Method::DELETE, &format!("{BASE}/{id}"), &token, None).await;
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn a_service_account_cannot_cut_off_its_own_client() {
+    let (app, _) = setup().await;
+    let (svc, svc_token) = app.service_account_token(&[Role::Admin]).await;
+    let own = format!("{BASE}/{}", svc.client_id);
+    for (method, path, body) in [
+        (Method::DELETE, own.clone(), None),
+        (Method::POST, format!("{own}/disable"), None),
+        (Method::PATCH, own.clone(), Some(json!({"enabled": false}))),
+        (
+            Method::PUT,
+            format!("{own}/roles"),
+            Some(json!({"roles": ["auditor"]})),
+        ),
+    ] {
+        let (status, problem) =
+            status_and_json(call(&app, method.clone(), &path, &svc_token, body).await).await;
+        assert_eq!(status, 403, "{method} {path}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("its own client"),
+            "{problem}"
+        );
+    }
+    assert!(audited(&app, "admin.denied", &svc.client_id));
+    // Nothing changed: the token still works with every role.
+    let response = call(&app, Method::GET, &own, &svc_token, None).await;
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["roles"], json!(["admin"]));
+    // Another client is fair game, and its own secret may be rotated.
+    let other = create_service_client(&app, &svc_token, "other").await;
+    let other_id = other["client_id"].as_str().unwrap();
+    let response = call(
+        &app,
+        Method::DELETE,
+        &format!("{BASE}/{other_id}"),
+        &svc_token,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    let response = call(
+        &app,
+        Method::POST,
+        &format!("{own}/secret"),
+        &svc_token,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}

@@ -7,7 +7,9 @@ use base64::Engine as _;
 use gatehouse_identity::{NewClient, Role};
 use gatehouse_tests::oauth::{refresh, tokens_in};
 use gatehouse_tests::sink::HttpSink;
-use gatehouse_tests::{ClientSpec, GOOD_PASSWORD, TestApp, TestClient, new_client, spawn_app};
+use gatehouse_tests::{
+    ClientSpec, GOOD_PASSWORD, TestApp, TestClient, jwt_claims, new_client, spawn_app,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -783,15 +785,14 @@ async fn revoking_one_grant_ends_its_refresh_tokens_and_no_others() {
     let admin = admin_token(&app).await;
     let fay = app.create_user_with_roles("fay", &[]).await;
     let sink = HttpSink::start(&[204], 204).await;
-    // A revocation names the user, not a session: the client accepts logout tokens without
-    // `sid`.
+    // The client requires `sid` in logout tokens: the revocation names the grant's session.
     let redirect_uri = "http://rp.example.test/callback".to_owned();
     let new = NewClient {
         name: "Back-channel RP".to_owned(),
         redirect_uris: vec![redirect_uri.clone()],
         id_token_signed_response_alg: Some("ES256".to_owned()),
         backchannel_logout_uri: Some(sink.url("/bc")),
-        backchannel_logout_session_required: false,
+        backchannel_logout_session_required: true,
         ..NewClient::default()
     };
     let (client, client_secret) = app
@@ -873,6 +874,9 @@ async fn revoking_one_grant_ends_its_refresh_tokens_and_no_others() {
     )
     .unwrap();
     assert_eq!(claims["sub"], fay.to_string(), "{claims}");
+    let id_token_sid = jwt_claims(offline["id_token"].as_str().unwrap())["sid"].clone();
+    assert!(id_token_sid.is_string(), "{offline}");
+    assert_eq!(claims["sid"], id_token_sid, "the grant's session: {claims}");
     let (_, grants) = get(&app, &format!("/users/{fay}/grants"), &admin).await;
     let left: Vec<&str> = grants
         .as_array()

@@ -36,7 +36,7 @@
 pub mod policy;
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{AuditAction, AuditOutcome, Client, NewAuditEvent};
+use gatehouse_identity::{ActorKind, AuditAction, AuditOutcome, Client, NewAuditEvent};
 use gatehouse_sessions::StoreError;
 use gatehouse_tokens::{
     Algorithm, LogoutEvents, LogoutTokenClaims, TokenError, mint_logout_token, new_jti,
@@ -361,6 +361,8 @@ impl Authz {
         let event = NewAuditEvent {
             occurred_at: now,
             actor: None,
+            // The server's own delivery job, not a request.
+            actor_kind: ActorKind::System,
             action,
             target: job.sub.clone().or_else(|| job.sid.clone()),
             ip: None,
@@ -373,6 +375,7 @@ impl Authz {
                 "tries": tries,
                 "result": result,
             }),
+            request_id: None,
         };
         if let Err(err) = self.db(move |db| db.append_audit(&event)).await {
             tracing::error!(error = %err, action = action.as_str(), "could not write audit event");

@@ -1,8 +1,9 @@
-//! The token endpoint (RFC 6749 §3.2): client authentication, then one of three grants.
+//! The token endpoint (RFC 6749 §3.2): client authentication, then one of four grants.
 //!
 //! - [`authorization_code`]: RFC 6749 §4.1.3–4.1.4, RFC 7636 §4.5–4.6, OIDC Core §3.1.3.
 //! - [`refresh`]: RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12.
 //! - [`client_credentials`]: RFC 6749 §4.4.
+//! - [`device_code`]: RFC 8628 §3.4–3.5.
 //!
 //! Order of checks: repeated parameters (RFC 6749 §3.2 → `invalid_request`), client
 //! authentication ([`crate::client_auth`] → `invalid_client`), then `grant_type` (missing →
@@ -17,6 +18,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh;
 
 mod issue;
@@ -73,6 +75,7 @@ impl Authz {
             Ok(GrantType::AuthorizationCode) => self.exchange_code(&form, &client, now).await,
             Ok(GrantType::RefreshToken) => self.refresh(&form, &client, now).await,
             Ok(GrantType::ClientCredentials) => self.client_credentials(&form, &client, now).await,
+            Ok(GrantType::DeviceCode) => self.redeem_device_code(&form, &client, now).await,
             Err(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type must be {}", supported_grant_types()),
@@ -100,7 +103,8 @@ mod tests {
     fn the_unsupported_grant_description_lists_every_grant() {
         assert_eq!(
             supported_grant_types(),
-            "authorization_code, refresh_token or client_credentials"
+            "authorization_code, refresh_token, client_credentials or \
+             urn:ietf:params:oauth:grant-type:device_code"
         );
     }
 }

@@ -419,8 +419,13 @@ async fn grant_type_must_be_known(backend: Backend) {
     for (grant_type, expected) in [
         ("password", ErrorCode::UnsupportedGrantType),
         (
-            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
             ErrorCode::UnsupportedGrantType,
+        ),
+        // Known (RFC 8628), but this client is not registered for it.
+        (
+            "urn:ietf:params:oauth:grant-type:device_code",
+            ErrorCode::UnauthorizedClient,
         ),
         ("", ErrorCode::InvalidRequest),
     ] {

@@ -19,6 +19,7 @@ mod backchannel_logout;
 mod client_credentials;
 mod code_exchange;
 mod concurrency;
+mod device_code;
 mod introspection;
 mod logout;
 mod refresh;

@@ -21,7 +21,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditAction, AuditOutcome, NewAuditEvent};
+use crate::audit::{ActorKind, AuditAction, AuditOutcome, NewAuditEvent};
 use crate::db::Database;
 use crate::error::IdentityError;
 use crate::password::PasswordHasher;
@@ -46,13 +46,33 @@ impl Default for LockoutPolicy {
     }
 }
 
-/// Where a request came from, for the audit trail. `actor` is who acts (an admin, `bootstrap`),
-/// when that is not the account itself.
+/// Where a request came from, for the audit trail. `actor` is who acts: an administrator or
+/// service account (`user:ID`, `client:ID`), the user acting on their own account (the bare
+/// user id), the deployment (`bootstrap`, `cli`), or nobody signed in (`None`); its kind
+/// follows from the name ([`ActorKind::of_actor`]).
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub actor: Option<String>,
+    /// The request's `x-request-id`, so an event can be matched with the request's log lines
+    /// and with the id a user quotes from an error page. `None` outside a request.
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// The deployment acting on its own (`bootstrap`, `cli`, a background job): `name` is
+    /// recorded as the actor, of kind [`ActorKind::System`].
+    pub fn system(name: &str) -> Self {
+        RequestContext {
+            actor: Some(name.to_owned()),
+            ..RequestContext::default()
+        }
+    }
+
+    pub fn actor_kind(&self) -> ActorKind {
+        ActorKind::of_actor(self.actor.as_deref())
+    }
 }
 
 /// A sign-up form.
@@ -132,14 +152,5 @@ fn audit_event(
     target: Option<String>,
     details: serde_json::Value,
 ) -> NewAuditEvent {
-    NewAuditEvent {
-        occurred_at: now,
-        actor: ctx.actor.clone(),
-        action,
-        target,
-        ip: ctx.ip.clone(),
-        user_agent: ctx.user_agent.clone(),
-        outcome,
-        details,
-    }
+    NewAuditEvent::in_context(ctx, now, action, outcome, target, details)
 }

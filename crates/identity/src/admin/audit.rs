@@ -4,11 +4,19 @@
 //! Every list is ordered by `id` descending (newest first: `id` grows with insertion order) and
 //! continues below the last `id` of the previous page, so a page costs an index range scan of
 //! `limit` rows whatever the depth. Filters on `actor`, `target` and `action` are equalities the
-//! `(actor, id)`, `(target, id)` and `(action, id)` indexes answer in this order; `since`/`until`
-//! use the `occurred_at` index.
+//! `(actor, id)`, `(target, id)` and `(action, id)` indexes answer in this order.
+//!
+//! `since` and `until` also become bounds on `id` ([`time_window_ids`]): a list walks the
+//! primary key backwards, and without a bound a window far in the past walked every newer event
+//! first (45 ms at 200,000 events); with it, the walk starts at the window.
+//!
+//! The dashboard's series are one grouped query per action over the `(action, occurred_at)`
+//! index (migration `2026-11-30-000011_audit_context`), bucketed by hour in SQL.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use strum::IntoEnumIterator as _;
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditRow};
 use crate::db::{DbConnection, to_db};
@@ -67,6 +75,63 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'_, Backend> {
     query
 }
 
+/// How far an event's `occurred_at` may run behind that of an event inserted before it. Times
+/// come from the clock of the instance writing, taken when its request began (a sign-in may wait
+/// for a password hash before its event is written), so they are nearly, not exactly, in `id`
+/// order. The `id` bounds of a time window are taken this much wider than the window.
+const CLOCK_SLACK: Duration = Duration::minutes(5);
+
+/// The ids a `since`/`until` window lies between (both exclusive): the latest-stamped event
+/// more than [`CLOCK_SLACK`] before `since`, the earliest-stamped event more than
+/// [`CLOCK_SLACK`] after `until`. Each is one probe of the `occurred_at` index. An event inside
+/// the window with an id outside the bounds would have been stamped more than the slack out of
+/// order; the filter on `occurred_at` itself still applies inside them.
+fn time_window_ids(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+) -> QueryResult<(Option<i64>, Option<i64>)> {
+    let above = match filter
+        .since
+        .and_then(|since| since.checked_sub_signed(CLOCK_SLACK))
+    {
+        Some(before_since) => audit_events::table
+            .select(audit_events::id)
+            .filter(audit_events::occurred_at.lt(to_db(before_since)))
+            .order(audit_events::occurred_at.desc())
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let below = match filter
+        .until
+        .and_then(|until| until.checked_add_signed(CLOCK_SLACK))
+    {
+        Some(after_until) => audit_events::table
+            .select(audit_events::id)
+            .filter(audit_events::occurred_at.ge(to_db(after_until)))
+            .order(audit_events::occurred_at.asc())
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    Ok((above, below))
+}
+
+/// `filtered(filter)` within the window's `id` bounds.
+fn bounded<'a>(
+    filter: &'a AuditFilter,
+    (above, below): (Option<i64>, Option<i64>),
+) -> audit_events::BoxedQuery<'a, Backend> {
+    let mut query = filtered(filter);
+    if let Some(above) = above {
+        query = query.filter(audit_events::id.gt(above));
+    }
+    if let Some(below) = below {
+        query = query.filter(audit_events::id.lt(below));
+    }
+    query
+}
+
 /// At most `limit` events matching `filter` with an `id` below `before` (all of them without
 /// it), newest first, and the exact number matching `filter`.
 pub fn list_audit_events(
@@ -75,35 +140,159 @@ pub fn list_audit_events(
     before: Option<i64>,
     limit: i64,
 ) -> Result<AuditEventPage, IdentityError> {
-    let limit = limit.max(1);
     db.read(|conn| {
-        let mut query = filtered(filter);
-        if let Some(before) = before {
-            query = query.filter(audit_events::id.lt(before));
-        }
-        // One more than asked says whether another page follows.
-        let mut rows: Vec<AuditRow> = query
-            .select(AuditRow::as_select())
-            .order(audit_events::id.desc())
-            .limit(limit + 1)
-            .load(conn)?;
-        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let events = rows
-            .into_iter()
-            .map(AuditEvent::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = filtered(filter).count().get_result(conn)?;
+        let window = time_window_ids(conn, filter)?;
+        let (events, next_before) = page(conn, filter, window, before, limit)?;
+        let total = bounded(filter, window).count().get_result(conn)?;
         Ok(AuditEventPage {
-            next_before: if more {
-                events.last().map(|event| event.id)
-            } else {
-                None
-            },
             events,
+            next_before,
             total,
         })
     })
+}
+
+/// [`list_audit_events`] without the total: for walking every page of a filter (an export),
+/// where counting again at each page would cost more than reading it.
+pub fn audit_events_page(
+    db: &Database,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<AuditEvent>, Option<i64>), IdentityError> {
+    db.read(|conn| {
+        let window = time_window_ids(conn, filter)?;
+        page(conn, filter, window, before, limit)
+    })
+}
+
+/// The exact number of events matching `filter`.
+pub fn count_audit_events(db: &Database, filter: &AuditFilter) -> Result<i64, IdentityError> {
+    db.read(|conn| {
+        let window = time_window_ids(conn, filter)?;
+        Ok(bounded(filter, window).count().get_result(conn)?)
+    })
+}
+
+fn page(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    window: (Option<i64>, Option<i64>),
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<AuditEvent>, Option<i64>), IdentityError> {
+    let limit = limit.max(1);
+    let mut query = bounded(filter, window);
+    if let Some(before) = before {
+        query = query.filter(audit_events::id.lt(before));
+    }
+    // One more than asked says whether another page follows.
+    let mut rows: Vec<AuditRow> = query
+        .select(AuditRow::as_select())
+        .order(audit_events::id.desc())
+        .limit(limit.saturating_add(1))
+        .load(conn)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let events = rows
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_before = if more {
+        events.last().map(|event| event.id)
+    } else {
+        None
+    };
+    Ok((events, next_before))
+}
+
+/// The latest `limit` events of administrators (every `admin.*` action, refusals included),
+/// newest first. One `(action, id)` index probe per action, merged here: a single
+/// `action IN (…) ORDER BY id DESC` is planned as a walk down the primary key that reads every
+/// newer sign-in event until it has found `limit` administrators' ones (the whole table when
+/// there are none).
+pub fn recent_admin_events(db: &Database, limit: i64) -> Result<Vec<AuditEvent>, IdentityError> {
+    let limit = limit.max(1);
+    let rows = db.read(|conn| {
+        let mut rows: Vec<AuditRow> = Vec::new();
+        for action in AuditAction::iter().filter(|action| action.is_admin()) {
+            rows.extend(
+                audit_events::table
+                    .select(AuditRow::as_select())
+                    .filter(audit_events::action.eq(action.as_str()))
+                    .order(audit_events::id.desc())
+                    .limit(limit)
+                    .load::<AuditRow>(conn)?,
+            );
+        }
+        Ok(rows)
+    })?;
+    let mut events = rows
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by_key(|event| std::cmp::Reverse(event.id));
+    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(events)
+}
+
+#[derive(QueryableByName)]
+struct HourCount {
+    #[diesel(sql_type = BigInt)]
+    hour: i64,
+    #[diesel(sql_type = BigInt)]
+    events: i64,
+}
+
+/// Postgres: whole hours between `$1` (now) and the event; `$2` the action, `$3` the start.
+/// `date_part` (a double, exact to the microsecond over a week) rather than `EXTRACT` (a
+/// `numeric`): 250 ms instead of 400 ms for 500,000 events.
+const PG_PER_HOUR: &str = "SELECT CAST(FLOOR(date_part('epoch', $1 - occurred_at) / 3600) \
+     AS BIGINT) AS hour, COUNT(*) AS events FROM audit_events \
+     WHERE action = $2 AND occurred_at > $3 AND occurred_at <= $1 GROUP BY 1";
+
+/// SQLite: the same through `julianday` (days as a float: a bucket boundary is exact to about
+/// 20 µs).
+const SQLITE_PER_HOUR: &str = "SELECT CAST((julianday(?1) - julianday(occurred_at)) * 24 \
+     AS INTEGER) AS hour, COUNT(*) AS events FROM audit_events \
+     WHERE action = ?2 AND occurred_at > ?3 AND occurred_at <= ?1 GROUP BY 1";
+
+/// `action` events in the `hours` hours up to `now`, hour by hour, the latest first: element
+/// `h` counts the events with `now - (h + 1) hours < occurred_at <= now - h hours`. One query
+/// over the `(action, occurred_at)` index, grouped in SQL, whatever the number of events.
+pub fn count_audit_events_per_hour(
+    db: &Database,
+    action: AuditAction,
+    now: DateTime<Utc>,
+    hours: u32,
+) -> Result<Vec<i64>, IdentityError> {
+    let start = to_db(now - Duration::hours(i64::from(hours)));
+    let end = to_db(now);
+    let rows: Vec<HourCount> = db.read(|conn| {
+        let rows = match conn {
+            DbConnection::Pg(pg) => diesel::sql_query(PG_PER_HOUR)
+                .bind::<Timestamp, _>(end)
+                .bind::<Text, _>(action.as_str())
+                .bind::<Timestamp, _>(start)
+                .load(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::sql_query(SQLITE_PER_HOUR)
+                .bind::<Timestamp, _>(end)
+                .bind::<Text, _>(action.as_str())
+                .bind::<Timestamp, _>(start)
+                .load(sqlite)?,
+        };
+        Ok(rows)
+    })?;
+    let mut counts = vec![0; usize::try_from(hours).unwrap_or(0)];
+    if let Some(last) = counts.len().checked_sub(1) {
+        for row in rows {
+            // The window is exact in SQL; a float rounding at its far edge stays in the last hour.
+            let hour = usize::try_from(row.hour.max(0)).unwrap_or(last).min(last);
+            counts[hour] += row.events;
+        }
+    }
+    Ok(counts)
 }
 
 /// Deletes at most `batch` events older than `cutoff`, the oldest first, and says how many it
@@ -146,34 +335,27 @@ pub struct UserCounts {
     pub disabled: i64,
 }
 
-/// Counts users by status (one grouped scan, plus the few locks that ran out).
+/// Users by status, a lock whose time ran out counted as active: the exact counters of
+/// `user_counts` and the few locks that ran out.
 pub fn count_users_by_status(
     db: &Database,
     now: DateTime<Utc>,
 ) -> Result<UserCounts, IdentityError> {
     db.read(|conn| {
-        let groups: Vec<(String, i64)> = users::table
-            .group_by(users::status)
-            .select((users::status, diesel::dsl::count_star()))
-            .load(conn)?;
+        // The exact counters by stored status, then the locks that already ran out (few rows,
+        // through the partial index on `locked_until`).
+        let stored = crate::admin::users::stored_status_counts(conn)?;
         let lapsed: i64 = users::table
             .filter(users::status.eq(UserStatus::Locked.as_str()))
             .filter(users::locked_until.le(to_db(now)))
             .count()
             .get_result(conn)?;
-        let mut counts = UserCounts::default();
-        for (status, count) in groups {
-            counts.total += count;
-            match status.as_str() {
-                "active" => counts.active += count,
-                "locked" => counts.locked += count,
-                "disabled" => counts.disabled += count,
-                _ => {}
-            }
-        }
-        counts.locked -= lapsed;
-        counts.active += lapsed;
-        Ok(counts)
+        Ok(UserCounts {
+            total: stored.total(),
+            active: stored.active + lapsed,
+            locked: stored.locked - lapsed,
+            disabled: stored.disabled,
+        })
     })
 }
 

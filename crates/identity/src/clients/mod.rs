@@ -91,7 +91,8 @@ impl FromStr for TokenEndpointAuthMethod {
     }
 }
 
-/// The grants a client may use, by their `grant_type` values (RFC 6749 §4.1, §4.4, §6).
+/// The grants a client may use, by their `grant_type` values (RFC 6749 §4.1, §4.4, §6;
+/// RFC 8628 §3.4 for the device authorization grant).
 ///
 /// The one definition every surface reads: the token endpoint dispatches on
 /// [`GrantType::from_str`], discovery advertises [`GrantType::ALL`] as `grant_types_supported`
@@ -102,22 +103,27 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628 §3.4: the device authorization grant, named by its URN.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant the token endpoint implements.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
-    /// The `grant_type` value (RFC 6749 §4.1.3, §4.4.2, §6).
+    /// The `grant_type` value (RFC 6749 §4.1.3, §4.4.2, §6; RFC 8628 §3.4).
     pub fn as_str(&self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -130,6 +136,7 @@ impl FromStr for GrantType {
             "authorization_code" => Ok(GrantType::AuthorizationCode),
             "refresh_token" => Ok(GrantType::RefreshToken),
             "client_credentials" => Ok(GrantType::ClientCredentials),
+            "urn:ietf:params:oauth:grant-type:device_code" => Ok(GrantType::DeviceCode),
             other => Err(format!("unknown grant type `{other}`")),
         }
     }
@@ -436,8 +443,9 @@ mod tests {
             GrantType::AuthorizationCode => 0,
             GrantType::RefreshToken => 1,
             GrantType::ClientCredentials => 2,
+            GrantType::DeviceCode => 3,
         };
-        assert_eq!(GrantType::ALL.map(grant_position), [0, 1, 2]);
+        assert_eq!(GrantType::ALL.map(grant_position), [0, 1, 2, 3]);
         let method_position = |method| match method {
             TokenEndpointAuthMethod::ClientSecretBasic => 0,
             TokenEndpointAuthMethod::ClientSecretPost => 1,

@@ -73,16 +73,14 @@ impl Database {
             let removed = crate::two_factor::delete_all(conn, user_id)?;
             audit::append(
                 conn,
-                &NewAuditEvent {
-                    occurred_at: now,
-                    actor: ctx.actor.clone(),
-                    action: AuditAction::TotpReset,
-                    target: Some(user_id.to_string()),
-                    ip: ctx.ip.clone(),
-                    user_agent: ctx.user_agent.clone(),
-                    outcome: AuditOutcome::Success,
-                    details: serde_json::json!({ "removed": removed }),
-                },
+                &NewAuditEvent::in_context(
+                    ctx,
+                    now,
+                    AuditAction::TotpReset,
+                    AuditOutcome::Success,
+                    Some(user_id.to_string()),
+                    serde_json::json!({ "removed": removed }),
+                ),
             )?;
             session_end_requests::enqueue(
                 conn,

@@ -6,8 +6,9 @@ use diesel::prelude::*;
 
 use super::{fixture, registration, t0};
 use crate::admin::audit::{
-    AuditFilter, UserCounts, count_audit_events_since, count_users_by_status,
-    delete_audit_events_before, list_audit_events,
+    AuditFilter, UserCounts, audit_events_page, count_audit_events, count_audit_events_per_hour,
+    count_audit_events_since, count_users_by_status, delete_audit_events_before, list_audit_events,
+    recent_admin_events,
 };
 use crate::schema::users;
 use crate::{AuditAction, AuditOutcome, Database, NewAuditEvent, RequestContext};
@@ -22,12 +23,14 @@ fn record(
     db.append_audit(&NewAuditEvent {
         occurred_at: at,
         actor: Some(actor.to_owned()),
+        actor_kind: crate::ActorKind::of_actor(Some(actor)),
         action,
         target: Some(format!("target-of-{actor}")),
         ip: None,
         user_agent: None,
         outcome,
         details: serde_json::json!({}),
+        request_id: None,
     })
     .unwrap();
 }
@@ -266,4 +269,143 @@ async fn the_dashboard_counts_users_by_status_and_recent_sign_ins() {
         .unwrap(),
         0
     );
+}
+
+#[test]
+fn a_time_window_finds_events_stamped_a_little_out_of_order_and_pages_within_it() {
+    let fx = fixture();
+    // An hour of events a minute apart, except that each fifth one was written with a time two
+    // minutes earlier than its neighbours (a request that waited before its event was written).
+    for i in 0..60 {
+        let at = t0() + Duration::minutes(i) - Duration::minutes(if i % 5 == 0 { 2 } else { 0 });
+        record(
+            &fx.db,
+            at,
+            "alice",
+            AuditAction::Logout,
+            AuditOutcome::Success,
+        );
+    }
+    let window = AuditFilter {
+        since: Some(t0() + Duration::minutes(20)),
+        until: Some(t0() + Duration::minutes(40)),
+        ..AuditFilter::default()
+    };
+    let everything = list_audit_events(&fx.db, &AuditFilter::default(), None, 1000).unwrap();
+    let expected: Vec<i64> = everything
+        .events
+        .iter()
+        .filter(|e| e.occurred_at >= t0() + Duration::minutes(20))
+        .filter(|e| e.occurred_at < t0() + Duration::minutes(40))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(expected.len(), 20);
+    let found = list_audit_events(&fx.db, &window, None, 1000).unwrap();
+    assert_eq!(found.total, 20);
+    assert_eq!(
+        found.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(count_audit_events(&fx.db, &window).unwrap(), 20);
+
+    // Walked in pages of 7 without totals, as an export does.
+    let (mut seen, mut before) = (Vec::new(), None);
+    loop {
+        let (events, next) = audit_events_page(&fx.db, &window, before, 7).unwrap();
+        assert!(events.len() <= 7);
+        seen.extend(events.iter().map(|e| e.id));
+        match next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+
+    // Only `until`, far back: the events before it, and nothing newer.
+    let early = AuditFilter {
+        until: Some(t0() + Duration::minutes(3)),
+        ..AuditFilter::default()
+    };
+    let early = list_audit_events(&fx.db, &early, None, 1000).unwrap();
+    assert!(
+        early
+            .events
+            .iter()
+            .all(|e| e.occurred_at < t0() + Duration::minutes(3))
+    );
+    // Minutes -2 (the first, written early), 1 and 2.
+    assert_eq!(early.total, 3);
+}
+
+#[test]
+fn the_dashboard_series_counts_one_action_per_hour_back_from_now() {
+    let fx = fixture();
+    let now = t0() + Duration::days(10);
+    let at = |minutes: i64| now - Duration::minutes(minutes);
+    // Hour 0: now itself and 59 minutes ago; hour 1: 61 and 119 minutes; hour 30: one;
+    // hour 167 (the last of the week): one; outside the week: one; another action: ignored.
+    for minutes in [0, 59, 61, 119, 30 * 60 + 5, 167 * 60 + 30, 168 * 60 + 1] {
+        record(
+            &fx.db,
+            at(minutes),
+            "x",
+            AuditAction::LoginFailure,
+            AuditOutcome::Failure,
+        );
+    }
+    record(
+        &fx.db,
+        at(10),
+        "x",
+        AuditAction::LoginSuccess,
+        AuditOutcome::Success,
+    );
+    // Not yet (a clock behind another instance's): not in any hour.
+    record(
+        &fx.db,
+        now + Duration::minutes(1),
+        "x",
+        AuditAction::LoginFailure,
+        AuditOutcome::Failure,
+    );
+
+    let hours = count_audit_events_per_hour(&fx.db, AuditAction::LoginFailure, now, 168).unwrap();
+    assert_eq!(hours.len(), 168);
+    assert_eq!(hours[0], 2);
+    assert_eq!(hours[1], 2);
+    assert_eq!(hours[30], 1);
+    assert_eq!(hours[167], 1);
+    assert_eq!(hours.iter().sum::<i64>(), 6);
+    let day = count_audit_events_per_hour(&fx.db, AuditAction::LoginSuccess, now, 24).unwrap();
+    assert_eq!(day.len(), 24);
+    assert_eq!(day[0], 1);
+    assert_eq!(day.iter().sum::<i64>(), 1);
+}
+
+#[test]
+fn recent_admin_events_are_the_latest_administrators_actions_only() {
+    let fx = fixture();
+    for (i, action) in [
+        AuditAction::AdminUserLock,
+        AuditAction::LoginSuccess,
+        AuditAction::AdminDenied,
+        AuditAction::Logout,
+        AuditAction::AdminKeysRotate,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let minutes = i64::try_from(i).unwrap();
+        record(
+            &fx.db,
+            t0() + Duration::minutes(minutes),
+            "root",
+            action,
+            AuditOutcome::Success,
+        );
+    }
+    let recent = recent_admin_events(&fx.db, 2).unwrap();
+    let actions: Vec<&str> = recent.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["admin.keys_rotate", "admin.denied"]);
+    assert_eq!(recent_admin_events(&fx.db, 10).unwrap().len(), 3);
 }

@@ -19,6 +19,8 @@ const EMAIL_TOKENS: &str = "2026-11-30-000005_email_tokens";
 const ADMIN_ROLES: &str = "2026-11-30-000006_admin_roles";
 const USER_SEARCH: &str = "2026-11-30-000007_user_search";
 const CLIENT_ENABLED: &str = "2026-11-30-000008_client_enabled";
+const USER_COUNTS: &str = "2026-11-30-000009_user_counts";
+const AUDIT_CONTEXT: &str = "2026-11-30-000011_audit_context";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -32,6 +34,8 @@ fn all_migrations() -> Vec<String> {
         ADMIN_ROLES.to_owned(),
         USER_SEARCH.to_owned(),
         CLIENT_ENABLED.to_owned(),
+        USER_COUNTS.to_owned(),
+        AUDIT_CONTEXT.to_owned(),
     ]
 }
 
@@ -246,6 +250,7 @@ fn audit_events_round_trip_newest_first() {
             .append_audit(&NewAuditEvent {
                 occurred_at: t0() + chrono::Duration::minutes(minute),
                 actor: (minute == 1).then(|| "admin".to_owned()),
+                actor_kind: crate::ActorKind::System,
                 action: [
                     AuditAction::Logout,
                     AuditAction::SessionEnd,
@@ -256,6 +261,7 @@ fn audit_events_round_trip_newest_first() {
                 user_agent: None,
                 outcome,
                 details: serde_json::json!({ "minute": minute, "nested": { "ok": true } }),
+                request_id: None,
             })
             .unwrap();
     }
@@ -283,12 +289,14 @@ fn audit_ids_grow_with_insertion() {
     let event = NewAuditEvent {
         occurred_at: t0(),
         actor: None,
+        actor_kind: crate::ActorKind::Anonymous,
         action: AuditAction::Logout,
         target: None,
         ip: None,
         user_agent: None,
         outcome: AuditOutcome::Success,
         details: serde_json::json!({}),
+        request_id: None,
     };
     fx.db.append_audit(&event).unwrap();
     fx.db.append_audit(&event).unwrap();

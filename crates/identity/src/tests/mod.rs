@@ -64,6 +64,7 @@ pub(crate) fn ctx() -> RequestContext {
         ip: Some("192.0.2.7".to_owned()),
         user_agent: Some("gatehouse-tests".to_owned()),
         actor: None,
+        request_id: Some("test-request".to_owned()),
     }
 }
 

@@ -39,12 +39,14 @@ fn audit_event() -> NewAuditEvent {
     NewAuditEvent {
         occurred_at: t0(),
         actor: None,
+        actor_kind: crate::ActorKind::Anonymous,
         action: AuditAction::Logout,
         target: None,
         ip: None,
         user_agent: None,
         outcome: AuditOutcome::Success,
         details: serde_json::json!({}),
+        request_id: None,
     }
 }
 

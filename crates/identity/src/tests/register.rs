@@ -54,6 +54,8 @@ async fn registration_creates_the_user_its_roles_and_an_audit_event() {
     assert_eq!(event.outcome, AuditOutcome::Success);
     assert_eq!(event.target, Some(user.id.to_string()));
     assert_eq!(event.actor.as_deref(), Some("bootstrap"));
+    assert_eq!(event.actor_kind, crate::ActorKind::System);
+    assert_eq!(event.request_id.as_deref(), Some("test-request"));
     assert_eq!(event.ip.as_deref(), Some("192.0.2.7"));
     assert_eq!(event.user_agent.as_deref(), Some("gatehouse-tests"));
     assert_eq!(event.occurred_at, t0());

@@ -77,18 +77,21 @@ fn audit_text_holding_a_nul_is_stored_with_a_replacement_character() {
         .append_audit(&NewAuditEvent {
             occurred_at: t0(),
             actor: Some("cli\0".to_owned()),
+            actor_kind: crate::ActorKind::System,
             action: AuditAction::LoginFailure,
             target: Some("a\0b".to_owned()),
             ip: None,
             user_agent: Some("agent\0".to_owned()),
             outcome: AuditOutcome::Failure,
             details: serde_json::json!({ "input": "x\0y" }),
+            request_id: Some("req\0".to_owned()),
         })
         .unwrap();
     let event = audit_log(&fx.db).pop().unwrap();
     assert_eq!(event.actor.as_deref(), Some("cli\u{FFFD}"));
     assert_eq!(event.target.as_deref(), Some("a\u{FFFD}b"));
     assert_eq!(event.user_agent.as_deref(), Some("agent\u{FFFD}"));
+    assert_eq!(event.request_id.as_deref(), Some("req\u{FFFD}"));
     assert_eq!(event.details["input"], "x\0y", "JSON escapes it losslessly");
 }
 

@@ -12,9 +12,22 @@ use crate::db::from_db;
 use crate::error::IdentityError;
 use crate::schema::users;
 
-/// Whether an account may log in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Whether an account may log in. Its names (`active`, `locked`, `disabled`) are the stored
+/// value, the API's and the console's, from this one definition.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum UserStatus {
     Active,
     /// Too many failed logins; see `User::locked_until`.
@@ -26,22 +39,13 @@ pub enum UserStatus {
 impl UserStatus {
     /// The value stored in `users.status`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "active",
-            UserStatus::Locked => "locked",
-            UserStatus::Disabled => "disabled",
-        }
+        self.into()
     }
 
     fn parse(stored: &str) -> Result<Self, IdentityError> {
-        match stored {
-            "active" => Ok(UserStatus::Active),
-            "locked" => Ok(UserStatus::Locked),
-            "disabled" => Ok(UserStatus::Disabled),
-            other => Err(IdentityError::Corrupt(format!(
-                "unknown user status `{other}`"
-            ))),
-        }
+        stored
+            .parse()
+            .map_err(|_| IdentityError::Corrupt(format!("unknown user status `{stored}`")))
     }
 }
 

@@ -22,6 +22,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
+    openapi::docs_routes(cfg);
     cfg.service(resource("/api/v1/openapi.json", Surface::Api).get(openapi::serve))
         .service(resource("/api/v1/users", Surface::Api).post(users::register))
         .service(

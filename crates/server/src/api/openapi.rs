@@ -1,8 +1,15 @@
 //! The OpenAPI 3.1 description of the REST API, generated from the handlers' annotations and
 //! served at `/api/v1/openapi.json`. `docs/openapi.json` is the committed copy; a test fails when
 //! it drifts from the code (`gatehouse openapi > docs/openapi.json` regenerates it).
+//!
+//! Also the Swagger UI page at `/api/docs/` that renders that document: its files are compiled
+//! into the binary (utoipa-swagger-ui, vendored), so it works without any network access.
 
-use actix_web::HttpResponse;
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
@@ -10,6 +17,13 @@ use utoipa::openapi::{
     schema::ObjectBuilder,
 };
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa_swagger_ui::Config;
+
+use crate::problem::Problem;
+use crate::routing::{Surface, resource};
+
+/// Where the document is served (`super::routes`); the Swagger UI page loads it from here.
+pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
 /// An RFC 9457 problem document, as every API error is returned.
 #[derive(Serialize, ToSchema)]
@@ -30,7 +44,7 @@ pub struct ProblemDocument {
     pub request_id: String,
 }
 
-/// The security scheme of the account API, named `bearer` in `security` requirements.
+/// The security scheme of the account and admin APIs, named `bearer` in `security` requirements.
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -39,15 +53,130 @@ impl Modify for BearerScheme {
         scheme.bearer_format = Some("JWT".to_owned());
         scheme.description = Some(
             "A Gatehouse access token (RFC 9068 JWT) in the `Authorization` header (RFC 6750 \
-             §2.1), obtained through the authorization code flow with the scope the operation \
-             lists (`account`). Missing or refused: 401 with a `WWW-Authenticate: Bearer` \
-             challenge; without the scope: 403 `insufficient_scope` (RFC 6750 §3.1)."
+             §2.1) with the scope the operation lists: `account` (a user's token, from the \
+             authorization code flow) or `admin` (a user's token, or a service account's from \
+             the client_credentials grant, whose subject holds a role that permits the \
+             operation). Missing or refused: 401 with a `WWW-Authenticate: Bearer` challenge; \
+             without the scope: 403 `insufficient_scope` (RFC 6750 §3.1)."
                 .to_owned(),
         );
         openapi
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Request schemas the handlers share, built from the types the handlers parse into, so that
+/// what the document admits is what the server accepts (Schemathesis checks both ways).
+pub mod schemas {
+    use gatehouse_identity::{AuditAction, ClientType, GrantType, Role, TokenEndpointAuthMethod};
+    use strum::IntoEnumIterator;
+    use utoipa::openapi::schema::{
+        ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
+    };
+
+    fn one_of<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.into_iter().map(Into::into)))
+            .build()
+    }
+
+    /// `one_of(values)` or `null`, for a field an absent value leaves at its default.
+    fn one_of_or_null<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Object {
+        let mut values: Vec<serde_json::Value> =
+            values.into_iter().map(|v| v.into().into()).collect();
+        values.push(serde_json::Value::Null);
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .enum_values(Some(values))
+            .build()
+    }
+
+    fn list_of(items: Object) -> utoipa::openapi::schema::Array {
+        ArrayBuilder::new().items(items).build()
+    }
+
+    /// What the user list filters on (`gatehouse_identity::UserStatus`).
+    pub fn user_status() -> Object {
+        one_of(["active", "locked", "disabled"])
+    }
+
+    /// A change of status by `PATCH /users/{id}` (a lock has its own operation).
+    pub fn user_status_change_or_null() -> Object {
+        one_of_or_null(["active", "disabled"])
+    }
+
+    pub fn audit_action() -> Object {
+        one_of(AuditAction::iter().map(AuditAction::as_str))
+    }
+
+    pub fn audit_outcome() -> Object {
+        one_of(["success", "failure"])
+    }
+
+    /// An RFC 3339 instant.
+    pub fn date_time() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .build()
+    }
+
+    pub fn role() -> Object {
+        one_of(Role::iter().map(Role::as_str))
+    }
+
+    pub fn roles() -> utoipa::openapi::schema::Array {
+        list_of(role())
+    }
+
+    fn grant_type() -> Object {
+        one_of(GrantType::ALL.iter().map(GrantType::as_str))
+    }
+
+    pub fn grant_types() -> utoipa::openapi::schema::Array {
+        list_of(grant_type())
+    }
+
+    /// `grant_types` of a patch: `null` leaves them as they are.
+    pub fn grant_types_or_null() -> utoipa::openapi::schema::Array {
+        ArrayBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .items(grant_type())
+            .build()
+    }
+
+    pub fn client_type_or_null() -> Object {
+        one_of_or_null([ClientType::Confidential, ClientType::Public].map(|t| t.as_str()))
+    }
+
+    pub fn token_endpoint_auth_method_or_null() -> Object {
+        one_of_or_null(
+            TokenEndpointAuthMethod::ALL
+                .iter()
+                .map(TokenEndpointAuthMethod::as_str),
+        )
+    }
+
+    /// `RS256` or `ES256`: the algorithms of ID tokens and signing keys.
+    pub fn signing_alg() -> Object {
+        one_of(["RS256", "ES256"])
+    }
+
+    pub fn signing_alg_or_null() -> Object {
+        one_of_or_null(["RS256", "ES256"])
+    }
+
+    /// A list's `limit`: read as an unsigned 32-bit number of at least 1, then capped.
+    pub fn limit() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(u32::MAX))
+            .examples([50])
+            .build()
     }
 }
 
@@ -212,6 +341,58 @@ pub async fn serve() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(document_json())
+}
+
+/// The Swagger UI's own files and nothing else: scripts and styles from this origin only (the UI
+/// has no inline script), the spec and "Try it out" requests to this origin, and the icons its
+/// stylesheet inlines as `data:` URIs. The one inline style it renders, the colours of its logo
+/// (a `<style>` inside an SVG), is admitted by its hash; a Swagger UI upgrade that changes it
+/// only greys the logo.
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// Swagger UI's settings, written into its `swagger-initializer.js`. `validatorUrl: none` keeps
+/// it from loading a validity badge from swagger.io.
+static SWAGGER_UI: LazyLock<Arc<Config<'static>>> =
+    LazyLock::new(|| Arc::new(Config::new([DOCUMENT_PATH]).validator_url("none")));
+
+/// `/api/docs` and the Swagger UI's files under `/api/docs/`.
+pub fn docs_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/docs", Surface::Api).get(docs_home))
+        .service(resource("/api/docs/{file:.*}", Surface::Api).get(docs_file));
+}
+
+/// The page's links to its files are relative, so it must be opened with the trailing slash.
+async fn docs_home() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((LOCATION, "/api/docs/"))
+        .finish()
+}
+
+async fn docs_file(req: HttpRequest, file: web::Path<String>) -> actix_web::Result<HttpResponse> {
+    let served = utoipa_swagger_ui::serve(&file, SWAGGER_UI.clone()).map_err(|err| err.to_string());
+    let file = match served {
+        Ok(Some(file)) => file,
+        Ok(None) => return crate::pages::not_found(req).await,
+        Err(err) => return Err(Problem::internal(&err).into()),
+    };
+    let body = match file.bytes {
+        Cow::Borrowed(bytes) => web::Bytes::from_static(bytes),
+        Cow::Owned(bytes) => web::Bytes::from(bytes),
+    };
+    // Every text file of Swagger UI is UTF-8; saying so spares the browser a guess.
+    let mut content_type = file.content_type;
+    if content_type.starts_with("text/") {
+        content_type.push_str("; charset=utf-8");
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY))
+        // The files change only with the binary.
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .body(body))
 }
 
 #[cfg(test)]

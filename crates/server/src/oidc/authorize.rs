@@ -26,7 +26,7 @@ struct ConsentPage<'a> {
     csrf_token: &'a str,
 }
 
-fn describe_scope(scope: &str) -> &'static str {
+pub(super) fn describe_scope(scope: &str) -> &'static str {
     match scope {
         "openid" => "confirm who you are",
         "profile" => "see your username",

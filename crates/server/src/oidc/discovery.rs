@@ -23,7 +23,8 @@ use crate::app::AppState;
 
 /// Metadata openidconnect's core set lacks: PKCE (RFC 8414 §2), introspection (RFC 8414 §2 /
 /// RFC 7662), revocation (RFC 7009), RP-initiated logout, the `iss` response parameter
-/// (RFC 9207 §3), and back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.1).
+/// (RFC 9207 §3), back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.1), and the
+/// device authorization endpoint (RFC 8628 §4).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GatehouseMetadata {
     pub code_challenge_methods_supported: Vec<String>,
@@ -39,6 +40,8 @@ pub struct GatehouseMetadata {
     /// Back-Channel Logout 1.0 §2.1: the logout tokens carry `sid` (whenever the session is
     /// known, and always for clients that registered `backchannel_logout_session_required`).
     pub backchannel_logout_session_supported: bool,
+    /// RFC 8628 §4: where devices start the device authorization grant.
+    pub device_authorization_endpoint: String,
 }
 
 impl AdditionalProviderMetadata for GatehouseMetadata {}
@@ -85,6 +88,7 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             authorization_response_iss_parameter_supported: true,
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            device_authorization_endpoint: at("/device_authorization"),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(at("/token"))?))

@@ -1,8 +1,9 @@
 //! The OpenID Provider's HTTP surface: discovery, JWKS, authorize, token, userinfo, introspection,
-//! revocation and RP-initiated logout. Handlers only translate HTTP to `gatehouse_authz` calls and
-//! results back; the protocol rules live in that crate.
+//! revocation, RP-initiated logout and the device authorization grant. Handlers only translate
+//! HTTP to `gatehouse_authz` calls and results back; the protocol rules live in that crate.
 
 mod authorize;
+mod device;
 pub mod discovery;
 mod logout;
 mod token;
@@ -33,6 +34,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .post(authorize::post),
     )
     .service(resource("/token", Surface::OAuth).post(token::token))
+    // RFC 8628: the device's endpoint, and the page its user opens in a browser.
+    .service(resource("/device_authorization", Surface::OAuth).post(device::authorization))
+    .service(
+        resource("/device", Surface::Page)
+            .get(device::show)
+            .post(device::submit),
+    )
     .service(resource("/introspect", Surface::OAuth).post(token::introspect))
     .service(resource("/revoke", Surface::OAuth).post(token::revoke))
     .service(

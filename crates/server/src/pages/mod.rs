@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama). Page failures render the HTML error page, never JSON.
 
 mod account;
+mod admin;
 mod email;
 mod error;
 mod login;
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/", Surface::Page).get(root))
     .service(resource("/static/gatehouse.css", Surface::Page).get(stylesheet))
+    .service(resource("/static/htmx.min.js", Surface::Page).get(htmx))
     .service(
         resource("/login", Surface::Page)
             .get(login::show)
@@ -75,7 +77,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/account/recovery-codes", Surface::Page)
             .post(account::two_factor::regenerate_recovery_codes),
-    );
+    )
+    .configure(admin::routes);
 }
 
 /// The errors of a submitted form, each shown next to its input
@@ -195,6 +198,15 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(include_str!("../../../../static/gatehouse.css"))
+}
+
+/// htmx for the admin console's small enhancements, vendored (see `static/vendor/README.md`)
+/// and compiled in: no CDN, no build step.
+async fn htmx() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(include_str!("../../../../static/vendor/htmx-2.0.11.min.js"))
 }
 
 /// The fallback for unknown paths: problem JSON under `/api/`, an HTML page elsewhere.

@@ -23,7 +23,7 @@ use gatehouse_app::admin_audit::{
 };
 use gatehouse_app::{AdminDenied, Gatehouse};
 use gatehouse_identity::admin::audit::AuditFilter;
-use gatehouse_identity::{AuditAction, AuditEvent, AuditOutcome, RequestContext};
+use gatehouse_identity::{ActorKind, AuditAction, AuditEvent, AuditOutcome, RequestContext};
 use gatehouse_sessions::KvStore;
 use gatehouse_tokens::Algorithm;
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(list_events, list_keys, rotate_keys, stats),
     components(schemas(
         AuditEventView,
+        ActorKindView,
         AuditOutcomeView,
         Page<AuditEventView>,
         SigningKeyItem,
@@ -72,11 +73,13 @@ pub struct Doc;
     "id": 1042,
     "occurred_at": "2026-11-30T14:02:11.532Z",
     "actor": "user:0b8e3c52-8f5e-4f7a-9d6e-2f4c1a7b9e10",
+    "actor_kind": "user",
     "action": "admin.keys_rotate",
     "target": "signing_keys",
     "ip": "192.0.2.10",
     "user_agent": "curl/8.5.0",
     "outcome": "success",
+    "request_id": "5f0c8e2a9d4b4c1e8a7f3b2d6e9c0a41",
     "details": {"algorithms": ["ES256", "RS256"]}
 }))]
 pub struct AuditEventView {
@@ -86,15 +89,43 @@ pub struct AuditEventView {
     /// Who acted: `user:ID` or `client:ID` for administrators and service accounts, a user id
     /// for a user's own actions, the typed login for sign-in attempts, `cli` for the CLI.
     pub actor: Option<String>,
+    /// What kind of party `actor` is.
+    pub actor_kind: ActorKindView,
     /// The stable dotted name of the action (`login.failure`, `admin.denied`…).
     pub action: String,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub outcome: AuditOutcomeView,
+    /// The `X-Request-Id` of the request that caused the event (as that response carried it);
+    /// `null` for background jobs, the CLI and events older than this field.
+    pub request_id: Option<String>,
     /// Free-form details; never a secret.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+}
+
+/// `user` (an administrator as `user:ID`, or a user acting on their own account as the bare
+/// id), `service_account` (`client:ID`), `system` (`bootstrap`, `cli`, a background job) or
+/// `anonymous` (nobody signed in: a sign-in attempt, a sign-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKindView {
+    User,
+    ServiceAccount,
+    System,
+    Anonymous,
+}
+
+impl From<ActorKind> for ActorKindView {
+    fn from(kind: ActorKind) -> Self {
+        match kind {
+            ActorKind::User => ActorKindView::User,
+            ActorKind::ServiceAccount => ActorKindView::ServiceAccount,
+            ActorKind::System => ActorKindView::System,
+            ActorKind::Anonymous => ActorKindView::Anonymous,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -110,6 +141,7 @@ impl From<AuditEvent> for AuditEventView {
             id: event.id,
             occurred_at: event.occurred_at,
             actor: event.actor,
+            actor_kind: event.actor_kind.into(),
             action: event.action,
             target: event.target,
             ip: event.ip,
@@ -118,6 +150,7 @@ impl From<AuditEvent> for AuditEventView {
                 AuditOutcome::Success => AuditOutcomeView::Success,
                 AuditOutcome::Failure => AuditOutcomeView::Failure,
             },
+            request_id: event.request_id,
             details: event.details,
         }
     }
@@ -134,19 +167,19 @@ pub struct AuditEventsParams {
     /// Only events about this target (exact: a user id, a client id, an operation name…).
     target: Option<String>,
     /// Only this action (a stored name such as `login.failure`; an unknown one is a 400).
-    #[param(example = "login.failure")]
+    #[param(schema_with = crate::api::openapi::schemas::audit_action, example = "login.failure")]
     action: Option<String>,
     /// `success` or `failure`.
-    #[param(example = "failure")]
+    #[param(schema_with = crate::api::openapi::schemas::audit_outcome, example = "failure")]
     outcome: Option<String>,
     /// Events at or after this instant (RFC 3339).
-    #[param(example = "2026-11-29T00:00:00Z")]
+    #[param(schema_with = crate::api::openapi::schemas::date_time, example = "2026-11-29T00:00:00Z")]
     since: Option<String>,
     /// Events before this instant (RFC 3339); later than `since`.
-    #[param(example = "2026-11-30T00:00:00Z")]
+    #[param(schema_with = crate::api::openapi::schemas::date_time, example = "2026-11-30T00:00:00Z")]
     until: Option<String>,
     /// Events per page: 1 to 200 (larger values are capped at 200); 50 by default.
-    #[param(minimum = 1, example = 50)]
+    #[param(schema_with = crate::api::openapi::schemas::limit, example = 50)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -420,7 +453,7 @@ pub async fn list_keys(
 #[allow(dead_code)] // read by hand; this struct documents it
 pub struct RotateParams {
     /// Rotate only this algorithm (`ES256` or `RS256`); both without it.
-    #[param(example = "ES256")]
+    #[param(schema_with = crate::api::openapi::schemas::signing_alg, example = "ES256")]
     alg: Option<String>,
 }
 
@@ -546,10 +579,12 @@ pub struct UserCountsView {
 
 /// Counts for the dashboard. Sign-ins, failures and lockouts are read from the audit log
 /// (`login.success`, `login.failure`, `account.lockout`), so they reach back no further than
-/// `audit.retention_days`. Live sessions are not counted: the session store keeps no count.
+/// `audit.retention_days`. Live sessions are counted by the session store's expiry index (a
+/// session that expired in the last few minutes may be counted until the expiry sweep ends it).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({
     "users": {"total": 1250, "active": 1231, "locked": 4, "disabled": 15},
+    "active_sessions": 188,
     "sign_ins": {"last_24h": 312, "last_7d": 2051},
     "sign_in_failures": {"last_24h": 27, "last_7d": 140},
     "lockouts_24h": 2,
@@ -557,6 +592,8 @@ pub struct UserCountsView {
 }))]
 pub struct StatsView {
     pub users: UserCountsView,
+    /// Live browser sessions.
+    pub active_sessions: i64,
     /// Completed sign-ins (every factor passed).
     pub sign_ins: WindowCounts,
     /// Refused passwords or second factors.
@@ -575,6 +612,7 @@ impl StatsView {
                 locked: stats.users.locked,
                 disabled: stats.users.disabled,
             },
+            active_sessions: stats.active_sessions,
             sign_ins: WindowCounts {
                 last_24h: stats.sign_ins_24h,
                 last_7d: stats.sign_ins_7d,

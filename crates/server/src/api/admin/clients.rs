@@ -133,11 +133,16 @@ pub struct ClientSecretView {
     "roles": ["user_admin"]
 }))]
 pub struct NewClientRequest {
-    /// 1 to 100 characters, shown on the consent page.
+    /// 1 to 100 characters, shown on the consent page; not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     /// `confidential` (the default) or `public`.
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "confidential")]
+    #[schema(schema_with = crate::api::openapi::schemas::client_type_or_null, example = "confidential")]
     pub client_type: Option<ClientType>,
     /// Absolute, without fragment; `http`, `https` or a reverse-domain private-use scheme.
     /// Required for the authorization code grant.
@@ -147,17 +152,18 @@ pub struct NewClientRequest {
     pub post_logout_redirect_uris: Vec<String>,
     /// Empty: `authorization_code` and `refresh_token`.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::grant_types)]
     pub grant_types: Vec<GrantType>,
     /// Empty: `openid profile email offline_access`.
     #[serde(default)]
     pub scopes: Vec<String>,
     /// Default: `client_secret_basic` (confidential) or `none` (public).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::token_endpoint_auth_method_or_null)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// `RS256` (the default) or `ES256`.
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::schemas::signing_alg_or_null)]
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     pub first_party: bool,
@@ -170,7 +176,7 @@ pub struct NewClientRequest {
     pub require_2fa: bool,
     /// Roles of its service account; giving any needs the `admin` role.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::roles)]
     pub roles: Vec<Role>,
 }
 
@@ -184,10 +190,15 @@ pub struct NewClientRequest {
     "enabled": false
 }))]
 pub struct ClientPatchRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::api::openapi::schemas::grant_types_or_null)]
     pub grant_types: Option<Vec<GrantType>>,
     pub scopes: Option<Vec<String>>,
     /// `null` removes it.
@@ -213,7 +224,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[schema(example = json!({"roles": ["user_admin"]}))]
 pub struct ClientRolesRequest {
     /// `admin`, `user_admin`, `client_admin`, `auditor`; empty takes every role away.
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::roles)]
     pub roles: Vec<Role>,
 }
 
@@ -222,7 +233,7 @@ pub struct ClientRolesRequest {
 #[into_params(parameter_in = Query)]
 pub struct ClientListParams {
     /// Clients per page: 1 to 200 (more is capped at 200); 50 when absent.
-    #[param(value_type = Option<u32>, example = 50)]
+    #[param(schema_with = crate::api::openapi::schemas::limit)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

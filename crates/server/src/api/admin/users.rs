@@ -178,7 +178,7 @@ pub struct CreateUserRequest {
     /// Roles to give (`admin`, `user_admin`, `client_admin`, `auditor`); only an admin gives
     /// `admin`. None by default.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::roles)]
     pub roles: Vec<Role>,
     /// Create the address as verified (no verification mail). Otherwise the user is mailed a
     /// verification link, as at sign-up.
@@ -186,18 +186,26 @@ pub struct CreateUserRequest {
     pub email_verified: bool,
 }
 
-/// What to change; a field left out stays as it is.
+/// `crate::api::users::email_schema`, or `null` for no change.
+fn email_or_null() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = crate::api::users::email_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+}
+
+/// What to change; a field left out (or `null`) stays as it is.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email_verified": true, "status": "disabled"}))]
 pub struct UpdateUserRequest {
     /// A new address (the sign-up rules); unverified unless `email_verified` is true.
-    #[schema(schema_with = crate::api::users::email_schema)]
+    #[schema(schema_with = email_or_null)]
     pub email: Option<String>,
     pub email_verified: Option<bool>,
     /// `active` (also lifts a lock and clears the failure counter) or `disabled` (ends every
     /// session and grant of the user). Lock with `POST /users/{id}/lock`.
-    #[schema(example = "disabled")]
+    #[schema(schema_with = crate::api::openapi::schemas::user_status_change_or_null, example = "disabled")]
     pub status: Option<String>,
 }
 
@@ -207,6 +215,7 @@ pub struct UpdateUserRequest {
 #[schema(example = json!({"reason": "suspected account takeover", "until": "2026-12-07T00:00:00Z"}))]
 pub struct LockRequest {
     /// 1–500 characters, kept in the audit trail.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     /// When the lock ends (in the future); without it, the lock lasts until unlocked.
     pub until: Option<DateTime<Utc>>,
@@ -218,7 +227,7 @@ pub struct LockRequest {
 #[schema(example = json!({"roles": ["user_admin", "auditor"]}))]
 pub struct RolesBody {
     /// `admin`, `user_admin`, `client_admin` or `auditor`; the answer lists them sorted by name.
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = crate::api::openapi::schemas::roles)]
     pub roles: Vec<Role>,
 }
 
@@ -336,10 +345,13 @@ pub struct ListParams {
     /// `alison@example.com`, not `kali`).
     search: Option<String>,
     /// `active`, `locked` or `disabled`.
+    #[param(schema_with = crate::api::openapi::schemas::user_status)]
     status: Option<String>,
     /// Users holding this role.
+    #[param(schema_with = crate::api::openapi::schemas::role)]
     role: Option<String>,
     /// Items per page: 50 by default, at most 200 (a larger value is capped).
+    #[param(schema_with = crate::api::openapi::schemas::limit)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -398,14 +410,9 @@ fn parse_list_params(query: &str) -> Result<(UserFilter, Option<UserCursor>, i64
     let status = params
         .status
         .filter(|s| !s.is_empty())
-        .map(|status| match status.as_str() {
-            "active" => Ok(UserStatus::Active),
-            "locked" => Ok(UserStatus::Locked),
-            "disabled" => Ok(UserStatus::Disabled),
-            _ => Err(invalid(
-                "status",
-                "status is one of active, locked, disabled",
-            )),
+        .map(|status| {
+            UserStatus::from_str(&status)
+                .map_err(|_| invalid("status", "status is one of active, locked, disabled"))
         })
         .transpose()?;
     let role = params
