@@ -214,8 +214,8 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "suspected account takeover", "until": "2026-12-07T00:00:00Z"}))]
 pub struct LockRequest {
-    /// 1–500 characters, kept in the audit trail.
-    #[schema(min_length = 1, max_length = 500)]
+    /// 1–500 characters, at least one of them not white space; kept in the audit trail.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub reason: String,
     /// When the lock ends (in the future); without it, the lock lasts until unlocked.
     pub until: Option<DateTime<Utc>>,
