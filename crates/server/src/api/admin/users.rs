@@ -214,8 +214,10 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "suspected account takeover", "until": "2026-12-07T00:00:00Z"}))]
 pub struct LockRequest {
-    /// 1–500 characters, at least one of them not white space; kept in the audit trail.
-    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    /// 1–500 characters, at least one of them not white space; kept in the audit trail. (The
+    /// pattern names U+0085 besides `\s`: JSON Schema's `\s` is ECMAScript's, which leaves it
+    /// out, while the server, like Unicode, counts it as white space.)
+    #[schema(min_length = 1, max_length = 500, pattern = "[^\\s\\u0085]")]
     pub reason: String,
     /// When the lock ends (in the future); without it, the lock lasts until unlocked.
     pub until: Option<DateTime<Utc>>,
