@@ -488,6 +488,10 @@ impl TestApp {
     pub fn register_client(&self, spec: ClientSpec) -> TestClient {
         let redirect_uri = "http://rp.example.test/callback".to_owned();
         let new = NewClient {
+            org_id: None,
+            resources: Vec::new(),
+            exchange_audiences: Vec::new(),
+            allow_impersonation: false,
             name: "Test RP".to_owned(),
             client_type: Some(if spec.public {
                 ClientType::Public

@@ -90,6 +90,14 @@ pub enum AdminOperation {
     ReadKeys,
     RotateKeys,
     ReadStats,
+    ListOrganizations,
+    ReadOrganization,
+    CreateOrganization,
+    /// Rename, enable or disable.
+    UpdateOrganization,
+    DeleteOrganization,
+    /// Add or remove members, change their role in the organisation.
+    ChangeOrganizationMembers,
 }
 
 impl AdminOperation {
@@ -112,6 +120,8 @@ impl AdminOperation {
                 | ReadAudit
                 | ReadKeys
                 | ReadStats
+                | ListOrganizations
+                | ReadOrganization
         )
     }
 

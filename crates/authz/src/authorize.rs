@@ -437,6 +437,8 @@ impl Authz {
             auth_time: session.auth_time,
             sid: session.sid.clone(),
             amr: session.amr.clone(),
+            resources: Vec::new(),
+            org_id: None,
         };
         match codes::issue(self.store(), &code, ttl(settings.code_ttl)).await? {
             Some(grant) => Ok(Step::Code(self.token_codec().code(grant))),

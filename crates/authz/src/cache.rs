@@ -90,6 +90,10 @@ mod tests {
 
     fn client(id: &str) -> Arc<Client> {
         Arc::new(Client {
+            org_id: None,
+            resources: Vec::new(),
+            exchange_audiences: Vec::new(),
+            allow_impersonation: false,
             client_id: id.to_owned(),
             name: id.to_owned(),
             client_type: ClientType::Confidential,

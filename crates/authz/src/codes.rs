@@ -107,6 +107,15 @@ pub struct AuthorizationCode {
     pub sid: String,
     /// Authentication methods (RFC 8176).
     pub amr: Vec<String>,
+    /// RFC 8707: the resources the request named; the access tokens' `aud`. Empty: the
+    /// issuer, as without resource indicators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The organisation the sign-in happened in (the `organization` authorization parameter or
+    /// the client's organisation); its claims go into tokens when the scope has
+    /// `organization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<uuid::Uuid>,
 }
 
 /// How many fresh grant ids to try before giving up on a collision (2^-128 each: this is for a

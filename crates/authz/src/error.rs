@@ -51,6 +51,9 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired.
     ExpiredToken,
+    /// RFC 8707 §2 and RFC 8693 §2.2.2: the requested resource or audience is unknown, not
+    /// allowed for the client, or malformed.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -79,6 +82,7 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }
@@ -123,6 +127,10 @@ impl OAuthError {
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     pub fn unauthorized_client(description: impl Into<String>) -> Self {

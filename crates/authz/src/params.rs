@@ -15,26 +15,52 @@ use oxide_auth::primitives::scope::Scope;
 /// Decoded query or form pairs, in the order received.
 pub type Params = Vec<(String, String)>;
 
+/// The parameters that may be repeated: `resource` (RFC 8707 §2, on authorization and token
+/// requests) and `audience` (RFC 8693 §2.1). Every other repeated name is an error.
+pub(crate) const REPEATABLE: [&str; 2] = ["resource", "audience"];
+
 /// A lookup view over [`Params`] that remembers which names were repeated.
 #[derive(Debug)]
 pub(crate) struct ParamMap<'a> {
     values: HashMap<&'a str, &'a str>,
-    /// Repeated names, in order of first repetition.
+    /// Repeated names, in order of first repetition ([`REPEATABLE`] names never).
     duplicates: Vec<&'a str>,
+    /// Every value of a [`REPEATABLE`] name, in order received.
+    repeated: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> ParamMap<'a> {
     pub(crate) fn new(params: &'a [(String, String)]) -> Self {
         let mut values = HashMap::with_capacity(params.len());
         let mut duplicates = Vec::new();
+        let mut repeated = Vec::new();
         for (name, value) in params {
+            if REPEATABLE.contains(&name.as_str()) {
+                repeated.push((name.as_str(), value.as_str()));
+            }
             if values.insert(name.as_str(), value.as_str()).is_some()
                 && !duplicates.contains(&name.as_str())
+                && !REPEATABLE.contains(&name.as_str())
             {
                 duplicates.push(name.as_str());
             }
         }
-        Self { values, duplicates }
+        Self {
+            values,
+            duplicates,
+            repeated,
+        }
+    }
+
+    /// Every non-empty value of a [`REPEATABLE`] parameter, in order, without repeats.
+    pub(crate) fn all(&self, name: &str) -> Vec<&'a str> {
+        let mut all: Vec<&'a str> = Vec::new();
+        for (_, value) in self.repeated.iter().filter(|(n, _)| *n == name) {
+            if !value.is_empty() && !all.contains(value) {
+                all.push(value);
+            }
+        }
+        all
     }
 
     /// The value, or `None` when absent or empty (RFC 6749 §3.1). A repeated name yields
@@ -115,6 +141,25 @@ mod tests {
         assert_eq!(map.first_duplicate(), Some("a"));
         assert_eq!(map.get("b"), None);
         assert_eq!(map.get("missing"), None);
+    }
+
+    #[test]
+    fn resource_and_audience_may_repeat_and_keep_every_value() {
+        let p = params(&[
+            ("resource", "https://a.example/"),
+            ("audience", "x"),
+            ("resource", ""),
+            ("resource", "https://b.example/"),
+            ("resource", "https://a.example/"),
+        ]);
+        let map = ParamMap::new(&p);
+        assert_eq!(map.first_duplicate(), None);
+        assert_eq!(
+            map.all("resource"),
+            ["https://a.example/", "https://b.example/"]
+        );
+        assert_eq!(map.all("audience"), ["x"]);
+        assert!(map.all("scope").is_empty());
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub(crate) struct FamilyRecord {
     pub granted_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexed_until: Option<i64>,
+    /// RFC 8707: the resources the request named; the access tokens' `aud`. Empty: the
+    /// issuer, as without resource indicators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The organisation the sign-in happened in (the `organization` authorization parameter or
+    /// the client's organisation); its claims go into tokens when the scope has
+    /// `organization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<uuid::Uuid>,
 }
 
 /// A family record as read, with the exact bytes a rotation must swap from.
@@ -163,6 +172,8 @@ mod tests {
             exp: 100,
             granted_at: Some(1),
             indexed_until: Some(200),
+            resources: Vec::new(),
+            org_id: None,
         }
     }
 

@@ -596,6 +596,8 @@ mod tests {
                 exp,
                 granted_at: Some(grant.issued_at),
                 indexed_until: Some(exp),
+                resources: Vec::new(),
+                org_id: None,
             };
             refresh_tokens::start(store, grant.grant, &family, ttl)
                 .await

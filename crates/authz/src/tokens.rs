@@ -34,6 +34,36 @@ pub(crate) struct AccessTokenRequest<'a> {
     pub grant_id: Option<&'a str>,
     /// The session store's epoch ([`crate::epoch`]), from [`Authz::current_epoch`].
     pub store_epoch: &'a str,
+    /// `aud`: the resources (RFC 8707 §2) or exchange audiences (RFC 8693 §2.1) asked for;
+    /// empty means the issuer.
+    pub audience: &'a [String],
+    /// RFC 8693 §4.1 `act` of a delegated token.
+    pub act: Option<Value>,
+    /// The token expires no later than this (RFC 8693: never after the subject token).
+    pub not_after: Option<i64>,
+    /// The organisation claims, when the scope has `organization`.
+    pub org: Option<&'a OrgClaims>,
+}
+
+/// The claims of scope `organization`: the organisation of the sign-in and the user's role in
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrgClaims {
+    pub org_id: String,
+    pub org_slug: String,
+    pub org_roles: Vec<String>,
+}
+
+impl OrgClaims {
+    /// Adds `org_id`, `org_slug` and `org_roles` to an ID token's or userinfo's claims.
+    pub(crate) fn insert_into(&self, claims: &mut Map<String, Value>) {
+        claims.insert("org_id".to_owned(), Value::String(self.org_id.clone()));
+        claims.insert("org_slug".to_owned(), Value::String(self.org_slug.clone()));
+        claims.insert(
+            "org_roles".to_owned(),
+            Value::Array(self.org_roles.iter().cloned().map(Value::String).collect()),
+        );
+    }
 }
 
 /// What an ID token repeats about the login.
@@ -46,6 +76,8 @@ pub(crate) struct IdTokenRequest<'a> {
     pub sid: &'a str,
     pub amr: &'a [String],
     pub access_token: &'a str,
+    /// The organisation claims, when the scope has `organization`.
+    pub org: Option<&'a OrgClaims>,
 }
 
 impl Authz {
@@ -62,11 +94,20 @@ impl Authz {
                 &"no active key for the access token algorithm",
             )
         })?;
-        let exp = now.saturating_add(settings.access_token_ttl.num_seconds());
+        let mut exp = now.saturating_add(settings.access_token_ttl.num_seconds());
+        if let Some(not_after) = request.not_after {
+            exp = exp.min(not_after);
+        }
+        let aud = if request.audience.is_empty() {
+            vec![settings.issuer.clone()]
+        } else {
+            request.audience.to_vec()
+        };
+        let org = request.org;
         let claims = AccessTokenClaims {
             iss: settings.issuer.clone(),
             sub: request.sub.to_owned(),
-            aud: vec![settings.issuer.clone()],
+            aud,
             client_id: request.client_id.to_owned(),
             scope: scope_string(request.scopes),
             iat: now,
@@ -76,6 +117,10 @@ impl Authz {
             sid: request.sid.map(str::to_owned),
             grant_id: request.grant_id.map(str::to_owned),
             store_epoch: Some(request.store_epoch.to_owned()),
+            act: request.act,
+            org_id: org.map(|org| org.org_id.clone()),
+            org_slug: org.map(|org| org.org_slug.clone()),
+            org_roles: org.map(|org| org.org_roles.clone()),
         };
         Ok(mint_access_token(key, &claims)?)
     }
@@ -120,6 +165,9 @@ impl Authz {
                     "acr".to_owned(),
                     Value::String(crate::acr::of_amr(request.amr).to_owned()),
                 );
+                if let Some(org) = request.org {
+                    org.insert_into(&mut extra);
+                }
                 extra
             },
         };

@@ -261,6 +261,26 @@ pub enum AuditAction {
     /// An administrator downloaded the audit log (details: format, filters, rows written).
     #[strum(serialize = "admin.audit_export")]
     AdminAuditExport,
+    /// A platform administrator created an organisation.
+    #[strum(serialize = "admin.org_create")]
+    AdminOrgCreate,
+    /// A platform administrator renamed, enabled or disabled an organisation.
+    #[strum(serialize = "admin.org_update")]
+    AdminOrgUpdate,
+    #[strum(serialize = "admin.org_delete")]
+    AdminOrgDelete,
+    /// A user was added to an organisation or their role in it changed (details: role).
+    #[strum(serialize = "admin.org_member_add")]
+    AdminOrgMemberAdd,
+    #[strum(serialize = "admin.org_member_remove")]
+    AdminOrgMemberRemove,
+    /// A sign-in to an organisation's client refused: the user is not a member, or the
+    /// organisation is disabled.
+    #[strum(serialize = "org.sign_in_refused")]
+    OrgSignInRefused,
+    /// RFC 8693 token exchange (details: client, subject, actor, audience, outcome reason).
+    #[strum(serialize = "token.exchange")]
+    TokenExchange,
 }
 
 impl AuditAction {
@@ -289,6 +309,8 @@ pub struct NewAuditEvent {
     pub details: serde_json::Value,
     /// The `x-request-id` of the request that caused the event, if a request did.
     pub request_id: Option<String>,
+    /// The organisation the event happened in ([`crate::RequestContext::org_id`]).
+    pub org_id: Option<uuid::Uuid>,
 }
 
 impl NewAuditEvent {
@@ -313,6 +335,7 @@ impl NewAuditEvent {
             outcome,
             details,
             request_id: ctx.request_id.clone(),
+            org_id: ctx.org_id,
         }
     }
 }
@@ -331,6 +354,7 @@ pub struct AuditEvent {
     pub outcome: AuditOutcome,
     pub details: serde_json::Value,
     pub request_id: Option<String>,
+    pub org_id: Option<uuid::Uuid>,
 }
 
 #[derive(Insertable)]
@@ -346,6 +370,7 @@ struct NewAuditRow<'a> {
     details: String,
     actor_kind: &'static str,
     request_id: Option<&'a str>,
+    org_id: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -362,6 +387,7 @@ pub(crate) struct AuditRow {
     details: String,
     actor_kind: String,
     request_id: Option<String>,
+    org_id: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEvent {
@@ -383,6 +409,11 @@ impl TryFrom<AuditRow> for AuditEvent {
             outcome: AuditOutcome::parse(&row.outcome)?,
             details,
             request_id: row.request_id,
+            org_id: row
+                .org_id
+                .as_deref()
+                .map(crate::users::parse_id)
+                .transpose()?,
         })
     }
 }
@@ -409,6 +440,7 @@ pub(crate) fn append(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryRes
             details: event.details.to_string(),
             actor_kind: event.actor_kind.as_str(),
             request_id: request_id.as_deref(),
+            org_id: event.org_id.map(crate::users::id_text),
         })
         .execute(conn)?;
     Ok(())

@@ -18,6 +18,7 @@ mod db;
 mod email_tokens;
 mod error;
 mod mail_outbox;
+pub mod organizations;
 mod password;
 mod schema;
 pub mod secrets;
@@ -45,7 +46,7 @@ pub use audit::{
 };
 pub use clients::{
     Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
-    TokenEndpointAuthMethod, is_plausible_client_id,
+    TokenEndpointAuthMethod, is_plausible_client_id, validate_resource,
 };
 pub use db::{Backend, Database};
 pub use email_tokens::{EmailTokenPurpose, IssuedToken, MAX_CODE_ATTEMPTS};
@@ -53,6 +54,7 @@ pub use error::IdentityError;
 pub use mail_outbox::{
     ClaimedMail, MailFailure, MailRetryPolicy, MailStatus, OutboxEntry, OutboxMail,
 };
+pub use organizations::{Membership, OrgRole, Organization};
 pub use password::{Argon2Params, PasswordHasher};
 pub use secrets::{MasterKey, SecretsError};
 pub use session_end_requests::{SessionEndReason, SessionEndRequest};

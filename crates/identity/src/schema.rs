@@ -16,6 +16,7 @@ diesel::table! {
         details -> Text,
         actor_kind -> Text,
         request_id -> Nullable<Text>,
+        org_id -> Nullable<Text>,
     }
 }
 
@@ -45,6 +46,30 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         require_2fa -> Bool,
         enabled -> Bool,
+        org_id -> Nullable<Text>,
+        resources -> Text,
+        exchange_audiences -> Text,
+        allow_impersonation -> Bool,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organization_members (org_id, user_id) {
+        org_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -183,6 +208,9 @@ diesel::joinable!(client_roles -> clients (client_id));
 diesel::joinable!(client_roles -> roles (role));
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(consents -> users (user_id));
+diesel::joinable!(clients -> organizations (org_id));
+diesel::joinable!(organization_members -> organizations (org_id));
+diesel::joinable!(organization_members -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
@@ -191,6 +219,8 @@ diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    organizations,
+    organization_members,
     client_roles,
     clients,
     consents,

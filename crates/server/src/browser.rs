@@ -86,6 +86,7 @@ pub fn csrf_matches(req: &HttpRequest, submitted: Option<&str>) -> bool {
 pub fn request_context(req: &HttpRequest) -> RequestContext {
     let request_id = crate::telemetry::current_request_id();
     RequestContext {
+        org_id: None,
         ip: req.peer_addr().map(|addr| addr.ip().to_string()),
         user_agent: req
             .headers()

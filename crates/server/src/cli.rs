@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage OAuth clients (relying parties and machine clients).
     #[command(subcommand)]
     Client(crate::cli_clients::ClientCommand),
+    /// Manage organisations (vendors) and their members.
+    #[command(subcommand)]
+    Org(crate::cli_orgs::OrgCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(crate::cli_clients::KeysCommand),
@@ -111,6 +114,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client(command) => crate::cli_clients::run_client(command, settings).await,
         Command::Keys(command) => crate::cli_clients::run_keys(command, settings).await,
+        Command::Org(command) => crate::cli_orgs::run(command, settings).await,
         Command::Mail(command) => crate::mail::run_command(command, settings).await,
         Command::Openapi => {
             print!("{}", crate::api::openapi::document_json());

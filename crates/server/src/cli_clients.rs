@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::builder::PossibleValue;
 use clap::{Args, Subcommand, ValueEnum};
 use gatehouse_identity::{
-    ClientError, ClientType, Database, GrantType, NewClient, TokenEndpointAuthMethod,
+    ClientError, ClientType, Database, GrantType, NewClient, TokenEndpointAuthMethod, organizations,
 };
 use gatehouse_tokens::Algorithm;
 use gatehouse_tokens::keystore::KeyManager;
@@ -97,7 +97,7 @@ pub struct CreateClient {
     /// error.
     #[arg(long)]
     pub public: bool,
-    /// Allowed grant types (repeatable), by their RFC 6749 and RFC 8628 names. Default:
+    /// Allowed grant types (repeatable), by their RFC 6749, RFC 8628 and RFC 8693 names. Default:
     /// authorization_code and refresh_token.
     #[arg(long = "grant", value_enum, value_name = "GRANT_TYPE")]
     pub grants: Vec<GrantArg>,
@@ -133,6 +133,22 @@ pub struct CreateClient {
     /// use the admin API as that role. Needs --grant client_credentials.
     #[arg(long = "role", value_parser = crate::cli::parse_role, value_name = "ROLE")]
     pub roles: Vec<gatehouse_identity::Role>,
+    /// The organisation (slug or id) the client belongs to: only its members sign in to it, and
+    /// its org admins manage it.
+    #[arg(long = "org", value_name = "ORG")]
+    pub org: Option<String>,
+    /// A resource (API identifier, an absolute URI) the client may ask tokens for with
+    /// `resource` (RFC 8707; repeatable).
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
+    /// An audience (a client id or resource URI) the client may ask for in a token exchange
+    /// (RFC 8693; repeatable). Needs --grant urn:ietf:params:oauth:grant-type:token-exchange.
+    #[arg(long = "exchange-audience", value_name = "AUD")]
+    pub exchange_audiences: Vec<String>,
+    /// Token exchange without an actor token (impersonation) is allowed; without this flag
+    /// only delegation is. Needs the token-exchange grant.
+    #[arg(long)]
+    pub allow_impersonation: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -211,7 +227,8 @@ fn client_type_and_auth_method(
             Ok((ClientType::Public, Some(TokenEndpointAuthMethod::None)))
         }
         (true, Some(method)) => bail!(
-            "--public conflicts with --auth-method {}: a public client has no secret to              authenticate with; leave --auth-method out or use none",
+            "--public conflicts with --auth-method {}: a public client has no secret to \
+             authenticate with; leave --auth-method out or use none",
             method.as_str()
         ),
         (false, method) => Ok((ClientType::Confidential, method)),
@@ -221,6 +238,13 @@ fn client_type_and_auth_method(
 fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyhow::Result<()> {
     let (client_type, token_endpoint_auth_method) =
         client_type_and_auth_method(args.public, args.auth_method.map(|m| m.0))?;
+    let org_id = match &args.org {
+        Some(org) => match organizations::find(db, org)? {
+            Some(organization) => Some(organization.id.to_string()),
+            None => bail!("--org: no organisation `{org}`"),
+        },
+        None => None,
+    };
     let master = load_master_key(settings)?;
     let hasher = client_secret_hasher(&master);
     let new = NewClient {
@@ -247,6 +271,10 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
         require_2fa: args.require_2fa,
+        org_id,
+        resources: args.resources,
+        exchange_audiences: args.exchange_audiences,
+        allow_impersonation: args.allow_impersonation,
     };
     if !args.roles.is_empty() && !new.grant_types.contains(&GrantType::ClientCredentials) {
         bail!(

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod browser;
 pub mod cli;
 pub mod cli_clients;
+pub mod cli_orgs;
 pub mod clock;
 pub mod config;
 pub mod health;

@@ -56,6 +56,10 @@ fn access_claims() -> AccessTokenClaims {
         sid: Some(SID.to_owned()),
         grant_id: Some("FOgrR2BvTnqDdNuDyQr9Kg".to_owned()),
         store_epoch: Some("3f9a0c4e5d6b7a81".to_owned()),
+        act: None,
+        org_id: None,
+        org_slug: None,
+        org_roles: None,
     }
 }
 

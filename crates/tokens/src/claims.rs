@@ -41,6 +41,18 @@ pub struct AccessTokenClaims {
     /// life. `None` only in tokens minted by other code (tests, older releases).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub store_epoch: Option<String>,
+    /// RFC 8693 §4.1: the party acting for `sub` (delegation), `{"sub": ...}`, nesting the
+    /// `act` of a token that was itself delegated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<Value>,
+    /// The organisation of the sign-in, with scope `organization`: `org_id`, `org_slug`,
+    /// `org_roles`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub org_slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub org_roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -58,6 +58,7 @@ fn event(
     outcome: AuditOutcome,
 ) -> NewAuditEvent {
     NewAuditEvent {
+        org_id: None,
         occurred_at: at,
         actor: Some(actor.to_owned()),
         actor_kind: gatehouse_identity::ActorKind::of_actor(Some(actor)),

@@ -154,6 +154,7 @@ async fn the_dashboard_counts_what_happened_and_charts_it_by_hour_and_day() {
 
 fn seeded(at: DateTime<Utc>, action: AuditAction, outcome: AuditOutcome) -> NewAuditEvent {
     NewAuditEvent {
+        org_id: None,
         occurred_at: at,
         actor: Some("seed".to_owned()),
         actor_kind: ActorKind::System,

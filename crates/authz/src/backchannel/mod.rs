@@ -359,6 +359,7 @@ impl Authz {
             AuditOutcome::Failure => AUDIT_FAILED,
         };
         let event = NewAuditEvent {
+            org_id: None,
             occurred_at: now,
             actor: None,
             // The server's own delivery job, not a request.

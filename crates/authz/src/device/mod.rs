@@ -250,6 +250,8 @@ impl Authz {
                 interval: INTERVAL_SECS,
                 last_poll: None,
                 state: DeviceState::Pending,
+                resources: Vec::new(),
+                org_id: None,
             };
             // The user code first: a taken one is drawn again before the device code exists.
             if !store
@@ -403,6 +405,10 @@ mod tests {
 
     fn client(scopes: &[&str]) -> Client {
         Client {
+            org_id: None,
+            resources: Vec::new(),
+            exchange_audiences: Vec::new(),
+            allow_impersonation: false,
             client_id: "c".into(),
             name: "TV".into(),
             client_type: gatehouse_identity::ClientType::Public,

@@ -37,6 +37,15 @@ pub(crate) struct DeviceRecord {
     /// When the device last polled.
     pub last_poll: Option<i64>,
     pub state: DeviceState,
+    /// RFC 8707: the resources the request named; the access tokens' `aud`. Empty: the
+    /// issuer, as without resource indicators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The organisation the sign-in happened in (the `organization` authorization parameter or
+    /// the client's organisation); its claims go into tokens when the scope has
+    /// `organization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<uuid::Uuid>,
 }
 
 /// Where the request stands.
@@ -158,6 +167,8 @@ mod tests {
             interval: INTERVAL_SECS,
             last_poll: None,
             state: DeviceState::Pending,
+            resources: Vec::new(),
+            org_id: None,
         }
     }
 

@@ -124,6 +124,8 @@ impl Authz {
                 refresh: client
                     .allows_grant(GrantType::RefreshToken)
                     .then_some(RefreshStep::Start),
+                resources: &stored.resources,
+                org_id: stored.org_id,
             },
             now_secs,
         )

@@ -65,6 +65,10 @@ impl Authz {
                 sid: None,
                 grant_id: None,
                 store_epoch: &store_epoch,
+                audience: &[],
+                act: None,
+                not_after: None,
+                org: None,
             },
             now.timestamp(),
         )?;

@@ -24,7 +24,7 @@ use gatehouse_identity::{Client, GrantType};
 use super::TokenResponse;
 use super::issue::{RefreshStep, UserGrant};
 use crate::device::DeviceRecords;
-use crate::device::state::{DeviceState, Poll};
+use crate::device::state::{DeviceRecord, DeviceState, Poll};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant_ids::GrantId;
 use crate::params::{ParamMap, has_scope};
@@ -98,7 +98,7 @@ impl Authz {
                         continue;
                     }
                     return self
-                        .issue_device_tokens(client, &record.scopes, approval, now_secs)
+                        .issue_device_tokens(client, &record, approval, now_secs)
                         .await;
                 }
             }
@@ -114,10 +114,11 @@ impl Authz {
     async fn issue_device_tokens(
         &self,
         client: &Client,
-        scopes: &[String],
+        record: &DeviceRecord,
         approval: DeviceState,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
+        let scopes = &record.scopes;
         let DeviceState::Approved {
             user_id,
             auth_time,
@@ -167,6 +168,8 @@ impl Authz {
                 grant,
                 refresh: (offline && client.allows_grant(GrantType::RefreshToken))
                     .then_some(RefreshStep::Start),
+                resources: &record.resources,
+                org_id: record.org_id,
             },
             now,
         )

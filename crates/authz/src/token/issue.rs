@@ -34,6 +34,10 @@ pub(super) struct UserGrant<'a> {
     /// What happens to the grant's refresh-token family; `None` when the client gets no
     /// refresh tokens.
     pub refresh: Option<RefreshStep>,
+    /// RFC 8707: the resources of the grant, the access token's `aud` (empty: the issuer).
+    pub resources: &'a [String],
+    /// The organisation of the sign-in ([`crate::codes::AuthorizationCode::org_id`]).
+    pub org_id: Option<uuid::Uuid>,
 }
 
 /// The refresh token a grant comes with.
@@ -70,6 +74,8 @@ impl Authz {
                     // The code exchange indexed the grant just before (`record_session_grant`).
                     granted_at: Some(now),
                     indexed_until: Some(self.grant_index_until(now)),
+                    resources: grant.resources.to_vec(),
+                    org_id: grant.org_id,
                 };
                 let ttl = ttl(settings.refresh_token_ttl);
                 match refresh_tokens::start(self.store(), grant.grant, &record, ttl).await? {
@@ -92,6 +98,9 @@ impl Authz {
         let sub = grant.user.id.to_string();
         let grant_id = grant.grant.to_string();
         let store_epoch = self.current_epoch().await?;
+        let org = self
+            .organization_claims(grant.org_id, grant.user, grant.scopes)
+            .await?;
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &sub,
@@ -102,6 +111,10 @@ impl Authz {
                 sid: Some(grant.sid),
                 grant_id: Some(&grant_id),
                 store_epoch: &store_epoch,
+                audience: grant.resources,
+                act: None,
+                not_after: None,
+                org: org.as_ref(),
             },
             now,
         )?;
@@ -117,6 +130,7 @@ impl Authz {
                     sid: grant.sid,
                     amr: grant.amr,
                     access_token: &access,
+                    org: org.as_ref(),
                 },
                 now,
             )?)

@@ -20,6 +20,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh;
+pub mod token_exchange;
 
 mod issue;
 
@@ -76,6 +77,7 @@ impl Authz {
             Ok(GrantType::RefreshToken) => self.refresh(&form, &client, now).await,
             Ok(GrantType::ClientCredentials) => self.client_credentials(&form, &client, now).await,
             Ok(GrantType::DeviceCode) => self.redeem_device_code(&form, &client, now).await,
+            Ok(GrantType::TokenExchange) => self.exchange_token(&form, &client, now).await,
             Err(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type must be {}", supported_grant_types()),

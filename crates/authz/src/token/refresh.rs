@@ -145,6 +145,8 @@ impl Authz {
                 nonce: None,
                 grant: family,
                 refresh: Some(RefreshStep::Rotated(next.generation)),
+                resources: &next.resources,
+                org_id: next.org_id,
             },
             now_secs,
         )

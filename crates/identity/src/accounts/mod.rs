@@ -58,6 +58,10 @@ pub struct RequestContext {
     /// The request's `x-request-id`, so an event can be matched with the request's log lines
     /// and with the id a user quotes from an error page. `None` outside a request.
     pub request_id: Option<String>,
+    /// The organisation the request acts in (an org admin's scope, a sign-in to an
+    /// organisation's client): recorded with its audit events, so the organisation's admins
+    /// read them. `None`: platform-wide.
+    pub org_id: Option<uuid::Uuid>,
 }
 
 impl RequestContext {

@@ -90,6 +90,9 @@ pub struct ClientPatch {
     pub require_2fa: Option<bool>,
     pub first_party: Option<bool>,
     pub enabled: Option<bool>,
+    pub resources: Option<Vec<String>>,
+    pub exchange_audiences: Option<Vec<String>>,
+    pub allow_impersonation: Option<bool>,
 }
 
 /// What rotating a client's secret came to.
@@ -238,6 +241,9 @@ pub fn update(
                 clients::first_party.eq(revised.first_party),
                 clients::enabled.eq(revised.enabled),
                 clients::updated_at.eq(to_db(revised.updated_at)),
+                clients::resources.eq(to_json_array(&revised.resources)),
+                clients::exchange_audiences.eq(to_json_array(&revised.exchange_audiences)),
+                clients::allow_impersonation.eq(revised.allow_impersonation),
             ))
             .execute(conn)?;
         Ok(Ok(with_roles(conn, vec![revised])?.pop()))

@@ -15,6 +15,7 @@ use diesel::prelude::*;
 
 pub(crate) use queries::{delete, find, insert, list, roles_of, set_roles};
 pub use secret::ClientSecretHasher;
+pub use validation::validate_resource;
 
 use crate::db::{from_db, from_json_array, stored};
 use crate::error::IdentityError;
@@ -92,7 +93,7 @@ impl FromStr for TokenEndpointAuthMethod {
 }
 
 /// The grants a client may use, by their `grant_type` values (RFC 6749 §4.1, §4.4, §6;
-/// RFC 8628 §3.4 for the device authorization grant).
+/// RFC 8628 §3.4 for the device authorization grant, RFC 8693 §2.1 for token exchange).
 ///
 /// The one definition every surface reads: the token endpoint dispatches on
 /// [`GrantType::from_str`], discovery advertises [`GrantType::ALL`] as `grant_types_supported`
@@ -106,15 +107,20 @@ pub enum GrantType {
     /// RFC 8628 §3.4: the device authorization grant, named by its URN.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693 §2.1: token exchange, for confidential clients registered with the audiences
+    /// they may ask for.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant the token endpoint implements.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     /// The `grant_type` value (RFC 6749 §4.1.3, §4.4.2, §6; RFC 8628 §3.4).
@@ -124,6 +130,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -137,6 +144,7 @@ impl FromStr for GrantType {
             "refresh_token" => Ok(GrantType::RefreshToken),
             "client_credentials" => Ok(GrantType::ClientCredentials),
             "urn:ietf:params:oauth:grant-type:device_code" => Ok(GrantType::DeviceCode),
+            "urn:ietf:params:oauth:grant-type:token-exchange" => Ok(GrantType::TokenExchange),
             other => Err(format!("unknown grant type `{other}`")),
         }
     }
@@ -177,6 +185,17 @@ pub struct Client {
     /// `false`: an administrator disabled it; the protocol treats it as unknown (refused at
     /// `/authorize` and `/token`, its tokens inactive at introspection) until it is enabled.
     pub enabled: bool,
+    /// The organisation the client belongs to, if any: only its members sign in to it, and
+    /// its org admins manage it.
+    pub org_id: Option<String>,
+    /// RFC 8707: the resources (absolute URIs naming APIs) the client may ask tokens for with
+    /// `resource`; they become the access token's `aud`.
+    pub resources: Vec<String>,
+    /// RFC 8693: the audiences (client ids or resource URIs) a token exchange by this client may
+    /// ask for; empty unless it has the token-exchange grant.
+    pub exchange_audiences: Vec<String>,
+    /// RFC 8693 §1.1: a token exchange without an actor token (impersonation) is allowed.
+    pub allow_impersonation: bool,
 }
 
 impl Client {
@@ -212,6 +231,14 @@ pub struct NewClient {
     /// Only together with a `backchannel_logout_uri`.
     pub backchannel_logout_session_required: bool,
     pub require_2fa: bool,
+    /// An organisation's id (the CLI resolves a slug first).
+    pub org_id: Option<String>,
+    /// Absolute URIs without a fragment (RFC 8707 §2).
+    pub resources: Vec<String>,
+    /// Needs the token-exchange grant, which needs at least one.
+    pub exchange_audiences: Vec<String>,
+    /// Only with the token-exchange grant.
+    pub allow_impersonation: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +293,10 @@ pub(crate) fn prepare(
         backchannel_logout_session_required: new.backchannel_logout_session_required,
         require_2fa: new.require_2fa,
         enabled: true,
+        org_id: new.org_id.clone(),
+        resources: valid.resources,
+        exchange_audiences: valid.exchange_audiences,
+        allow_impersonation: new.allow_impersonation,
     };
     Ok((client, secret))
 }
@@ -305,6 +336,12 @@ pub(crate) fn revise(
             && backchannel_logout_uri.is_some(),
         backchannel_logout_uri,
         require_2fa: patch.require_2fa.unwrap_or(current.require_2fa),
+        org_id: current.org_id.clone(),
+        resources: pick(&patch.resources, &current.resources),
+        exchange_audiences: pick(&patch.exchange_audiences, &current.exchange_audiences),
+        allow_impersonation: patch
+            .allow_impersonation
+            .unwrap_or(current.allow_impersonation),
     };
     let valid = validation::validate(&new)?;
     Ok(Client {
@@ -325,6 +362,10 @@ pub(crate) fn revise(
         backchannel_logout_session_required: new.backchannel_logout_session_required,
         require_2fa: new.require_2fa,
         enabled: patch.enabled.unwrap_or(current.enabled),
+        org_id: new.org_id,
+        resources: valid.resources,
+        exchange_audiences: valid.exchange_audiences,
+        allow_impersonation: new.allow_impersonation,
     })
 }
 
@@ -367,6 +408,10 @@ pub(crate) struct ClientRow {
     backchannel_logout_session_required: bool,
     require_2fa: bool,
     enabled: bool,
+    org_id: Option<String>,
+    resources: String,
+    exchange_audiences: String,
+    allow_impersonation: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -382,6 +427,8 @@ impl TryFrom<ClientRow> for Client {
             .map(|grant| grant.parse())
             .collect::<Result<_, _>>()
             .map_err(corrupt)?;
+        let resources = list(&row.resources, "resources")?;
+        let exchange_audiences = list(&row.exchange_audiences, "exchange_audiences")?;
         Ok(Client {
             client_type: row.client_type.parse().map_err(corrupt)?,
             redirect_uris: list(&row.redirect_uris, "redirect_uris")?,
@@ -403,6 +450,10 @@ impl TryFrom<ClientRow> for Client {
             backchannel_logout_session_required: row.backchannel_logout_session_required,
             require_2fa: row.require_2fa,
             enabled: row.enabled,
+            org_id: row.org_id,
+            resources,
+            exchange_audiences,
+            allow_impersonation: row.allow_impersonation,
         })
     }
 }
@@ -444,8 +495,9 @@ mod tests {
             GrantType::RefreshToken => 1,
             GrantType::ClientCredentials => 2,
             GrantType::DeviceCode => 3,
+            GrantType::TokenExchange => 4,
         };
-        assert_eq!(GrantType::ALL.map(grant_position), [0, 1, 2, 3]);
+        assert_eq!(GrantType::ALL.map(grant_position), [0, 1, 2, 3, 4]);
         let method_position = |method| match method {
             TokenEndpointAuthMethod::ClientSecretBasic => 0,
             TokenEndpointAuthMethod::ClientSecretPost => 1,

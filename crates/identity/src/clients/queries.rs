@@ -28,6 +28,10 @@ struct NewClientRow<'a> {
     backchannel_logout_session_required: bool,
     require_2fa: bool,
     enabled: bool,
+    org_id: Option<&'a str>,
+    resources: String,
+    exchange_audiences: String,
+    allow_impersonation: bool,
 }
 
 pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()> {
@@ -51,6 +55,10 @@ pub(crate) fn insert(conn: &mut DbConnection, client: &Client) -> QueryResult<()
             backchannel_logout_session_required: client.backchannel_logout_session_required,
             require_2fa: client.require_2fa,
             enabled: client.enabled,
+            org_id: client.org_id.as_deref(),
+            resources: to_json_array(&client.resources),
+            exchange_audiences: to_json_array(&client.exchange_audiences),
+            allow_impersonation: client.allow_impersonation,
         })
         .execute(conn)?;
     Ok(())

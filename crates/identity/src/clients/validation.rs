@@ -29,7 +29,14 @@ pub(crate) struct ValidClient {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub id_token_signed_response_alg: String,
     pub backchannel_logout_uri: Option<String>,
+    pub resources: Vec<String>,
+    pub exchange_audiences: Vec<String>,
 }
+
+/// Most resources or exchange audiences one client may register.
+pub(crate) const TARGETS_MAX: usize = 50;
+/// Longest resource URI or exchange audience.
+pub(crate) const TARGET_MAX_CHARS: usize = 255;
 
 pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
     validate_name(&new.name)?;
@@ -117,6 +124,43 @@ pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
         None => None,
     };
 
+    let resources = validate_targets("resources", &new.resources, |resource| {
+        validate_resource(resource)
+    })?;
+    let exchange_audiences =
+        validate_targets("exchange_audiences", &new.exchange_audiences, |audience| {
+            validate_exchange_audience(audience)
+        })?;
+    if grant_types.contains(&GrantType::TokenExchange) {
+        // RFC 8693 §2.1 leaves client authentication to the server; a public client could be
+        // anyone, so exchanging another party's token is for confidential clients only.
+        if client_type == ClientType::Public {
+            return Err(ClientError::invalid(
+                "grant_types",
+                "a public client cannot use token exchange: it cannot authenticate",
+            ));
+        }
+        if exchange_audiences.is_empty() {
+            return Err(ClientError::invalid(
+                "exchange_audiences",
+                "token exchange needs at least one audience the client may ask for",
+            ));
+        }
+    } else {
+        if !exchange_audiences.is_empty() {
+            return Err(ClientError::invalid(
+                "exchange_audiences",
+                "only for a client with the token-exchange grant",
+            ));
+        }
+        if new.allow_impersonation {
+            return Err(ClientError::invalid(
+                "allow_impersonation",
+                "only for a client with the token-exchange grant",
+            ));
+        }
+    }
+
     Ok(ValidClient {
         client_type,
         redirect_uris,
@@ -126,7 +170,53 @@ pub(crate) fn validate(new: &NewClient) -> Result<ValidClient, ClientError> {
         token_endpoint_auth_method,
         id_token_signed_response_alg,
         backchannel_logout_uri,
+        resources,
+        exchange_audiences,
     })
+}
+
+/// At most [`TARGETS_MAX`] entries of at most [`TARGET_MAX_CHARS`] characters, each passing
+/// `check`; repeats removed.
+fn validate_targets(
+    field: &'static str,
+    targets: &[String],
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, ClientError> {
+    if targets.len() > TARGETS_MAX {
+        return Err(ClientError::invalid(
+            field,
+            format!("at most {TARGETS_MAX} are allowed"),
+        ));
+    }
+    for target in targets {
+        if target.chars().count() > TARGET_MAX_CHARS {
+            return Err(ClientError::invalid(
+                field,
+                format!("each must be at most {TARGET_MAX_CHARS} characters long"),
+            ));
+        }
+        check(target)
+            .map_err(|reason| ClientError::invalid(field, format!("`{target}` {reason}")))?;
+    }
+    Ok(dedup(targets))
+}
+
+/// RFC 8707 §2: "an absolute URI, as specified by Section 4.3 of RFC 3986", which "MUST NOT
+/// include a fragment component". Kept as written: requests must name it exactly.
+pub fn validate_resource(resource: &str) -> Result<(), String> {
+    parse_registered_uri(resource, "RFC 8707 §2").map(|_| ())
+}
+
+/// RFC 8693 §2.1 `audience`: "the logical name of the target service"; ours are client ids
+/// (printable ASCII without spaces) or resource URIs.
+fn validate_exchange_audience(audience: &str) -> Result<(), String> {
+    if audience.contains(':') {
+        return validate_resource(audience);
+    }
+    if audience.is_empty() || !audience.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        return Err("must be a client id or an absolute URI".to_owned());
+    }
+    Ok(())
 }
 
 /// Shown on the consent page, so it must be something a person can read.

@@ -21,6 +21,7 @@ fn record(
     outcome: AuditOutcome,
 ) {
     db.append_audit(&NewAuditEvent {
+        org_id: None,
         occurred_at: at,
         actor: Some(actor.to_owned()),
         actor_kind: crate::ActorKind::of_actor(Some(actor)),

@@ -110,6 +110,10 @@ fn a_public_client_has_no_secret_and_authenticates_with_none() {
 fn every_field_round_trips_including_json_that_needs_escaping() {
     let fx = fixture();
     let new = NewClient {
+        org_id: None,
+        resources: Vec::new(),
+        exchange_audiences: Vec::new(),
+        allow_impersonation: false,
         name: "Ünïcode \"quoted\" name".to_owned(),
         client_type: Some(ClientType::Confidential),
         redirect_uris: vec![

@@ -21,6 +21,7 @@ const USER_SEARCH: &str = "2026-11-30-000007_user_search";
 const CLIENT_ENABLED: &str = "2026-11-30-000008_client_enabled";
 const USER_COUNTS: &str = "2026-11-30-000009_user_counts";
 const AUDIT_CONTEXT: &str = "2026-11-30-000011_audit_context";
+const ORGANIZATIONS: &str = "2026-11-30-000012_organizations";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -36,6 +37,7 @@ fn all_migrations() -> Vec<String> {
         CLIENT_ENABLED.to_owned(),
         USER_COUNTS.to_owned(),
         AUDIT_CONTEXT.to_owned(),
+        ORGANIZATIONS.to_owned(),
     ]
 }
 
@@ -248,6 +250,7 @@ fn audit_events_round_trip_newest_first() {
     ] {
         fx.db
             .append_audit(&NewAuditEvent {
+                org_id: None,
                 occurred_at: t0() + chrono::Duration::minutes(minute),
                 actor: (minute == 1).then(|| "admin".to_owned()),
                 actor_kind: crate::ActorKind::System,
@@ -287,6 +290,7 @@ fn audit_events_round_trip_newest_first() {
 fn audit_ids_grow_with_insertion() {
     let fx = fixture();
     let event = NewAuditEvent {
+        org_id: None,
         occurred_at: t0(),
         actor: None,
         actor_kind: crate::ActorKind::Anonymous,

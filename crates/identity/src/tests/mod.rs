@@ -61,6 +61,7 @@ pub(crate) fn registration(username: &str) -> Registration {
 
 pub(crate) fn ctx() -> RequestContext {
     RequestContext {
+        org_id: None,
         ip: Some("192.0.2.7".to_owned()),
         user_agent: Some("gatehouse-tests".to_owned()),
         actor: None,

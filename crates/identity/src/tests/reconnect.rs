@@ -37,6 +37,7 @@ fn open_idle_connections(fx: &Fixture, count: usize) {
 
 fn audit_event() -> NewAuditEvent {
     NewAuditEvent {
+        org_id: None,
         occurred_at: t0(),
         actor: None,
         actor_kind: crate::ActorKind::Anonymous,

@@ -75,6 +75,7 @@ fn audit_text_holding_a_nul_is_stored_with_a_replacement_character() {
     let fx = fixture();
     fx.db
         .append_audit(&NewAuditEvent {
+            org_id: None,
             occurred_at: t0(),
             actor: Some("cli\0".to_owned()),
             actor_kind: crate::ActorKind::System,

@@ -58,6 +58,10 @@ pub fn access_claims() -> AccessTokenClaims {
         sid: Some("session-1".into()),
         grant_id: Some("family-1".into()),
         store_epoch: Some("3f9a0c4e5d6b7a81".into()),
+        act: None,
+        org_id: None,
+        org_slug: None,
+        org_roles: None,
     }
 }
 

@@ -119,6 +119,10 @@ pub fn mint(keys: &KeySet, alg: Algorithm, now: DateTime<Utc>) -> String {
         sid: None,
         grant_id: None,
         store_epoch: None,
+        act: None,
+        org_id: None,
+        org_slug: None,
+        org_roles: None,
     };
     mint_access_token(keys.active(alg).expect("active key"), &claims).expect("mint")
 }

@@ -371,6 +371,10 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let body: NewClientRequest = json_body(&req, payload).await?;
     let new = NewClient {
+        org_id: None,
+        resources: Vec::new(),
+        exchange_audiences: Vec::new(),
+        allow_impersonation: false,
         name: body.name,
         client_type: body.client_type,
         redirect_uris: body.redirect_uris,
@@ -469,6 +473,9 @@ pub async fn update(
 ) -> Result<HttpResponse, Problem> {
     let body: ClientPatchRequest = json_body(&req, payload).await?;
     let patch = ClientPatch {
+        allow_impersonation: None,
+        exchange_audiences: None,
+        resources: None,
         name: body.name,
         redirect_uris: body.redirect_uris,
         post_logout_redirect_uris: body.post_logout_redirect_uris,

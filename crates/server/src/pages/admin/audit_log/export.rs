@@ -146,6 +146,7 @@ mod tests {
 
     fn event(actor: &str, user_agent: &str) -> AuditEvent {
         AuditEvent {
+            org_id: None,
             id: 7,
             occurred_at: chrono::Utc
                 .with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
