@@ -2,10 +2,14 @@
 # Load benchmark: a release `gatehouse` pinned to one core, driven by wrk from another core.
 #
 # usage: tests/load/run.sh [--smoke] [--duration SECS] [--backend embedded|postgres|all]
-#                          [--connections N] [--bin PATH]
+#                          [--connections N] [--bin PATH] [--only GROUP]...
 #   --smoke      2 s per scenario (what CI runs); default 10 s
 #   --backend    embedded = SQLite + in-process store; postgres = Postgres + Redis; default all
 #   --bin        use this binary instead of building target/release/gatehouse
+#   --only       run only this group of scenarios (repeatable): core (discovery, JWKS,
+#                client_credentials, refresh, introspection, userinfo, code flow, login), totp,
+#                storm, admin_search, device_poll, token_exchange, pages; default all. The
+#                reference rates, the idle RSS and the seeding of the core user always run.
 # env: LOAD_PG_URL (default postgres://postgres@127.0.0.1:5432), LOAD_REDIS_URL
 #      (default redis://127.0.0.1:6379), SERVER_CORE (1), CLIENT_CORE (0).
 #
@@ -26,6 +30,11 @@
 # The device polling scenario (lua/device_poll.lua) starts DEVICE_POLL_CODES (default 128) device
 # authorizations for a public device client and polls them round robin; their 400s
 # (authorization_pending, slow_down) are expected answers, not errors.
+# The token exchange scenario (lua/token_exchange.lua, RFC 8693) registers a first-party chatbot
+# (`gatehouse client create ... --grant urn:ietf:params:oauth:grant-type:token-exchange
+# --exchange-audience URI`), gets the load user's access token for it and its own
+# client_credentials token (seed.py exchange), and exchanges them again and again: a delegation
+# to the API, with `act`, each one audited.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -34,6 +43,8 @@ duration=10
 backends="embedded postgres"
 conns=32
 bin=""
+only=""
+groups="core totp storm admin_search device_poll token_exchange pages"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) duration=2 ;;
@@ -41,7 +52,10 @@ while [ $# -gt 0 ]; do
     --backend) case "$2" in all) backends="embedded postgres" ;; *) backends="$2" ;; esac; shift ;;
     --connections) conns="$2"; shift ;;
     --bin) bin="$2"; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --only)
+      case " $groups " in *" $2 "*) only="$only $2" ;; *) echo "--only: one of: $groups" >&2; exit 2 ;; esac
+      shift ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -120,6 +134,9 @@ record reference "ES256 verify (openssl speed)" "$es256_verify" "" "" ""
 record reference "argon2id verify m=19456 t=2 p=1 (argon2 0.6)" "$argon2_per_sec" "" "" ""
 
 # --- one backend -------------------------------------------------------------------------------
+# wanted GROUP: whether --only selected it (everything without --only).
+wanted() { [ -z "$only" ] || case " $only " in *" $1 "*) true ;; *) false ;; esac; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wrk_run NAME SCRIPT [VAR=value ...]: runs wrk with common.lua + SCRIPT; prints the RESULT line.
@@ -244,6 +261,10 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   fi
 
   local form=HEADER_1="Content-Type: application/x-www-form-urlencoded"
+  local login_body="username=loaduser&password=$(sed 's/ /+/g' <<<"$password")&csrf_token=$CSRF_TOKEN"
+  local login_args=(static METHOD=POST REQ_PATH=/login BODY="$login_body" "$form"
+    HEADER_2="Cookie: gh_csrf=$CSRF_COOKIE")
+  if wanted core; then
   scenario "$backend" "GET /.well-known/openid-configuration" static \
     REQ_PATH=/.well-known/openid-configuration
   scenario "$backend" "GET /jwks.json" static REQ_PATH=/jwks.json
@@ -261,16 +282,15 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   scenario "$backend" "code flow: authorize + token (flows/s)" codeflow \
     AUTHORIZE_PATH="$authorize_path" SESSION_COOKIE="$SESSION_COOKIE" BASIC_AUTH="$basic" \
     REDIRECT_URI_ENC="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect")"
-  local login_body="username=loaduser&password=$(sed 's/ /+/g' <<<"$password")&csrf_token=$CSRF_TOKEN"
-  local login_args=(static METHOD=POST REQ_PATH=/login BODY="$login_body" "$form"
-    HEADER_2="Cookie: gh_csrf=$CSRF_COOKIE")
   scenario "$backend" "POST /login (argon2id)" "${login_args[@]}"
+  fi
 
   # TOTP logins: POST /login, then POST /login/second-factor with the user's code (totp.py). Each
   # user has at least one login left (the next step's code) and gains one per 30 s step, so seed
   # enough for the whole run at the argon2id rate (the ceiling: one verify per login), plus the
   # users in flight.
   local totp_users totp_file="$work/totp-users-$backend.jsonl" line
+  if wanted totp; then
   totp_users=$(python3 -c "import math; print(math.ceil($argon2_per_sec * $duration * 1.4) + $conns)")
   echo "  seeding $totp_users TOTP users (register + sign in + enrol)" >&2
   taskset -c "$client_core" python3 "$here/totp.py" seed "$base" "$totp_users" 8 "$totp_file"
@@ -278,8 +298,10 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   line=$(taskset -c "$client_core" python3 "$here/totp.py" run "$base" "$totp_file" "$conns" "$duration")
   record_line "$backend" "TOTP login: password + code (logins/s)" "$line"
   echo "    server RSS now $(($(rss "$server" VmRSS) / 1024)) MB" >&2
+  fi
 
   # Login storm: the hashing pool saturated for the whole client_credentials run.
+  if wanted storm; then
   echo "  login storm + client_credentials" >&2
   local storm_out="$work/storm-$backend.txt"
   (duration=$((duration + 2)) wrk_run storm-login "${login_args[@]}" >"$storm_out") &
@@ -290,10 +312,12 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   wait "$storm"
   record_line "$backend" "POST /token client_credentials DURING login storm" "$line"
   record_line "$backend" "POST /login (the storm itself)" "$(cat "$storm_out")"
+  fi
 
   # Admin search over ADMIN_SEARCH_USERS users written straight into the database (seed_users.py
   # says why not through the API), with a client_credentials token of the service account.
   local dialect=sqlite seed_target="$work/gatehouse.db" seed seeded_users admin_token
+  if wanted admin_search; then
   if [ "$backend" = postgres ]; then dialect=postgres seed_target="$pg_url/$pg_db"; fi
   echo "  seeding $admin_search_users users for the admin search (SQL)" >&2
   seed=$(python3 "$here/seed_users.py" "$dialect" "$seed_target" "$admin_search_users" loaduser)
@@ -310,11 +334,13 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   [ "$found" -gt 0 ] || { echo "admin search found no seeded user" >&2; return 1; }
   scenario "$backend" "GET /api/v1/admin/users?search= ($(python3 -c \
     "print(f'{$seeded_users:,}')") users)" admin_search ADMIN_TOKEN="$admin_token"
+  fi
 
   # Device authorization polling (RFC 8628 §3.4): DEVICE_POLL_CODES pending device codes of a
   # public device client, polled round robin; every answer is authorization_pending or
   # slow_down, which lua/device_poll.lua counts as expected rather than as errors.
   local device_client device_client_id device_codes
+  if wanted device_poll; then
   device_client=$("$bin" client create --name "Load device" --public \
     --grant urn:ietf:params:oauth:grant-type:device_code --scope openid --json)
   device_client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$device_client")
@@ -338,14 +364,52 @@ PY
 )
   scenario "$backend" "POST /token device_code polling (pending)" device_poll \
     DEVICE_CODES="$device_codes" CLIENT_ID="$device_client_id"
+  fi
+
+  # Token exchange (RFC 8693 §2): the chatbot delegates loaduser's token to the API, with its
+  # service account as actor (lua/token_exchange.lua).
+  local chatbot chatbot_id chatbot_secret exchange_seed exchanged
+  local api="https://api.load.example.test/" chatbot_scope="openid api:read"
+  local SUBJECT_TOKEN ACTOR_TOKEN
+  if wanted token_exchange; then
+  chatbot=$("$bin" client create --name "Load chatbot" --redirect-uri "$redirect" --first-party \
+    --grant authorization_code --grant client_credentials \
+    --grant urn:ietf:params:oauth:grant-type:token-exchange --exchange-audience "$api" \
+    --scope "$chatbot_scope" --json)
+  chatbot_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$chatbot")
+  chatbot_secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$chatbot")
+  exchange_seed=$(python3 "$here/seed.py" exchange "$base" "$chatbot_id" "$chatbot_secret" \
+    loaduser "$password" "$redirect" "$chatbot_scope")
+  eval "$exchange_seed"
+  # The figure means something only if the answer is the delegated token.
+  exchanged=$(curl -sS "$base/token" -u "$chatbot_id:$chatbot_secret" \
+    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    -d subject_token="$SUBJECT_TOKEN" -d actor_token="$ACTOR_TOKEN" \
+    -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+    -d actor_token_type=urn:ietf:params:oauth:token-type:access_token \
+    --data-urlencode audience="$api" -d scope=api:read)
+  python3 -c 'import base64, json, sys
+answer = json.loads(sys.argv[2])
+if answer.get("issued_token_type") != "urn:ietf:params:oauth:token-type:access_token":
+    sys.exit(f"token exchange failed: {answer}")
+part = answer["access_token"].split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+if claims.get("act") != {"sub": sys.argv[1]}:
+    sys.exit(f"exchanged token without the actor: {claims}")' "$chatbot_id" "$exchanged" || return 1
+  scenario "$backend" "POST /token token-exchange (delegation)" token_exchange \
+    SUBJECT_TOKEN="$SUBJECT_TOKEN" ACTOR_TOKEN="$ACTOR_TOKEN" AUDIENCE="$api" SCOPE=api:read \
+    BASIC_AUTH="Basic $(printf '%s:%s' "$chatbot_id" "$chatbot_secret" | base64 -w0)"
+  fi
 
   # Sign-up and reset pages, and the reset request API. Last, so that the reset requests the
   # server carries out in the background (a write and a queued mail each, as long as its bounded
   # queue has room) cannot weigh on the figures above.
+  if wanted pages; then
   scenario "$backend" "GET /register (sign-up page)" static REQ_PATH=/register
   scenario "$backend" "POST /api/v1/password-resets (known address, 202)" static METHOD=POST \
     REQ_PATH=/api/v1/password-resets BODY='{"email":"loaduser@example.com"}' \
     HEADER_1="Content-Type: application/json"
+  fi
 
   record "$backend" "RSS after load (VmRSS / VmHWM, MB)" \
     "$(($(rss "$server" VmRSS) / 1024)) / $(($(rss "$server" VmHWM) / 1024))" "" "" ""

@@ -3,11 +3,19 @@
 runs real authorization code flows, and prints what the wrk scripts need as shell assignments.
 
 usage: seed.py BASE_URL CLIENT_ID CLIENT_SECRET USERNAME PASSWORD REDIRECT_URI REFRESH_POOL OUT_DIR
+       seed.py exchange BASE_URL CLIENT_ID CLIENT_SECRET USERNAME PASSWORD REDIRECT_URI SCOPE
 
 Writes OUT_DIR/refresh_tokens.lua (the refresh-token pool) and prints `KEY=value` lines:
 SESSION_COOKIE, CSRF_COOKIE, CSRF_TOKEN, ACCESS_TOKEN (a user token with openid profile email),
 SESSION_HANDLE (SHA-256 of the session cookie, its store key), UNUSED_CODE (a live code that is
 never exchanged, for measuring its size in the store).
+
+`exchange` prepares the token-exchange scenario (RFC 8693) for a first-party client registered
+for authorization_code, client_credentials and the token-exchange grant: it signs USERNAME in
+afresh (the session of the first form may have been pushed out by the login scenarios since),
+runs one code flow for that client and prints SUBJECT_TOKEN (the user's access token with SCOPE,
+issued to the client, so the client may exchange it) and ACTOR_TOKEN (the client's own
+client_credentials token, the actor of the delegation).
 Standard library only, no redirects followed.
 """
 import base64
@@ -18,13 +26,19 @@ import re
 import sys
 import urllib.parse
 
-base, client_id, client_secret, username, password, redirect_uri, pool, out_dir = sys.argv[1:9]
-pool = int(pool)
+exchange_mode = len(sys.argv) > 1 and sys.argv[1] == "exchange"
+if exchange_mode:
+    base, client_id, client_secret, username, password, redirect_uri, scope = sys.argv[2:9]
+else:
+    base, client_id, client_secret, username, password, redirect_uri, pool, out_dir = sys.argv[1:9]
+    pool = int(pool)
+    scope = "openid profile email offline_access"
 url = urllib.parse.urlsplit(base)
 conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
 basic = "Basic " + base64.b64encode(
     f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}".encode()
 ).decode()
+form_headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic}
 
 
 def request(method, path, body=None, headers=None):
@@ -43,32 +57,35 @@ def cookie(headers, name):
     sys.exit(f"seed: no {name} cookie in response")
 
 
-# Log in through the form, as a browser would: the CSRF cookie and form token come from GET.
-status, headers, body = request("GET", "/login")
-csrf_cookie = cookie(headers, "gh_csrf")
-match = re.search(rb'name="csrf_token" value="([^"]+)"', body)
-if status != 200 or not match:
-    sys.exit(f"seed: GET /login returned {status} without a csrf token")
-csrf_token = match.group(1).decode()
-form = urllib.parse.urlencode(
-    {"username": username, "password": password, "csrf_token": csrf_token, "return_to": ""}
-)
-status, headers, body = request(
-    "POST",
-    "/login",
-    form,
-    {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"gh_csrf={csrf_cookie}"},
-)
-if status != 303:
-    sys.exit(f"seed: POST /login returned {status}: {body[:200]!r}")
-session = cookie(headers, "gh_session")
+def sign_in():
+    """Logs in through the form, as a browser would: the CSRF cookie and form token come from
+    GET. Returns the session cookie, the CSRF cookie and the form token."""
+    status, headers, body = request("GET", "/login")
+    csrf_cookie = cookie(headers, "gh_csrf")
+    match = re.search(rb'name="csrf_token" value="([^"]+)"', body)
+    if status != 200 or not match:
+        sys.exit(f"seed: GET /login returned {status} without a csrf token")
+    csrf_token = match.group(1).decode()
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrf_token": csrf_token, "return_to": ""}
+    )
+    status, headers, body = request(
+        "POST",
+        "/login",
+        form,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"gh_csrf={csrf_cookie}"},
+    )
+    if status != 303:
+        sys.exit(f"seed: POST /login returned {status}: {body[:200]!r}")
+    return cookie(headers, "gh_session"), csrf_cookie, csrf_token
+
 
 authorize_path = "/authorize?" + urllib.parse.urlencode(
     {
         "response_type": "code",
         "client_id": client_id,
         "redirect_uri": redirect_uri,
-        "scope": "openid profile email offline_access",
+        "scope": scope,
         "state": "load",
         "nonce": "load",
     }
@@ -88,17 +105,25 @@ def exchange(value):
     form = urllib.parse.urlencode(
         {"grant_type": "authorization_code", "code": value, "redirect_uri": redirect_uri}
     )
-    status, _, body = request(
-        "POST",
-        "/token",
-        form,
-        {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic},
-    )
+    status, _, body = request("POST", "/token", form, form_headers)
     if status != 200:
         sys.exit(f"seed: code exchange returned {status}: {body[:200]!r}")
     return json.loads(body)
 
 
+if exchange_mode:
+    session, _, _ = sign_in()
+    subject = exchange(code())["access_token"]
+    status, _, body = request(
+        "POST", "/token", urllib.parse.urlencode({"grant_type": "client_credentials"}), form_headers
+    )
+    if status != 200:
+        sys.exit(f"seed: client_credentials returned {status}: {body[:200]!r}")
+    print(f"SUBJECT_TOKEN={subject}")
+    print(f"ACTOR_TOKEN={json.loads(body)['access_token']}")
+    sys.exit(0)
+
+session, csrf_cookie, csrf_token = sign_in()
 refresh_tokens = []
 access_token = None
 for _ in range(pool):

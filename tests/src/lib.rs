@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod oauth;
+pub mod resource_server;
 pub mod sink;
 pub mod smtp;
 pub mod totp;

@@ -7,6 +7,12 @@
 //! Reads are not audited (the trail would fill with its own readers), except an export, which
 //! takes the log away in bulk (`admin.audit_export`); a refused read is audited by the gate
 //! (`admin.denied`).
+//!
+//! An organisation admin ([`Actor::OrgAdmin`]) reads only the events recorded in its
+//! organisation's scope (`audit_events.org_id`: its filter is forced, whatever the request
+//! asks) and a dashboard of its organisation: its members by status and its scoped sign-in
+//! events. Live sessions cannot be told apart by organisation: it gets none
+//! (`active_sessions` is `None`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,8 +93,9 @@ pub struct KeyRotation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminStats {
     pub users: UserCounts,
-    /// Live browser sessions, as on the dashboard ([`Dashboard::active_sessions`]).
-    pub active_sessions: i64,
+    /// Live browser sessions, as on the dashboard ([`Dashboard::active_sessions`]); `None`
+    /// for an organisation admin (sessions are not counted by organisation).
+    pub active_sessions: Option<i64>,
     pub sign_ins_24h: i64,
     pub sign_ins_7d: i64,
     pub sign_in_failures_24h: i64,
@@ -184,21 +191,29 @@ impl Gatehouse {
             .await?;
         // Asked without the gate's audit: the dashboard only leaves the list out.
         let may_read_audit = judge(actor, AdminOperation::ReadAudit, None).is_ok();
-        let active_sessions = Some(self.live_session_count(now).await?);
+        let org = actor.organization().map(|org| org.id);
+        let active_sessions = match org {
+            None => Some(self.live_session_count(now).await?),
+            Some(_) => None,
+        };
         self.with_db(move |db| {
             let activity = |action| {
-                queries::count_audit_events_per_hour(db, action, now, WEEK_HOURS)
+                queries::count_audit_events_per_hour_in(db, action, now, WEEK_HOURS, org)
                     .map(|hours| Activity::from_hours(&hours))
             };
             Ok(Dashboard {
                 now,
-                users: queries::count_users_by_status(db, now)?,
+                users: user_counts(db, org, now)?,
                 active_sessions,
                 sign_ins: activity(AuditAction::LoginSuccess)?,
                 failures: activity(AuditAction::LoginFailure)?,
                 lockouts: activity(AuditAction::AccountLockout)?,
                 recent_admin_events: if may_read_audit {
-                    Some(queries::recent_admin_events(db, RECENT_ADMIN_EVENTS)?)
+                    Some(queries::recent_admin_events_in(
+                        db,
+                        RECENT_ADMIN_EVENTS,
+                        org,
+                    )?)
                 } else {
                     None
                 },
@@ -213,20 +228,22 @@ impl Gatehouse {
     pub async fn admin_audit_export(
         &self,
         actor: &Actor,
-        filter: AuditFilter,
+        mut filter: AuditFilter,
         format: &'static str,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AuditExport, AdminAuditError> {
         self.admit(actor, AdminOperation::ReadAudit, None, ctx, now)
             .await?;
+        if let Some(org) = actor.organization() {
+            filter.org_id = Some(org.id);
+        }
         let counted = filter.clone();
         let total = self
             .with_db(move |db| queries::count_audit_events(db, &counted))
             .await?;
         let cap = i64::try_from(EXPORT_MAX_ROWS).unwrap_or(i64::MAX);
-        let mut ctx = ctx.clone();
-        ctx.actor = Some(actor.audit_name());
+        let ctx = actor.context(ctx);
         self.audit(
             AuditAction::AdminAuditExport,
             "audit_events".to_owned(),
@@ -281,6 +298,10 @@ impl Gatehouse {
     ) -> Result<AuditEventPage, AdminAuditError> {
         self.admit(actor, AdminOperation::ReadAudit, None, ctx, now)
             .await?;
+        let mut query = query;
+        if let Some(org) = actor.organization() {
+            query.filter.org_id = Some(org.id);
+        }
         self.with_db(move |db| {
             queries::list_audit_events(
                 db,
@@ -333,8 +354,7 @@ impl Gatehouse {
                 Ok(algs)
             })
             .await?;
-        let mut ctx = ctx.clone();
-        ctx.actor = Some(actor.audit_name());
+        let ctx = actor.context(ctx);
         let names: Vec<&str> = rotated.iter().map(|alg| alg.name()).collect();
         self.audit(
             AuditAction::AdminKeysRotate,
@@ -363,13 +383,18 @@ impl Gatehouse {
     ) -> Result<AdminStats, AdminAuditError> {
         self.admit(actor, AdminOperation::ReadStats, None, ctx, now)
             .await?;
-        let active_sessions = self.live_session_count(now).await?;
+        let org = actor.organization().map(|org| org.id);
+        let active_sessions = match org {
+            None => Some(self.live_session_count(now).await?),
+            Some(_) => None,
+        };
         self.with_db(move |db| {
             let day = now - chrono::Duration::hours(24);
             let week = now - chrono::Duration::days(7);
-            let count = |action, since| queries::count_audit_events_since(db, action, None, since);
+            let count =
+                |action, since| queries::count_audit_events_since_in(db, action, None, since, org);
             Ok(AdminStats {
-                users: queries::count_users_by_status(db, now)?,
+                users: user_counts(db, org, now)?,
                 active_sessions,
                 sign_ins_24h: count(AuditAction::LoginSuccess, day)?,
                 sign_ins_7d: count(AuditAction::LoginSuccess, week)?,
@@ -407,6 +432,18 @@ impl Gatehouse {
             tracing::info!(deleted, %cutoff, "audit retention: deleted old events");
         }
         Ok(deleted)
+    }
+}
+
+/// Users by status: every account, or the members of `org`.
+fn user_counts(
+    db: &gatehouse_identity::Database,
+    org: Option<uuid::Uuid>,
+    now: DateTime<Utc>,
+) -> Result<UserCounts, IdentityError> {
+    match org {
+        None => queries::count_users_by_status(db, now),
+        Some(org) => queries::count_org_users_by_status(db, org, now),
     }
 }
 
@@ -487,6 +524,7 @@ fn filter_details(filter: &AuditFilter) -> serde_json::Value {
     put("outcome", filter.outcome.map(|o| o.as_str().to_owned()));
     put("since", filter.since.map(|t| t.to_rfc3339()));
     put("until", filter.until.map(|t| t.to_rfc3339()));
+    put("org_id", filter.org_id.map(|id| id.to_string()));
     serde_json::Value::Object(details)
 }
 

@@ -13,12 +13,21 @@
 //! one (no index of grants by client exists): its refresh tokens die with it because the client
 //! can no longer authenticate at `/token`, its tokens stop passing introspection and bearer
 //! authentication of service accounts, and user access tokens it received expire on their own.
+//!
+//! An organisation admin ([`Actor::OrgAdmin`], see `crate::admin`) reaches its organisation's
+//! clients only: each one is looked up first and judged with its organisation (another's is "no
+//! client has this id"), the list is narrowed in SQL, a client it registers belongs to its
+//! organisation whatever the request says (and no edit moves a client between organisations).
+//! It cannot mark a client first-party (consent is the platform's call) nor give a client the
+//! token-exchange policy fields, whose audiences could name another organisation's APIs.
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::admin::clients::{self as queries, SecretRotation};
 use gatehouse_identity::{
     AuditAction, ClientError, ClientSecretHasher, IdentityError, NewClient, RequestContext, Role,
 };
+
+use uuid::Uuid;
 
 use crate::{Actor, AdminDenied, AdminOperation, AppError, Gatehouse, TargetClient};
 
@@ -29,8 +38,9 @@ pub use gatehouse_identity::admin::clients::{
 /// Why a client operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientAdminError {
+    /// The gate refused (never [`AdminDenied::OutOfScope`]: that is [`ClientAdminError::NotFound`]).
     #[error(transparent)]
-    Denied(#[from] AdminDenied),
+    Denied(AdminDenied),
     #[error("no client has this id")]
     NotFound,
     /// The registration breaks a rule; `field` names the field at fault.
@@ -44,6 +54,16 @@ pub enum ClientAdminError {
     PublicClient,
     #[error(transparent)]
     Backend(#[from] AppError),
+}
+
+/// A client outside an organisation admin's organisation does not exist for it.
+impl From<AdminDenied> for ClientAdminError {
+    fn from(denied: AdminDenied) -> Self {
+        match denied {
+            AdminDenied::OutOfScope => ClientAdminError::NotFound,
+            denied => ClientAdminError::Denied(denied),
+        }
+    }
 }
 
 impl From<IdentityError> for ClientAdminError {
@@ -92,14 +112,75 @@ fn changed_fields(patch: &ClientPatch) -> Vec<&'static str> {
     note(patch.require_2fa.is_some(), "require_2fa");
     note(patch.first_party.is_some(), "first_party");
     note(patch.enabled.is_some(), "enabled");
+    note(patch.resources.is_some(), "resources");
+    note(patch.exchange_audiences.is_some(), "exchange_audiences");
+    note(patch.allow_impersonation.is_some(), "allow_impersonation");
     fields
+}
+
+/// The organisation a stored client belongs to.
+fn org_of(client: &AdminClient) -> Option<Uuid> {
+    client
+        .client
+        .org_id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+}
+
+/// What an organisation admin may not set on a client of its organisation.
+fn refuse_platform_fields(
+    actor: &Actor,
+    first_party: bool,
+    exchange_policy: bool,
+) -> Result<(), ClientAdminError> {
+    if actor.organization().is_none() {
+        return Ok(());
+    }
+    if first_party {
+        return Err(ClientAdminError::Denied(AdminDenied::GuardRail(
+            "only a platform admin marks a client first-party",
+        )));
+    }
+    if exchange_policy {
+        return Err(ClientAdminError::Denied(AdminDenied::GuardRail(
+            "only a platform admin sets a client's token-exchange audiences or impersonation",
+        )));
+    }
+    Ok(())
 }
 
 impl Gatehouse {
     fn acting(actor: &Actor, ctx: &RequestContext) -> RequestContext {
-        let mut ctx = ctx.clone();
-        ctx.actor = Some(actor.audit_name());
-        ctx
+        actor.context(ctx)
+    }
+
+    /// Admits `actor` to `operation` on client `client_id`: on the roles first (so an actor
+    /// without them learns nothing, not even whether the id exists), then, the client found, on
+    /// its organisation and the guard rails. The client as it is now.
+    async fn admit_on_found_client(
+        &self,
+        actor: &Actor,
+        operation: AdminOperation,
+        client_id: &str,
+        disables: bool,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<AdminClient, ClientAdminError> {
+        self.admit_naming(actor, operation, client_id, ctx, now)
+            .await?;
+        let id = client_id.to_owned();
+        let client = self
+            .with_db(move |db| queries::find(db, &id))
+            .await?
+            .ok_or(ClientAdminError::NotFound)?;
+        let target = TargetClient {
+            client_id,
+            disables,
+            org_id: org_of(&client),
+        };
+        self.admit_on_client(actor, operation, &target, ctx, now)
+            .await?;
+        Ok(client)
     }
 
     /// A page of clients (by name, case-insensitively, then id) with the exact total.
@@ -112,6 +193,10 @@ impl Gatehouse {
     ) -> Result<ClientPage, ClientAdminError> {
         self.admit(actor, AdminOperation::ListClients, None, ctx, now)
             .await?;
+        let mut query = query;
+        if let Some(org) = actor.organization() {
+            query.organization = Some(org.id);
+        }
         Ok(self.with_db(move |db| queries::list(db, &query)).await?)
     }
 
@@ -123,12 +208,15 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AdminClient, ClientAdminError> {
-        self.admit(actor, AdminOperation::ReadClient, None, ctx, now)
-            .await?;
-        let id = client_id.to_owned();
-        self.with_db(move |db| queries::find(db, &id))
-            .await?
-            .ok_or(ClientAdminError::NotFound)
+        self.admit_on_found_client(
+            actor,
+            AdminOperation::ReadClient,
+            client_id,
+            false,
+            ctx,
+            now,
+        )
+        .await
     }
 
     /// Registers a client as `gatehouse client create` does. Giving its service account roles
@@ -136,7 +224,7 @@ impl Gatehouse {
     pub async fn admin_create_client(
         &self,
         actor: &Actor,
-        new: NewClient,
+        mut new: NewClient,
         roles: Vec<Role>,
         hasher: &ClientSecretHasher,
         ctx: &RequestContext,
@@ -147,6 +235,21 @@ impl Gatehouse {
         if !roles.is_empty() {
             self.admit(actor, AdminOperation::ChangeClientRoles, None, ctx, now)
                 .await?;
+        }
+        refuse_platform_fields(
+            actor,
+            new.first_party,
+            !new.exchange_audiences.is_empty() || new.allow_impersonation,
+        )?;
+        if let Some(org) = actor.organization() {
+            let own = org.id.to_string();
+            if new.org_id.as_ref().is_some_and(|asked| *asked != own) {
+                return Err(ClientAdminError::Invalid {
+                    field: "organization",
+                    message: "a client you register belongs to your organisation".to_owned(),
+                });
+            }
+            new.org_id = Some(own);
         }
         let hasher = hasher.clone();
         let (client, secret, roles) = self
@@ -162,6 +265,7 @@ impl Gatehouse {
             "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
             "scopes": client.scopes,
             "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "org_id": client.org_id,
         });
         self.audit(
             AuditAction::AdminClientCreate,
@@ -188,12 +292,20 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AdminClient, ClientAdminError> {
-        let target = TargetClient {
+        self.admit_on_found_client(
+            actor,
+            AdminOperation::UpdateClient,
             client_id,
-            disables: patch.enabled == Some(false),
-        };
-        self.admit_on_client(actor, AdminOperation::UpdateClient, &target, ctx, now)
-            .await?;
+            patch.enabled == Some(false),
+            ctx,
+            now,
+        )
+        .await?;
+        refuse_platform_fields(
+            actor,
+            patch.first_party == Some(true),
+            patch.exchange_audiences.is_some() || patch.allow_impersonation.is_some(),
+        )?;
         let fields = changed_fields(&patch);
         let enabled = patch.enabled;
         let id = client_id.to_owned();
@@ -229,12 +341,15 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<(), ClientAdminError> {
-        let target = TargetClient {
+        self.admit_on_found_client(
+            actor,
+            AdminOperation::DeleteClient,
             client_id,
-            disables: true,
-        };
-        self.admit_on_client(actor, AdminOperation::DeleteClient, &target, ctx, now)
-            .await?;
+            true,
+            ctx,
+            now,
+        )
+        .await?;
         let id = client_id.to_owned();
         let name = self
             .with_db(move |db| {
@@ -268,8 +383,15 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<String, ClientAdminError> {
-        self.admit(actor, AdminOperation::RotateClientSecret, None, ctx, now)
-            .await?;
+        self.admit_on_found_client(
+            actor,
+            AdminOperation::RotateClientSecret,
+            client_id,
+            false,
+            ctx,
+            now,
+        )
+        .await?;
         let id = client_id.to_owned();
         let hasher = hasher.clone();
         let secret = match self
@@ -300,12 +422,15 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<AdminClient, ClientAdminError> {
-        let target = TargetClient {
+        self.admit_on_found_client(
+            actor,
+            AdminOperation::ChangeClientRoles,
             client_id,
-            disables: false,
-        };
-        self.admit_on_client(actor, AdminOperation::ChangeClientRoles, &target, ctx, now)
-            .await?;
+            false,
+            ctx,
+            now,
+        )
+        .await?;
         let id = client_id.to_owned();
         let (before, after) = self
             .with_db(move |db| {

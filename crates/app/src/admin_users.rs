@@ -10,9 +10,18 @@
 //! target for the guard rails. Whatever takes an account's access away (lock, disable, delete,
 //! second-factor reset) ends every session and grant of the user through the one end-session
 //! path ([`Gatehouse::end_all_sessions`]), offline grants included.
+//!
+//! An organisation admin ([`Actor::OrgAdmin`], see `crate::admin`) reaches the members of its
+//! organisation only: the gate judges each target with its memberships, a target outside is
+//! "no user has this id", and the list is narrowed to the members in SQL. A user it creates
+//! becomes a member (a user whose membership cannot be written is deleted again, so no account
+//! is left outside every organisation); deleting a user who also belongs elsewhere only removes
+//! the membership ([`UserRemoval::LeftOrganization`]). Its view of a user's sessions and grants
+//! names only its organisation's clients.
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::admin::users as queries;
+use gatehouse_identity::organizations::{self, OrgRole};
 use gatehouse_identity::{
     AuditAction, Email, IdentityError, RegisterError, Registration, RequestContext, Role,
     UserStatus,
@@ -30,8 +39,9 @@ pub use gatehouse_identity::admin::users::{
 /// Why a user operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum UserAdminError {
+    /// The gate refused (never [`AdminDenied::OutOfScope`]: that is [`UserAdminError::NotFound`]).
     #[error(transparent)]
-    Denied(#[from] AdminDenied),
+    Denied(AdminDenied),
     #[error("no user has this id")]
     NotFound,
     /// A field breaks a rule; `field` names it.
@@ -45,6 +55,16 @@ pub enum UserAdminError {
     Duplicate { field: &'static str },
     #[error(transparent)]
     Backend(#[from] AppError),
+}
+
+/// A user outside an organisation admin's organisation does not exist for it.
+impl From<AdminDenied> for UserAdminError {
+    fn from(denied: AdminDenied) -> Self {
+        match denied {
+            AdminDenied::OutOfScope => UserAdminError::NotFound,
+            denied => UserAdminError::Denied(denied),
+        }
+    }
 }
 
 impl From<IdentityError> for UserAdminError {
@@ -91,6 +111,16 @@ pub struct AdminUserGrant {
     pub issued_at: i64,
 }
 
+/// What deleting a user came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRemoval {
+    /// The account is gone.
+    Deleted,
+    /// An organisation admin deleted a user who also belongs to another organisation: the
+    /// account stays, its membership in this organisation (named by slug) is removed.
+    LeftOrganization { organization: String },
+}
+
 /// An administrator's edit of a user; `None` leaves a field alone.
 #[derive(Debug, Clone, Default)]
 pub struct UserEdit {
@@ -101,11 +131,9 @@ pub struct UserEdit {
     pub status: Option<UserStatus>,
 }
 
-/// The request context with the actor as the audit trail names it.
+/// The request context with the actor as the audit trail names it (and its organisation).
 fn as_actor(actor: &Actor, ctx: &RequestContext) -> RequestContext {
-    let mut ctx = ctx.clone();
-    ctx.actor = Some(actor.audit_name());
-    ctx
+    actor.context(ctx)
 }
 
 impl Gatehouse {
@@ -131,11 +159,21 @@ impl Gatehouse {
         } else {
             false
         };
+        let organizations = if actor.organization().is_some() {
+            self.with_db(move |db| organizations::memberships_of(db, id))
+                .await?
+                .into_iter()
+                .map(|membership| membership.organization.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let target = TargetUser {
             id,
             roles: summary.roles.clone(),
             new_roles,
             last_admin,
+            organizations,
         };
         self.admit(actor, operation, Some(&target), ctx, now)
             .await?;
@@ -154,6 +192,10 @@ impl Gatehouse {
     ) -> Result<UserPage, UserAdminError> {
         self.admit(actor, AdminOperation::ListUsers, None, ctx, now)
             .await?;
+        let mut filter = filter;
+        if let Some(org) = actor.organization() {
+            filter.organization = Some(org.id);
+        }
         Ok(self
             .with_db(move |db| queries::list_users(db, &filter, after.as_ref(), limit))
             .await?)
@@ -188,6 +230,7 @@ impl Gatehouse {
                 roles: Vec::new(),
                 new_roles: Some(new.roles.clone()),
                 last_admin: false,
+                organizations: Vec::new(),
             };
             self.admit(
                 actor,
@@ -218,6 +261,25 @@ impl Gatehouse {
                 RegisterError::Internal(err) => err.into(),
             })?;
         let id = user.id;
+        if let Some(org) = actor.organization() {
+            let org_id = org.id;
+            let joined = self
+                .with_db(move |db| organizations::add_member(db, org_id, id, OrgRole::Member, now))
+                .await;
+            if !matches!(joined, Ok(true)) {
+                // No account may be left outside the organisation that created it.
+                if let Err(err) = self
+                    .with_db(move |db| queries::delete_user(db, id).map_err(UserAdminError::from))
+                    .await
+                {
+                    tracing::error!(user_id = %id, error = %err, "could not remove a user whose membership failed");
+                }
+                return Err(match joined {
+                    Err(err) => err.into(),
+                    Ok(_) => UserAdminError::NotFound,
+                });
+            }
+        }
         if new.email_verified {
             let changes = queries::UserChanges {
                 email_verified: Some(true),
@@ -235,6 +297,7 @@ impl Gatehouse {
                 "username": user.username,
                 "roles": new.roles,
                 "email_verified": new.email_verified,
+                "organization": actor.organization().map(|org| &org.slug),
             }),
             &ctx,
             now,
@@ -320,17 +383,53 @@ impl Gatehouse {
     }
 
     /// Deletes the user: every session and grant ends first, then the account goes with its
-    /// credentials, roles and consents. The audit event keeps the username and address.
+    /// credentials, roles and consents. The audit event keeps the username and address. An
+    /// organisation admin deleting a user who also belongs to another organisation removes the
+    /// membership in its own instead (audited as `admin.org_member_remove`); the account, its
+    /// sessions and its other memberships stay.
     pub async fn admin_delete_user(
         &self,
         actor: &Actor,
         id: Uuid,
         ctx: &RequestContext,
         now: DateTime<Utc>,
-    ) -> Result<(), UserAdminError> {
-        self.admit_on_user(actor, AdminOperation::DeleteUser, id, None, ctx, now)
+    ) -> Result<UserRemoval, UserAdminError> {
+        let summary = self
+            .admit_on_user(actor, AdminOperation::DeleteUser, id, None, ctx, now)
             .await?;
         let ctx = as_actor(actor, ctx);
+        if let Some(org) = actor.organization() {
+            let org_id = org.id;
+            let elsewhere = self
+                .with_db(move |db| organizations::memberships_of(db, id))
+                .await?
+                .iter()
+                .any(|membership| membership.organization.id != org_id);
+            if elsewhere {
+                if !self
+                    .with_db(move |db| organizations::remove_member(db, org_id, id))
+                    .await?
+                {
+                    return Err(UserAdminError::NotFound);
+                }
+                self.audit(
+                    AuditAction::AdminOrgMemberRemove,
+                    id.to_string(),
+                    serde_json::json!({
+                        "organization": org.slug,
+                        "username": summary.user.username,
+                        "reason": "deleted by an organisation admin; the user belongs to \
+                                   another organisation",
+                    }),
+                    &ctx,
+                    now,
+                )
+                .await;
+                return Ok(UserRemoval::LeftOrganization {
+                    organization: org.slug.clone(),
+                });
+            }
+        }
         self.end_all_sessions(id, SessionEnd::Everywhere, &ctx, now)
             .await?;
         let deleted = self
@@ -346,7 +445,7 @@ impl Gatehouse {
             now,
         )
         .await;
-        Ok(())
+        Ok(UserRemoval::Deleted)
     }
 
     /// Locks the account (until `until`, or until unlocked), then ends every session and grant
@@ -536,7 +635,17 @@ impl Gatehouse {
     ) -> Result<Vec<SessionView>, UserAdminError> {
         self.admit_on_user(actor, AdminOperation::ReadUserSessions, id, None, ctx, now)
             .await?;
-        Ok(self.list_sessions(id, now).await?)
+        let mut sessions = self.list_sessions(id, now).await?;
+        if let Some(org) = actor.organization() {
+            let org_id = org.id;
+            let own = self
+                .with_db(move |db| organizations::client_ids(db, org_id))
+                .await?;
+            for session in &mut sessions {
+                session.clients.retain(|client| own.contains(client));
+            }
+        }
+        Ok(sessions)
     }
 
     /// Ends every session and grant of the user; how many sessions ended.
@@ -580,19 +689,28 @@ impl Gatehouse {
             .user_grants(id, now.timestamp())
             .await
             .map_err(AppError::from)?;
+        let scope = actor.organization().map(|org| org.id);
         Ok(self
             .with_db(move |db| {
-                let mut names = std::collections::HashMap::<String, Option<String>>::new();
+                let mut clients =
+                    std::collections::HashMap::<String, Option<(String, Option<Uuid>)>>::new();
                 let mut out = Vec::with_capacity(grants.len());
                 for grant in grants {
-                    let client_name = match names.get(&grant.client_id) {
-                        Some(name) => name.clone(),
+                    let client = match clients.get(&grant.client_id) {
+                        Some(client) => client.clone(),
                         None => {
-                            let name = db.find_client(&grant.client_id)?.map(|c| c.name);
-                            names.insert(grant.client_id.clone(), name.clone());
-                            name
+                            let client = db
+                                .find_client(&grant.client_id)?
+                                .map(|c| (c.name, c.org_id.and_then(|id| id.parse().ok())));
+                            clients.insert(grant.client_id.clone(), client.clone());
+                            client
                         }
                     };
+                    // An organisation admin sees its organisation's clients only.
+                    if scope.is_some() && client.as_ref().and_then(|(_, org)| *org) != scope {
+                        continue;
+                    }
+                    let client_name = client.map(|(name, _)| name);
                     out.push(AdminUserGrant {
                         grant_id: grant.grant_id,
                         client_id: grant.client_id,
@@ -621,6 +739,17 @@ impl Gatehouse {
     ) -> Result<bool, UserAdminError> {
         self.admit_on_user(actor, AdminOperation::RevokeUserGrant, id, None, ctx, now)
             .await?;
+        if actor.organization().is_some() {
+            // Only a grant it can see: one of its organisation's clients.
+            let visible = self
+                .admin_user_grants(actor, id, ctx, now)
+                .await?
+                .iter()
+                .any(|grant| grant.grant_id == grant_id);
+            if !visible {
+                return Ok(false);
+            }
+        }
         let ctx = as_actor(actor, ctx);
         let Some(revoked) = self
             .authz

@@ -31,7 +31,7 @@ impl Gatehouse {
     ) -> Result<DeviceOutcome, OAuthError> {
         let outcome = self
             .authz
-            .verify_device(entered, session, action, now)
+            .verify_device_in_context(entered, session, action, ctx, now)
             .await?;
         let mut ctx = ctx.clone();
         ctx.actor = Some(session.user_id.to_string());

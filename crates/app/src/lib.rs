@@ -32,6 +32,7 @@ mod admin;
 pub mod admin_audit;
 pub mod admin_clients;
 mod admin_console;
+pub mod admin_orgs;
 pub mod admin_users;
 mod audit;
 mod connected_apps;
@@ -54,9 +55,9 @@ use gatehouse_sessions::{BrowserSessions, PendingLogins};
 
 pub use account::Account;
 pub use admin::{
-    Actor, AdminDenied, AdminOperation, TargetClient, TargetUser, judge, judge_on_client,
+    Actor, AdminDenied, AdminOperation, OrgScope, TargetClient, TargetUser, judge, judge_on_client,
 };
-pub use admin_console::{ConsoleAccess, ConsoleAdmin};
+pub use admin_console::{AdminIdentity, ConsoleAccess, ConsoleAdmin};
 pub use connected_apps::{ConnectedApp, RevokedApp};
 pub use email::{
     AccountMailSettings, AfterSignUp, DEFAULT_RESET_TTL_SECS, DEFAULT_VERIFICATION_TTL_SECS,

@@ -14,15 +14,22 @@
 //!    §4.1.2.1 says to redirect; a repeated `state` is then not echoed), `request` /
 //!    `request_uri` (OIDC Core §6, §3.1.2.6), `response_type` (only `code`), `response_mode`
 //!    (only `query`, OAuth 2.0 Multiple Response Types §2.1), the client's grant types,
-//!    `scope`, PKCE (the `pkce` module), `prompt` and `max_age` (OIDC Core §3.1.2.1).
+//!    `scope`, `resource` (RFC 8707 §2: repeatable, each registered for the client, else
+//!    `invalid_target`; the code carries them to the access token's `aud`), PKCE (the `pkce`
+//!    module), `prompt`, `max_age` (OIDC Core §3.1.2.1) and `organization` (slug or id; unknown,
+//!    or another than the client's own organisation, is `invalid_request`; the
+//!    `organizations` module).
 //! 3. The login session: none → log in (`login_required` for `prompt=none`, OIDC Core
 //!    §3.1.2.6); `prompt=login` / `prompt=select_account`, `max_age` exceeded, or a user no
-//!    longer active → log in again. A session without the second factor the client requires
+//!    longer active → log in again. In an organisation's context (the `organization` parameter
+//!    or the client's organisation) a user who is not a member, or an organisation that is
+//!    disabled, is `access_denied`, audited as `org.sign_in_refused`. A session without the second factor the client requires
 //!    (`require_2fa`) or the request asks for (`acr_values` naming [`acr::MULTI_FACTOR`]) is
 //!    stepped up first (`interaction_required` for `prompt=none`: never a code without it).
 //! 4. Consent (OIDC Core §3.1.2.4): first-party clients skip it; otherwise a remembered consent
 //!    covering the scope does; `prompt=consent` always asks.
-//! 5. A code bound to all of it (the `codes` module), returned as `code`, `state`, `iss`.
+//! 5. A code bound to all of it (the `codes` module; the resources and the organisation too),
+//!    returned as `code`, `state`, `iss`.
 //!
 //! Scope: there is no default; an absent or empty `scope` is `invalid_scope` (RFC 6749 §3.3
 //! permits failing instead of defaulting), and a scope the client may not hold is refused, not
@@ -34,14 +41,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{Client, GrantType};
+use gatehouse_identity::{Client, GrantType, RequestContext};
 
 use crate::acr;
 use crate::codes::{self, AuthorizationCode, NONCE_EXTENSION, StoredExtension, StoredGrant};
 use crate::error::{ErrorCode, OAuthError, sanitize_description};
+use crate::organizations::ORGANIZATION_PARAM;
 use crate::params::{ParamMap, Params, append_query, is_subset, parse_scope};
 use crate::pkce;
 use crate::registrar::ClientRegistrar;
+use crate::resources;
 use crate::service::Authz;
 use crate::store::ttl;
 
@@ -189,14 +198,30 @@ fn error_page(code: ErrorCode, description: &str) -> AuthorizeOutcome {
 }
 
 impl Authz {
-    /// GET/POST /authorize (RFC 6749 §4.1.1, OIDC Core §3.1.2.1); see the module docs for the
-    /// order of checks.
-    #[tracing::instrument(skip_all, fields(user_id = session.map(|s| tracing::field::display(s.user_id))))]
+    /// GET/POST /authorize (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) outside an HTTP request:
+    /// [`Authz::authorize_in_context`] with an empty request context (the audit trail then
+    /// records no address or request id).
     pub async fn authorize(
         &self,
         params: &Params,
         session: Option<&AuthSession>,
         consent: ConsentDecision,
+        now: DateTime<Utc>,
+    ) -> AuthorizeOutcome {
+        self.authorize_in_context(params, session, consent, &RequestContext::default(), now)
+            .await
+    }
+
+    /// GET/POST /authorize (RFC 6749 §4.1.1, OIDC Core §3.1.2.1); see the module docs for the
+    /// order of checks. `ctx` is the HTTP request's, for the audit events a request causes (an
+    /// organisation sign-in refused).
+    #[tracing::instrument(skip_all, fields(user_id = session.map(|s| tracing::field::display(s.user_id))))]
+    pub async fn authorize_in_context(
+        &self,
+        params: &Params,
+        session: Option<&AuthSession>,
+        consent: ConsentDecision,
+        ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> AuthorizeOutcome {
         let params = ParamMap::new(params);
@@ -212,7 +237,7 @@ impl Authz {
             issuer: &self.settings().issuer,
         };
         match self
-            .authorize_request(&params, &client, &redirect_uri, session, consent, now)
+            .authorize_request(&params, &client, &redirect_uri, session, consent, ctx, now)
             .await
         {
             Ok(Step::Code(code)) => redirector.success(&code),
@@ -279,6 +304,10 @@ impl Authz {
     }
 
     /// Steps 2–5.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the verified request, the session, the user's answer, the audit context, the clock"
+    )]
     async fn authorize_request(
         &self,
         params: &ParamMap<'_>,
@@ -286,6 +315,7 @@ impl Authz {
         redirect_uri: &str,
         session: Option<&AuthSession>,
         consent: ConsentDecision,
+        ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Step, OAuthError> {
         if let Some(name) = params.first_duplicate() {
@@ -329,6 +359,9 @@ impl Authz {
             ));
         }
         let scopes = self.requested_scope(params, client, redirect_uri)?;
+        // RFC 8707 §2: every `resource` must be one the client is registered for, else
+        // `invalid_target`, returned like any other error once the redirect URI is verified.
+        let resources = resources::requested(params, client)?;
         let challenge = pkce::challenge(
             params.get("code_challenge_method"),
             params.get("code_challenge"),
@@ -341,6 +374,10 @@ impl Authz {
         if nonce.is_some_and(|n| n.len() > MAX_NONCE_LEN) {
             return Err(OAuthError::invalid_request("nonce is too long"));
         }
+        // The organisation of the sign-in (the `organizations` module): named or the client's.
+        let organization = self
+            .sign_in_organization(params.get(ORGANIZATION_PARAM), client)
+            .await?;
 
         // Step 3: who is asking.
         let login_again = |force: bool| {
@@ -373,6 +410,12 @@ impl Authz {
         else {
             return login_again(true);
         };
+        // Only members of an enabled organisation sign in in its context (before any step-up
+        // or consent: neither would change the answer).
+        if let Some(organization) = &organization {
+            self.admit_to_organization(organization, user.id, &client.client_id, ctx, now)
+                .await?;
+        }
         // OIDC Core §3.1.2.1 `acr_values`, and the client's own requirement: a session that
         // has not passed a second factor gets no code until it does.
         let needs_second_factor =
@@ -437,8 +480,8 @@ impl Authz {
             auth_time: session.auth_time,
             sid: session.sid.clone(),
             amr: session.amr.clone(),
-            resources: Vec::new(),
-            org_id: None,
+            resources,
+            org_id: organization.map(|organization| organization.id),
         };
         match codes::issue(self.store(), &code, ttl(settings.code_ttl)).await? {
             Some(grant) => Ok(Step::Code(self.token_codec().code(grant))),

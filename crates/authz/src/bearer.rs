@@ -6,6 +6,12 @@
 //! current epoch and revoked neither itself nor through its grant (RFC 7009), for a user who
 //! exists and may use tokens now; every reason it fails is the same `invalid_token` (RFC 6750
 //! §3.1). A valid token without the resource's scope is `insufficient_scope` (403, §3.1).
+//!
+//! The audience rule is the resource's own (RFC 9068 §4: the resource server "MUST validate
+//! that the aud claim contains a resource indicator value corresponding to an identifier the
+//! resource server expects for itself"), so it is checked here whatever the shared verifier
+//! does: a token asked for another API with `resource` (RFC 8707) names only that API, and
+//! Gatehouse's userinfo, account and admin APIs refuse it.
 
 use std::sync::Arc;
 
@@ -67,6 +73,11 @@ impl Authz {
                 tracing::debug!(%err, "bearer: access token refused");
                 BearerError::invalid_token()
             })?;
+        let issuer = self.settings().issuer.as_str();
+        if !claims.aud.iter().any(|aud| aud == issuer) {
+            tracing::debug!(aud = ?claims.aud, "bearer: access token for another resource");
+            return Err(BearerError::invalid_token());
+        }
         if denylist::is_revoked(self.store(), self.epoch(), &claims)
             .await
             .map_err(|err| BearerError::from(OAuthError::from(err)))?

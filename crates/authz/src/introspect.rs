@@ -14,6 +14,14 @@
 //!   (`Bearer`), `exp`, `iat`, `nbf` (when the token has one), `sub`, `aud`, `iss`, `jti`;
 //!   refresh tokens `scope`, `client_id`, `username`, `sub`, `exp`, `iat`, `token_type`
 //!   (`refresh_token`).
+//! - `aud` is the token's own: the issuer, or the APIs a resource indicator (RFC 8707) or a
+//!   token exchange (RFC 8693 §2.1) named; one audience as a string, several as an array
+//!   (RFC 7519 §4.1.3). A token is active whatever its audience: resource servers introspect
+//!   exactly the tokens addressed to them, so unlike userinfo, introspection does not ask for
+//!   the issuer in `aud`.
+//! - A delegated token (RFC 8693 §4.1) also reports its `act`, nested actors included
+//!   (§4.1: "the consumer of a token MUST only consider the token's top-level claims and the
+//!   party identified as the current actor"; the rest is there for the record).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -101,6 +109,9 @@ impl Authz {
         });
         if let Some(username) = username {
             body["username"] = Value::String(username);
+        }
+        if let Some(act) = claims.act {
+            body["act"] = act;
         }
         Ok(Some(body))
     }

@@ -231,19 +231,18 @@ impl Authz {
         now.saturating_add(self.inner.settings.access_token_ttl.num_seconds())
     }
 
-    /// Verifies one of our access tokens (RFC 9068 §4): signature by a published key, `typ`
-    /// `at+jwt`, `iss`, `exp`/`nbf`/`iat`, and `aud` containing the issuer. The denylist is a
-    /// separate, asynchronous check.
+    /// Verifies one of our access tokens whatever its audience: signature by a published key,
+    /// `typ` `at+jwt`, `iss`, `exp`/`nbf`/`iat` (RFC 9068 §4 without its audience step). The
+    /// audience is the resource's to check: Gatehouse's own APIs want the issuer in `aud`
+    /// (the `bearer` module), while introspection, revocation and token exchange take tokens
+    /// addressed to other resources too (RFC 8707, RFC 8693). The denylist is a separate,
+    /// asynchronous check.
     pub(crate) fn verify_access_token(
         &self,
         token: &str,
         now: i64,
     ) -> Result<AccessTokenClaims, TokenError> {
-        let issuer = self.inner.settings.issuer.as_str();
-        let validation = Validation {
-            audience: Some(issuer),
-            ..Validation::new(issuer, now)
-        };
+        let validation = Validation::new(self.inner.settings.issuer.as_str(), now);
         verify_access_token(token, &self.key_set(), &validation)
     }
 }

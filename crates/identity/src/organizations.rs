@@ -449,3 +449,100 @@ pub fn client_ids(db: &Database, org_id: uuid::Uuid) -> Result<Vec<String>, Iden
             .load(conn)?)
     })
 }
+
+/// An organisation with how many members and clients it has, as the admin lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrganizationSummary {
+    pub organization: Organization,
+    pub members: i64,
+    pub clients: i64,
+}
+
+/// Every organisation with its counts, by slug.
+pub fn summaries(db: &Database) -> Result<Vec<OrganizationSummary>, IdentityError> {
+    db.read(|conn| {
+        let rows = organizations::table
+            .select(OrganizationRow::as_select())
+            .order(organizations::slug.asc())
+            .load(conn)?;
+        let members: std::collections::HashMap<String, i64> = organization_members::table
+            .group_by(organization_members::org_id)
+            .select((organization_members::org_id, diesel::dsl::count_star()))
+            .load::<(String, i64)>(conn)?
+            .into_iter()
+            .collect();
+        let clients: std::collections::HashMap<String, i64> = clients::table
+            .filter(clients::org_id.is_not_null())
+            .group_by(clients::org_id)
+            .select((clients::org_id, diesel::dsl::count_star()))
+            .load::<(Option<String>, i64)>(conn)?
+            .into_iter()
+            .filter_map(|(id, count)| Some((id?, count)))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let members = members.get(&row.id).copied().unwrap_or(0);
+                let clients = clients.get(&row.id).copied().unwrap_or(0);
+                Ok(OrganizationSummary {
+                    organization: row.try_into()?,
+                    members,
+                    clients,
+                })
+            })
+            .collect()
+    })
+}
+
+/// One organisation (by id or slug) with its counts; `None` if there is none.
+pub fn summary(
+    db: &Database,
+    id_or_slug: &str,
+) -> Result<Option<OrganizationSummary>, IdentityError> {
+    db.read(|conn| {
+        let Some(organization) = find_in(conn, id_or_slug)? else {
+            return Ok(None);
+        };
+        let id = id_text(organization.id);
+        let members: i64 = organization_members::table
+            .filter(organization_members::org_id.eq(&id))
+            .count()
+            .get_result(conn)?;
+        let clients: i64 = clients::table
+            .filter(clients::org_id.eq(&id))
+            .count()
+            .get_result(conn)?;
+        Ok(Some(OrganizationSummary {
+            organization,
+            members,
+            clients,
+        }))
+    })
+}
+
+/// One of an organisation's clients, as its page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrgClient {
+    pub client_id: String,
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// The organisation's clients, by name (case-insensitively), then id.
+pub fn clients(db: &Database, org_id: uuid::Uuid) -> Result<Vec<OrgClient>, IdentityError> {
+    let org_id = id_text(org_id);
+    db.read(|conn| {
+        let mut found: Vec<OrgClient> = clients::table
+            .filter(clients::org_id.eq(&org_id))
+            .select((clients::client_id, clients::name, clients::enabled))
+            .load::<(String, String, bool)>(conn)?
+            .into_iter()
+            .map(|(client_id, name, enabled)| OrgClient {
+                client_id,
+                name,
+                enabled,
+            })
+            .collect();
+        found.sort_by_cached_key(|c| (c.name.to_lowercase(), c.client_id.clone()));
+        Ok(found)
+    })
+}

@@ -25,7 +25,7 @@ use crate::config::Settings;
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. Its secret (confidential clients) is printed once.
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     /// List registered clients.
     List {
         #[arg(long)]
@@ -183,7 +183,7 @@ pub async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::R
 fn run_client_blocking(command: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
     let db = open_database(settings)?;
     match command {
-        ClientCommand::Create(args) => create_client(&db, settings, args),
+        ClientCommand::Create(args) => create_client(&db, settings, *args),
         ClientCommand::List { json } => {
             let clients = db.list_clients()?;
             if json {

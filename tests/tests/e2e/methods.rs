@@ -92,6 +92,26 @@ const ROUTES: &[(&str, &str, Format)] = &[
     ("/api/v1/admin/keys", "GET, HEAD", Format::Problem),
     ("/api/v1/admin/keys/rotate", "POST", Format::Problem),
     ("/api/v1/admin/stats", "GET, HEAD", Format::Problem),
+    (
+        "/api/v1/admin/organizations",
+        "GET, HEAD, POST",
+        Format::Problem,
+    ),
+    (
+        "/api/v1/admin/organizations/x",
+        "GET, HEAD, PATCH, DELETE",
+        Format::Problem,
+    ),
+    (
+        "/api/v1/admin/organizations/x/members",
+        "GET, HEAD",
+        Format::Problem,
+    ),
+    (
+        "/api/v1/admin/organizations/x/members/y",
+        "PUT, DELETE",
+        Format::Problem,
+    ),
     ("/api/v1/password-resets/complete", "POST", Format::Problem),
     (
         "/api/v1/account/sessions",

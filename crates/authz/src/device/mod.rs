@@ -6,7 +6,8 @@
 //!   secret, public clients by `client_id`; [`crate::client_auth`]), must be registered for the
 //!   grant (`unauthorized_client` otherwise), and asks for a scope, which is checked as the
 //!   authorization endpoint checks it: required, well-formed, every token allowed for the
-//!   client, never narrowed silently (`invalid_scope`).
+//!   client, never narrowed silently (`invalid_scope`). `resource` (RFC 8707 §2) is checked
+//!   as at the authorization endpoint (`invalid_target`) and kept for the tokens' `aud`.
 //! - §3.2: the answer carries `device_code`, `user_code`, `verification_uri`,
 //!   `verification_uri_complete`, `expires_in` (600) and `interval` (5).
 //! - §5.2: the device code is 256 bits from the OS random source and is stored only as its
@@ -18,6 +19,10 @@
 //!   the code, sees who asks for what, and allows or denies. `verification_uri_complete` only
 //!   fills the code in; nothing is approved without the user's explicit choice (§5.4). Allowing
 //!   is the user's consent to the client and is remembered like the consent page's.
+//! - Organisations (`crate::organizations`): the device authorization request may name one
+//!   (`organization`, slug or id), and a client of an organisation always signs in in its
+//!   own. Only members of an enabled organisation can see, allow or deny such a request; for
+//!   anyone else the page answers `access_denied` and the request waits for the right user.
 //!
 //! | key | value | TTL |
 //! |---|---|---|
@@ -32,7 +37,7 @@ use std::time::Duration as StdDuration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use gatehouse_identity::{Client, GrantType};
+use gatehouse_identity::{Client, GrantType, RequestContext, organizations};
 use gatehouse_sessions::{KvStore, StoreError};
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
@@ -43,7 +48,9 @@ use crate::acr;
 use crate::authorize::AuthSession;
 use crate::client_auth::{ClientCredentials, authenticated_form};
 use crate::error::OAuthError;
+use crate::organizations::ORGANIZATION_PARAM;
 use crate::params::{Params, parse_scope};
+use crate::resources;
 use crate::service::Authz;
 use crate::store::ttl_until;
 use state::{DeviceRecord, DeviceState, EXPIRES_IN_SECS, INTERVAL_SECS, Undecidable};
@@ -83,6 +90,9 @@ pub struct DeviceRequest {
     pub scopes: Vec<String>,
     /// When the device asked (Unix seconds).
     pub requested_at: i64,
+    /// The name of the organisation the request signs in to (the client's, or the one the
+    /// device named), shown on the confirmation page.
+    pub organization: Option<String>,
 }
 
 /// What the user does on the verification page.
@@ -233,6 +243,15 @@ impl Authz {
             ));
         }
         let scopes = requested_scope(form.get("scope"), &client)?;
+        // RFC 8707 §2: `resource` on the device authorization request, as on an authorization
+        // request; a resource the client is not registered for is `invalid_target`.
+        let resources = resources::requested(&form, &client)?;
+        // The organisation the user will sign in in, as at the authorization endpoint; its
+        // membership rule applies when the user decides (`verify_device`).
+        let organization = self
+            .sign_in_organization(form.get(ORGANIZATION_PARAM), &client)
+            .await?;
+        let org_id = organization.map(|organization| organization.id);
         let now = now.timestamp();
         let device_code = new_device_code()?;
         let device_hash = digest_hex(&device_code);
@@ -250,8 +269,8 @@ impl Authz {
                 interval: INTERVAL_SECS,
                 last_poll: None,
                 state: DeviceState::Pending,
-                resources: Vec::new(),
-                org_id: None,
+                resources: resources.clone(),
+                org_id,
             };
             // The user code first: a taken one is drawn again before the device code exists.
             if !store
@@ -294,15 +313,32 @@ impl Authz {
         ))
     }
 
-    /// The verification page (RFC 8628 §3.3): shows, allows or denies the request the user
-    /// code names, for the signed-in `session`. A code that cannot be acted on is
-    /// [`DeviceOutcome::Refused`]; the server counts those against its rate limits.
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %session.user_id))]
+    /// [`Authz::verify_device_in_context`] outside an HTTP request (an empty request context
+    /// for the audit trail).
     pub async fn verify_device(
         &self,
         entered: &str,
         session: &AuthSession,
         action: DeviceAction,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceOutcome, OAuthError> {
+        self.verify_device_in_context(entered, session, action, &RequestContext::default(), now)
+            .await
+    }
+
+    /// The verification page (RFC 8628 §3.3): shows, allows or denies the request the user
+    /// code names, for the signed-in `session`. A code that cannot be acted on is
+    /// [`DeviceOutcome::Refused`]; the server counts those against its rate limits. A request
+    /// in an organisation's context is for its members only: anyone else, or anyone while the
+    /// organisation is disabled, gets `access_denied` (audited with `ctx`) and the request
+    /// stays pending for the right user.
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %session.user_id))]
+    pub async fn verify_device_in_context(
+        &self,
+        entered: &str,
+        session: &AuthSession,
+        action: DeviceAction,
+        ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<DeviceOutcome, OAuthError> {
         let now_secs = now.timestamp();
@@ -336,6 +372,28 @@ impl Authz {
             {
                 return Ok(DeviceOutcome::LoginRequired);
             }
+            let organization = match record.org_id {
+                None => None,
+                Some(org_id) => {
+                    let found = self
+                        .db(move |db| organizations::find(db, &org_id.to_string()))
+                        .await?;
+                    // Deleted since the device asked (only possible without clients): no
+                    // organisation to sign in to any more.
+                    let Some(organization) = found else {
+                        return Ok(DeviceOutcome::Refused(DeviceCodeRefusal::Unknown));
+                    };
+                    self.admit_to_organization(
+                        &organization,
+                        session.user_id,
+                        &client.client_id,
+                        ctx,
+                        now,
+                    )
+                    .await?;
+                    Some(organization)
+                }
+            };
             if client.require_2fa && !acr::is_multi_factor(&session.amr) {
                 return Ok(DeviceOutcome::SecondFactorRequired);
             }
@@ -345,6 +403,7 @@ impl Authz {
                 client_name: client.name.clone(),
                 scopes: record.scopes.clone(),
                 requested_at: record.requested_at,
+                organization: organization.map(|organization| organization.name),
             };
             let next = match action {
                 DeviceAction::Show => return Ok(DeviceOutcome::Confirm(request)),

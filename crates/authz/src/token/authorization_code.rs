@@ -15,6 +15,10 @@
 //! - RFC 7636 §4.5–4.6 via [`crate::pkce::verify`]: a wrong or missing verifier, or one sent
 //!   for a code without a challenge (RFC 9700 §4.8.2), is `invalid_grant`.
 //! - Tokens are issued only to a user who is still active.
+//! - RFC 8707 §2.2: `resource` may only name resources of the authorization request (the
+//!   code's), else `invalid_target`; the access token is for those, or for every granted one
+//!   without `resource`, and the refresh-token family keeps them all ([`crate::resources`]).
+//!   A code without resources gives tokens for the issuer, as before resource indicators.
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
@@ -26,6 +30,7 @@ use crate::error::OAuthError;
 use crate::params::{ParamMap, has_scope};
 use crate::pkce;
 use crate::refresh_tokens;
+use crate::resources;
 use crate::service::Authz;
 use crate::session_grants::SessionGrant;
 
@@ -50,6 +55,7 @@ impl Authz {
             .get("redirect_uri")
             .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
         let verifier = form.get("code_verifier");
+        let named_resources = resources::named(form)?;
 
         let store = self.store();
         let now_secs = now.timestamp();
@@ -89,6 +95,9 @@ impl Authz {
             return Err(OAuthError::invalid_grant(INVALID));
         }
         pkce::verify(&mut grant.extensions, verifier).map_err(OAuthError::invalid_grant)?;
+        let audience = resources::narrowed(&named_resources, &stored.resources)?;
+
+        resources::still_registered(&audience, client)?;
 
         let user_id = uuid::Uuid::parse_str(&grant.owner_id).map_err(|err| {
             OAuthError::server_error("authorization code", &format!("owner id: {err}"))
@@ -96,6 +105,9 @@ impl Authz {
         let Some(user) = self.find_active_user(user_id, now_secs).await? else {
             return Err(OAuthError::invalid_grant("the user is not active"));
         };
+        let org = self
+            .organization_claims(stored.org_id, &user, &stored.grant.scope)
+            .await?;
 
         // Indexed before any token exists, so that ending the session always finds it.
         self.record_session_grant(
@@ -110,25 +122,29 @@ impl Authz {
             now_secs,
         )
         .await?;
-        self.issue_user_tokens(
-            UserGrant {
-                client,
-                user: &user,
-                scopes: &stored.grant.scope,
-                refresh_scopes: &stored.grant.scope,
-                auth_time: stored.auth_time,
-                sid: &stored.sid,
-                amr: &stored.amr,
-                nonce: nonce_of(&grant),
-                grant: grant_id,
-                refresh: client
-                    .allows_grant(GrantType::RefreshToken)
-                    .then_some(RefreshStep::Start),
-                resources: &stored.resources,
-                org_id: stored.org_id,
-            },
-            now_secs,
-        )
-        .await
+        let issued = self
+            .issue_user_tokens(
+                UserGrant {
+                    client,
+                    user: &user,
+                    scopes: &stored.grant.scope,
+                    refresh_scopes: &stored.grant.scope,
+                    auth_time: stored.auth_time,
+                    sid: &stored.sid,
+                    amr: &stored.amr,
+                    nonce: nonce_of(&grant),
+                    grant: grant_id,
+                    refresh: client
+                        .allows_grant(GrantType::RefreshToken)
+                        .then_some(RefreshStep::Start),
+                    audience: &audience,
+                    refresh_resources: &stored.resources,
+                    org_id: stored.org_id,
+                    org: org.as_ref(),
+                },
+                now_secs,
+            )
+            .await?;
+        Ok(issued)
     }
 }

@@ -9,6 +9,9 @@
 //! - Scope: a subset of the client's scopes without the user-centred `openid` and
 //!   `offline_access`; absent means all of those (RFC 6749 §3.3 default).
 //! - §4.4.3: no refresh token; no ID token, as there is no user.
+//! - RFC 8707 §2: `resource` names resources the client is registered for (else
+//!   `invalid_target`), which become the token's `aud`; without it the token is for the issuer
+//!   (Gatehouse's own APIs), whatever the client is registered for.
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
@@ -17,6 +20,7 @@ use gatehouse_tokens::new_jti;
 use super::TokenResponse;
 use crate::error::OAuthError;
 use crate::params::{ParamMap, is_subset, parse_scope};
+use crate::resources;
 use crate::service::Authz;
 use crate::tokens::AccessTokenRequest;
 
@@ -54,6 +58,7 @@ impl Authz {
                 requested
             }
         };
+        let audience = resources::requested(form, client)?;
         let store_epoch = self.current_epoch().await?;
         let access = self.mint_access_token(
             AccessTokenRequest {
@@ -65,7 +70,7 @@ impl Authz {
                 sid: None,
                 grant_id: None,
                 store_epoch: &store_epoch,
-                audience: &[],
+                audience: &audience,
                 act: None,
                 not_after: None,
                 org: None,

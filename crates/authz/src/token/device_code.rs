@@ -17,6 +17,10 @@
 //!   `refresh_token`. The grant is indexed under the browser session that approved it and under
 //!   the user, as code-flow grants are, so that ending that session, signing out everywhere,
 //!   locking or disabling the user revokes it.
+//! - RFC 8707 §2.2: `resource` may only name resources of the device authorization request
+//!   (the record's), else `invalid_target`, checked before the record is touched; the access
+//!   token is for the named ones, or for all of the request's without `resource`, and a
+//!   refresh-token family keeps all of them ([`crate::resources`]).
 
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{Client, GrantType};
@@ -28,6 +32,7 @@ use crate::device::state::{DeviceRecord, DeviceState, Poll};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant_ids::GrantId;
 use crate::params::{ParamMap, has_scope};
+use crate::resources;
 use crate::service::{Authz, is_active};
 use crate::session_grants::SessionGrant;
 
@@ -50,6 +55,7 @@ impl Authz {
         let device_code = form
             .get("device_code")
             .ok_or_else(|| OAuthError::invalid_request("device_code is missing"))?;
+        let named_resources = resources::named(form)?;
         let now_secs = now.timestamp();
         let records = DeviceRecords::for_device_code(self.store(), device_code);
         for _ in 0..SWAP_ATTEMPTS {
@@ -61,6 +67,8 @@ impl Authz {
                     "the device code was issued to another client",
                 ));
             }
+            let audience = resources::narrowed(&named_resources, &record.resources)?;
+            resources::still_registered(&audience, client)?;
             match record.poll(now_secs) {
                 Poll::Spent => return Err(OAuthError::invalid_grant(INVALID)),
                 Poll::Expired => {
@@ -98,7 +106,7 @@ impl Authz {
                         continue;
                     }
                     return self
-                        .issue_device_tokens(client, &record, approval, now_secs)
+                        .issue_device_tokens(client, &record, approval, &audience, now_secs)
                         .await;
                 }
             }
@@ -110,12 +118,13 @@ impl Authz {
         ))
     }
 
-    /// Tokens for an approval just redeemed.
+    /// Tokens for an approval just redeemed, the access token for `audience`.
     async fn issue_device_tokens(
         &self,
         client: &Client,
         record: &DeviceRecord,
         approval: DeviceState,
+        audience: &[String],
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         let scopes = &record.scopes;
@@ -140,6 +149,9 @@ impl Authz {
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user is not active"));
         };
+        let org = self
+            .organization_claims(record.org_id, &user, scopes)
+            .await?;
         let grant = GrantId::random();
         let offline = has_scope(scopes, "offline_access");
         // Indexed before any token exists, so that ending the session always finds it.
@@ -155,24 +167,28 @@ impl Authz {
             now,
         )
         .await?;
-        self.issue_user_tokens(
-            UserGrant {
-                client,
-                user: &user,
-                scopes,
-                refresh_scopes: scopes,
-                auth_time,
-                sid: &sid,
-                amr: &amr,
-                nonce: None,
-                grant,
-                refresh: (offline && client.allows_grant(GrantType::RefreshToken))
-                    .then_some(RefreshStep::Start),
-                resources: &record.resources,
-                org_id: record.org_id,
-            },
-            now,
-        )
-        .await
+        let issued = self
+            .issue_user_tokens(
+                UserGrant {
+                    client,
+                    user: &user,
+                    scopes,
+                    refresh_scopes: scopes,
+                    auth_time,
+                    sid: &sid,
+                    amr: &amr,
+                    nonce: None,
+                    grant,
+                    refresh: (offline && client.allows_grant(GrantType::RefreshToken))
+                        .then_some(RefreshStep::Start),
+                    audience,
+                    refresh_resources: &record.resources,
+                    org_id: record.org_id,
+                    org: org.as_ref(),
+                },
+                now,
+            )
+            .await?;
+        Ok(issued)
     }
 }

@@ -34,10 +34,18 @@ pub(super) struct UserGrant<'a> {
     /// What happens to the grant's refresh-token family; `None` when the client gets no
     /// refresh tokens.
     pub refresh: Option<RefreshStep>,
-    /// RFC 8707: the resources of the grant, the access token's `aud` (empty: the issuer).
-    pub resources: &'a [String],
-    /// The organisation of the sign-in ([`crate::codes::AuthorizationCode::org_id`]).
+    /// RFC 8707 §2.2: the access token's `aud`, the resources this token request named or
+    /// else all the grant's (empty: the issuer).
+    pub audience: &'a [String],
+    /// The resources a new family keeps: all the grant's, whatever this token was narrowed to,
+    /// so that a later refresh may name any of them (as `refresh_scopes` for the scope).
+    pub refresh_resources: &'a [String],
+    /// The organisation of the sign-in ([`crate::codes::AuthorizationCode::org_id`]), kept by
+    /// a new family.
     pub org_id: Option<uuid::Uuid>,
+    /// Its claims, from [`Authz::organization_claims`], which the caller runs before it writes
+    /// anything: a refusal there must not spend the code or rotate the refresh token.
+    pub org: Option<&'a crate::tokens::OrgClaims>,
 }
 
 /// The refresh token a grant comes with.
@@ -74,7 +82,7 @@ impl Authz {
                     // The code exchange indexed the grant just before (`record_session_grant`).
                     granted_at: Some(now),
                     indexed_until: Some(self.grant_index_until(now)),
-                    resources: grant.resources.to_vec(),
+                    resources: grant.refresh_resources.to_vec(),
                     org_id: grant.org_id,
                 };
                 let ttl = ttl(settings.refresh_token_ttl);
@@ -98,9 +106,6 @@ impl Authz {
         let sub = grant.user.id.to_string();
         let grant_id = grant.grant.to_string();
         let store_epoch = self.current_epoch().await?;
-        let org = self
-            .organization_claims(grant.org_id, grant.user, grant.scopes)
-            .await?;
         let access = self.mint_access_token(
             AccessTokenRequest {
                 sub: &sub,
@@ -111,10 +116,10 @@ impl Authz {
                 sid: Some(grant.sid),
                 grant_id: Some(&grant_id),
                 store_epoch: &store_epoch,
-                audience: grant.resources,
+                audience: grant.audience,
                 act: None,
                 not_after: None,
-                org: org.as_ref(),
+                org: grant.org,
             },
             now,
         )?;
@@ -130,7 +135,7 @@ impl Authz {
                     sid: grant.sid,
                     amr: grant.amr,
                     access_token: &access,
-                    org: org.as_ref(),
+                    org: grant.org,
                 },
                 now,
             )?)

@@ -4,6 +4,7 @@
 //! - [`refresh`]: RFC 6749 §6, RFC 9700 §4.14.2, OIDC Core §12.
 //! - [`client_credentials`]: RFC 6749 §4.4.
 //! - [`device_code`]: RFC 8628 §3.4–3.5.
+//! - [`token_exchange`]: RFC 8693 §2 (its response adds `issued_token_type`, §2.2.1).
 //!
 //! Order of checks: repeated parameters (RFC 6749 §3.2 → `invalid_request`), client
 //! authentication ([`crate::client_auth`] → `invalid_client`), then `grant_type` (missing →
@@ -25,7 +26,7 @@ pub mod token_exchange;
 mod issue;
 
 use chrono::{DateTime, Utc};
-use gatehouse_identity::GrantType;
+use gatehouse_identity::{GrantType, RequestContext};
 use serde_json::{Map, Value};
 
 use crate::client_auth::{ClientCredentials, authenticated_form};
@@ -60,12 +61,26 @@ impl TokenResponse {
 }
 
 impl Authz {
-    /// POST /token. See the module docs; the grants are in this module's children.
-    #[tracing::instrument(level = "debug", skip_all)]
+    /// POST /token without a request to name in the audit trail (tests, tools).
     pub async fn token(
         &self,
         form: &Params,
         auth: ClientCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
+        self.token_in_context(form, auth, &RequestContext::default(), now)
+            .await
+    }
+
+    /// POST /token. See the module docs; the grants are in this module's children. `ctx`
+    /// (the caller's address, user agent and request id) goes into the audit events a grant
+    /// writes.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn token_in_context(
+        &self,
+        form: &Params,
+        auth: ClientCredentials,
+        ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
         let (form, client) = authenticated_form(self, form, &auth).await?;
@@ -77,7 +92,10 @@ impl Authz {
             Ok(GrantType::RefreshToken) => self.refresh(&form, &client, now).await,
             Ok(GrantType::ClientCredentials) => self.client_credentials(&form, &client, now).await,
             Ok(GrantType::DeviceCode) => self.redeem_device_code(&form, &client, now).await,
-            Ok(GrantType::TokenExchange) => self.exchange_token(&form, &client, now).await,
+            // RFC 8693 §2.2.1: its own response members.
+            Ok(GrantType::TokenExchange) => {
+                return self.exchange_token(&form, &client, ctx, now).await;
+            }
             Err(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type must be {}", supported_grant_types()),
@@ -105,8 +123,9 @@ mod tests {
     fn the_unsupported_grant_description_lists_every_grant() {
         assert_eq!(
             supported_grant_types(),
-            "authorization_code, refresh_token, client_credentials or \
-             urn:ietf:params:oauth:grant-type:device_code"
+            "authorization_code, refresh_token, client_credentials, \
+             urn:ietf:params:oauth:grant-type:device_code or \
+             urn:ietf:params:oauth:grant-type:token-exchange"
         );
     }
 }

@@ -9,11 +9,14 @@
 //! 3. Checks that do not depend on races, none of which burns the token: issued to the
 //!    authenticated client (§6 "MUST ... ensure that the refresh token was issued to the
 //!    authenticated client"), not expired, requested scope ⊆ original (§6 → `invalid_scope`),
-//!    the user still active.
+//!    requested `resource` ⊆ the grant's resources (RFC 8707 §2.2 → `invalid_target`) and
+//!    still registered, the user still active and still a member of the grant's organisation
+//!    (which is still enabled).
 //! 4. Rotate: compare-and-swap the family record to the next generation, so of N concurrent
 //!    uses exactly one wins; a loser has presented a rotated-away token too and revokes the
 //!    family. The winner gets the next generation's token with the original scope and a fresh
-//!    TTL (sliding expiry), an access token with the possibly narrowed scope, and a new ID
+//!    TTL (sliding expiry), an access token with the possibly narrowed scope and audience (the
+//!    family keeps every granted resource, so the next refresh may name any), and a new ID
 //!    token when the scope has `openid` — same `sub`, `aud`, original `auth_time`, no `nonce`
 //!    (OIDC Core §12.2).
 
@@ -26,6 +29,7 @@ use crate::error::OAuthError;
 use crate::grant_ids::GrantId;
 use crate::params::{ParamMap, is_subset, parse_scope};
 use crate::refresh_tokens::{self, FamilyRecord};
+use crate::resources;
 use crate::service::Authz;
 use crate::session_grants::SessionGrant;
 use crate::store::ttl;
@@ -53,6 +57,7 @@ impl Authz {
                 parse_scope(value).ok_or_else(|| OAuthError::invalid_scope("scope is malformed"))
             })
             .transpose()?;
+        let named_resources = resources::named(form)?;
 
         let store = self.store();
         let now_secs = now.timestamp();
@@ -92,9 +97,15 @@ impl Authz {
                 ));
             }
         };
+        let audience = resources::narrowed(&named_resources, &record.resources)?;
+        resources::still_registered(&audience, client)?;
         let Some(user) = self.find_active_user(record.user_id, now_secs).await? else {
             return Err(OAuthError::invalid_grant("the user is not active"));
         };
+        // Still a member of the grant's organisation, which is still enabled.
+        let org = self
+            .organization_claims(record.org_id, &user, &scopes)
+            .await?;
 
         // Step 4.
         let refresh_ttl = self.settings().refresh_token_ttl;
@@ -145,8 +156,11 @@ impl Authz {
                 nonce: None,
                 grant: family,
                 refresh: Some(RefreshStep::Rotated(next.generation)),
-                resources: &next.resources,
+                audience: &audience,
+                // A rotation keeps the family as it is (`next`); this is not read.
+                refresh_resources: &next.resources,
                 org_id: next.org_id,
+                org: org.as_ref(),
             },
             now_secs,
         )

@@ -65,6 +65,8 @@ pub struct ClientListQuery {
     pub after: Option<ClientCursor>,
     /// Matches a name prefix, case-insensitively, or a client id exactly.
     pub search: Option<String>,
+    /// Only this organisation's clients (`clients.org_id`), for the page and the total alike.
+    pub organization: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,8 +122,14 @@ fn prefix_pattern(prefix: &str) -> String {
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
-fn filtered<'a>(search: Option<&str>) -> clients::BoxedQuery<'a, Backend> {
+fn filtered<'a>(
+    search: Option<&str>,
+    organization: Option<uuid::Uuid>,
+) -> clients::BoxedQuery<'a, Backend> {
     let mut query = clients::table.into_boxed();
+    if let Some(org) = organization {
+        query = query.filter(clients::org_id.eq(crate::users::id_text(org)));
+    }
     if let Some(search) = search.filter(|s| !s.is_empty()) {
         query = query.filter(
             lower(clients::name)
@@ -137,8 +145,10 @@ fn filtered<'a>(search: Option<&str>) -> clients::BoxedQuery<'a, Backend> {
 pub fn list(db: &Database, query: &ClientListQuery) -> Result<ClientPage, IdentityError> {
     db.read(|conn| {
         let search = query.search.as_deref();
-        let total: i64 = filtered(search).count().get_result(conn)?;
-        let mut page = filtered(search);
+        let total: i64 = filtered(search, query.organization)
+            .count()
+            .get_result(conn)?;
+        let mut page = filtered(search, query.organization);
         if let Some(after) = &query.after {
             page = page.filter(
                 lower(clients::name)

@@ -13,6 +13,10 @@
 //! `lower(col)` indexes follow the database's collation, in whose order a prefix's values need
 //! not be contiguous.
 //!
+//! An organisation narrows the list to its members (`id IN (SELECT user_id FROM
+//! organization_members WHERE org_id = …)`, answered by the membership's primary key), in SQL on
+//! both backends, so the page, the search and the total agree.
+//!
 //! `total` counts with the same filters, without the cursor; when nothing but a status filters,
 //! it is read from the counters of [`counts`] instead, since counting those rows would read the
 //! whole table (~0.2 s at a million users).
@@ -34,7 +38,7 @@ use diesel::sql_types::Text;
 
 use crate::db::{DbConnection, stored, to_db};
 use crate::error::IdentityError;
-use crate::schema::{roles, totp_credentials, user_roles, users};
+use crate::schema::{organization_members, roles, totp_credentials, user_roles, users};
 use crate::users::{LoginState, UserRow, id_text, queries};
 use crate::validation::login_lookup_key;
 use crate::{Backend as DbBackend, Database, Email, Role, User, UserStatus};
@@ -58,6 +62,9 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
     /// Users holding this role.
     pub role: Option<Role>,
+    /// Members of this organisation (any role in it): a join on `organization_members`, so an
+    /// organisation admin's list, search and total never see anyone else.
+    pub organization: Option<uuid::Uuid>,
 }
 
 /// Where a page of the list continues: after this `(lower(username), id)`.
@@ -223,6 +230,15 @@ fn filtered(filter: &UserFilter, search: Option<&Search>) -> users::BoxedQuery<'
             ),
         );
     }
+    if let Some(org) = filter.organization {
+        query = query.filter(
+            users::id.eq_any(
+                organization_members::table
+                    .filter(organization_members::org_id.eq(id_text(org)))
+                    .select(organization_members::user_id),
+            ),
+        );
+    }
     query
 }
 
@@ -285,7 +301,7 @@ pub fn list_users(
             (true, Some(key), Some(last)) => Some(UserCursor { key, id: last.id }),
             _ => None,
         };
-        let total = if search.is_none() && filter.role.is_none() {
+        let total = if search.is_none() && filter.role.is_none() && filter.organization.is_none() {
             status_counts(conn)?.matching(filter.status)
         } else {
             filtered(filter, search.as_ref()).count().get_result(conn)?

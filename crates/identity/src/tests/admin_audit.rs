@@ -410,3 +410,65 @@ fn recent_admin_events_are_the_latest_administrators_actions_only() {
     assert_eq!(actions, ["admin.keys_rotate", "admin.denied"]);
     assert_eq!(recent_admin_events(&fx.db, 10).unwrap().len(), 3);
 }
+
+/// An organisation's reads see only the events recorded in its scope: the list and its total,
+/// the counts since an instant, the hourly series and the administrators' latest actions.
+#[test]
+fn an_organisation_reads_only_the_events_recorded_in_its_scope() {
+    use crate::admin::audit::{
+        count_audit_events_per_hour_in, count_audit_events_since_in, recent_admin_events_in,
+    };
+    let fx = fixture();
+    let org = uuid::Uuid::new_v4();
+    let other = uuid::Uuid::new_v4();
+    let now = t0() + Duration::hours(2);
+    for (i, (scope, action)) in [
+        (Some(org), AuditAction::LoginSuccess),
+        (Some(org), AuditAction::AdminUserLock),
+        (Some(other), AuditAction::LoginSuccess),
+        (Some(other), AuditAction::AdminUserLock),
+        (None, AuditAction::LoginSuccess),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fx.db
+            .append_audit(&NewAuditEvent {
+                org_id: scope,
+                occurred_at: t0() + Duration::minutes(i64::try_from(i).unwrap()),
+                actor: Some("user:x".to_owned()),
+                actor_kind: crate::ActorKind::of_actor(Some("user:x")),
+                action,
+                target: Some(format!("t{i}")),
+                ip: None,
+                user_agent: None,
+                outcome: AuditOutcome::Success,
+                details: serde_json::json!({}),
+                request_id: None,
+            })
+            .unwrap();
+    }
+    let in_org = AuditFilter {
+        org_id: Some(org),
+        ..AuditFilter::default()
+    };
+    let page = list_audit_events(&fx.db, &in_org, None, 100).unwrap();
+    assert_eq!(page.total, 2);
+    assert!(page.events.iter().all(|event| event.org_id == Some(org)));
+    assert_eq!(count_audit_events(&fx.db, &in_org).unwrap(), 2);
+    assert_eq!(
+        count_audit_events_since_in(&fx.db, AuditAction::LoginSuccess, None, t0(), Some(org))
+            .unwrap(),
+        1
+    );
+    let hours =
+        count_audit_events_per_hour_in(&fx.db, AuditAction::LoginSuccess, now, 24, Some(org))
+            .unwrap();
+    assert_eq!(hours.iter().sum::<i64>(), 1);
+    let everyone =
+        count_audit_events_per_hour_in(&fx.db, AuditAction::LoginSuccess, now, 24, None).unwrap();
+    assert_eq!(everyone.iter().sum::<i64>(), 3);
+    let recent = recent_admin_events_in(&fx.db, 10, Some(org)).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].target.as_deref(), Some("t1"));
+}

@@ -11,6 +11,7 @@ fn query(limit: u32, after: Option<ClientCursor>, search: Option<&str>) -> Clien
         limit,
         after,
         search: search.map(str::to_owned),
+        organization: None,
     }
 }
 
@@ -279,4 +280,53 @@ fn rotating_a_secret_replaces_it() {
         clients::rotate_secret(&fx.db, "unknown", &hasher(), t0()).unwrap(),
         SecretRotation::NotFound
     ));
+}
+
+#[test]
+fn an_organisation_narrows_the_client_list_and_its_total() {
+    use crate::organizations::{self, NewOrganization};
+    let fx = fixture();
+    let org = organizations::create(
+        &fx.db,
+        &NewOrganization {
+            slug: "org-a".into(),
+            name: "A".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    let register = |name: &str, org_id: Option<String>| {
+        let new = NewClient {
+            name: name.to_owned(),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            org_id,
+            ..NewClient::default()
+        };
+        fx.db
+            .create_client(&new, &hasher(), t0())
+            .unwrap()
+            .0
+            .client_id
+    };
+    let mine = register("Alpha", Some(org.id.to_string()));
+    register("Beta", None);
+    let page = clients::list(
+        &fx.db,
+        &ClientListQuery {
+            organization: Some(org.id),
+            ..query(50, None, None)
+        },
+    )
+    .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].client.client_id, mine);
+    let searched = clients::list(
+        &fx.db,
+        &ClientListQuery {
+            organization: Some(org.id),
+            ..query(50, None, Some("Beta"))
+        },
+    )
+    .unwrap();
+    assert_eq!(searched.total, 0);
 }

@@ -267,3 +267,73 @@ fn the_last_active_admin_is_kept_by_every_change() {
     assert!(delete_user(&fx.db, root.id).unwrap().is_none());
     assert_eq!(set_user_roles(&fx.db, root.id, &[], t0()).unwrap(), None);
 }
+
+/// An organisation narrows the page, the search and the total to its members (organisation
+/// admins' lists), in SQL.
+#[test]
+fn an_organisation_narrows_the_list_search_and_total_to_its_members() {
+    use crate::organizations::{self, NewOrganization, OrgRole};
+    let fx = fixture();
+    let new_org = |slug: &str| {
+        organizations::create(
+            &fx.db,
+            &NewOrganization {
+                slug: slug.to_owned(),
+                name: slug.to_owned(),
+            },
+            t0(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (new_org("org-a"), new_org("org-b"));
+    let anna = create(&fx, "anna", "anna@a.example", &[]);
+    let amos = create(&fx, "amos", "amos@a.example", &[Role::Auditor]);
+    let abby = create(&fx, "abby", "abby@b.example", &[]);
+    create(&fx, "alone", "alone@example.com", &[]);
+    for (org, user) in [(&a, &anna), (&a, &amos), (&b, &abby), (&b, &amos)] {
+        assert!(organizations::add_member(&fx.db, org.id, user.id, OrgRole::Member, t0()).unwrap());
+    }
+    let in_a = |filter: UserFilter| UserFilter {
+        organization: Some(a.id),
+        ..filter
+    };
+    assert_eq!(
+        names(&fx, &in_a(UserFilter::default())),
+        (vec!["amos".into(), "anna".into()], 2)
+    );
+    assert_eq!(
+        names(&fx, &in_a(search("ab"))),
+        (Vec::<String>::new(), 0),
+        "abby is B's"
+    );
+    assert_eq!(names(&fx, &in_a(search("a"))).1, 2);
+    assert_eq!(
+        names(
+            &fx,
+            &in_a(UserFilter {
+                role: Some(Role::Auditor),
+                ..UserFilter::default()
+            })
+        ),
+        (vec!["amos".into()], 1)
+    );
+    assert_eq!(
+        names(
+            &fx,
+            &in_a(UserFilter {
+                status: Some(UserStatus::Active),
+                ..UserFilter::default()
+            })
+        )
+        .1,
+        2,
+        "not the global counters"
+    );
+    let page = list_users(&fx.db, &in_a(UserFilter::default()), None, 1).unwrap();
+    assert_eq!(page.total, 2);
+    let rest = list_users(&fx.db, &in_a(UserFilter::default()), page.next.as_ref(), 1).unwrap();
+    assert_eq!(rest.users[0].user.username, "anna");
+    assert!(rest.next.is_none());
+    let counts = crate::admin::audit::count_org_users_by_status(&fx.db, b.id, t0()).unwrap();
+    assert_eq!((counts.total, counts.active), (2, 2));
+}

@@ -10,6 +10,7 @@ mod database;
 mod email;
 mod login;
 mod mail_outbox;
+mod organizations;
 mod reconnect;
 mod recovery_codes;
 mod register;

@@ -80,12 +80,32 @@ pub async fn authenticate(
 pub const ADMIN_SCOPE: &str = "admin";
 
 /// An access token with the `admin` scope and the actor it speaks for: a user (with their
-/// roles) or a client's service account (with the roles given to it). Roles are read at each
-/// request, so a role taken away stops working at once. Whether the actor may do what it asks
-/// is the permission gate's decision ([`gatehouse_app::Gatehouse::admit`]), not this extractor's.
-/// Cookies are never looked at: the admin API has no CSRF surface.
+/// roles), a user acting as `org_admin` of one organisation, or a client's service account
+/// (with the roles given to it). Roles and memberships are read at each request, so a role
+/// taken away stops working at once. Whether the actor may do what it asks is the permission
+/// gate's decision ([`gatehouse_app::Gatehouse::admit`]), not this extractor's. Cookies are
+/// never looked at: the admin API has no CSRF surface.
+///
+/// The `organization` query parameter (a slug or an id), on any admin request, names the
+/// organisation a user without platform roles administers ([`Gatehouse::admin_identity`]):
+/// needed only when the user is `org_admin` of several (a 400 problem lists them otherwise); one
+/// the user does not administer is a 403. For a platform actor it narrows the lists (users,
+/// clients, audit events) to that organisation; an unknown one is a 400.
+///
+/// [`Gatehouse::admin_identity`]: gatehouse_app::Gatehouse::admin_identity
 pub struct AdminToken {
     pub actor: gatehouse_app::Actor,
+    /// The organisation the lists are narrowed to: the actor's own for an organisation admin,
+    /// else the one `organization` names.
+    pub organization: Option<uuid::Uuid>,
+}
+
+/// The `organization` query parameter of an admin request, if given (non-empty).
+fn requested_organization(req: &HttpRequest) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, _)| name == "organization")
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
 }
 
 impl FromRequest for AdminToken {
@@ -112,6 +132,7 @@ async fn authenticate_admin(state: &AppState, req: &HttpRequest) -> Result<Admin
         .await
         .map_err(|err| refused(&err, scope))?;
     let db = state.accounts.database().clone();
+    let requested = requested_organization(req);
     let actor = match subject {
         gatehouse_authz::BearerSubject::User(grant) => {
             let id = grant.user.id;
@@ -119,7 +140,32 @@ async fn authenticate_admin(state: &AppState, req: &HttpRequest) -> Result<Admin
                 .run(move |db| db.roles_of(id))
                 .await
                 .map_err(Problem::from)?;
-            gatehouse_app::Actor::User { id, roles }
+            match state
+                .app
+                .admin_identity(id, roles, requested.as_deref(), false)
+                .await
+                .map_err(Problem::from)?
+            {
+                gatehouse_app::AdminIdentity::Acting { actor, .. } => actor,
+                gatehouse_app::AdminIdentity::ChooseOrganization(choices) => {
+                    let slugs: Vec<&str> = choices.iter().map(|org| org.slug.as_str()).collect();
+                    return Err(Problem::new(
+                        ProblemKind::Validation,
+                        format!(
+                            "you administer several organisations: name one with \
+                             `organization` ({})",
+                            slugs.join(", ")
+                        ),
+                    )
+                    .with_field("organization"));
+                }
+                gatehouse_app::AdminIdentity::NotOrgAdmin => {
+                    return Err(Problem::new(
+                        ProblemKind::Forbidden,
+                        "you are not an admin of this organisation",
+                    ));
+                }
+            }
         }
         gatehouse_authz::BearerSubject::ServiceAccount { client_id, .. } => {
             let id = client_id.clone();
@@ -130,7 +176,28 @@ async fn authenticate_admin(state: &AppState, req: &HttpRequest) -> Result<Admin
             gatehouse_app::Actor::ServiceAccount { client_id, roles }
         }
     };
-    Ok(AdminToken { actor })
+    let organization = match (actor.organization(), requested) {
+        (Some(org), _) => Some(org.id),
+        (None, None) => None,
+        (None, Some(name)) => {
+            let found = db
+                .run(move |db| gatehouse_identity::organizations::find(db, &name))
+                .await
+                .map_err(Problem::from)?;
+            let Some(org) = found else {
+                return Err(Problem::new(
+                    ProblemKind::Validation,
+                    "no organisation has this slug or id",
+                )
+                .with_field("organization"));
+            };
+            Some(org.id)
+        }
+    };
+    Ok(AdminToken {
+        actor,
+        organization,
+    })
 }
 
 fn refused(err: &gatehouse_authz::BearerError, scope: &str) -> Problem {

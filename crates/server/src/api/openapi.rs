@@ -227,6 +227,9 @@ problem_responses! {
         (`urn:gatehouse:problem:unauthorized`)",
         [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", scope=\"admin\"`, with `error` and \
             `error_description` when a token was sent (RFC 6750 §3)")];
+    AdminForbidden: "No `admin` scope (`urn:gatehouse:problem:insufficient-scope`, with a \
+        `WWW-Authenticate` challenge), or roles or a guard rail that do not permit it \
+        (`urn:gatehouse:problem:forbidden`)", [];
     InsufficientScope: "The access token lacks the `account` scope \
         (`urn:gatehouse:problem:insufficient-scope`)",
         [(WWW_AUTHENTICATE, "`Bearer realm=\"gatehouse\", error=\"insufficient_scope\", …, \
@@ -302,6 +305,7 @@ problem_responses! {
         responses(
             Unauthorized,
             AdminUnauthorized,
+            AdminForbidden,
             InsufficientScope,
             ScopeOrPassword,
             BadBody,

@@ -8,7 +8,7 @@ use gatehouse_authz::{AuthSession, AuthorizeOutcome, ConsentDecision, Params};
 
 use super::parse_params;
 use crate::app::AppState;
-use crate::browser::{csrf_matches, csrf_token, current_session};
+use crate::browser::{csrf_matches, csrf_token, current_session, request_context};
 use crate::pages::{PageError, form_page};
 
 struct ScopeRow {
@@ -32,6 +32,7 @@ pub(super) fn describe_scope(scope: &str) -> &'static str {
         "profile" => "see your username",
         "email" => "see your email address",
         "offline_access" => "stay signed in to it when you are away",
+        "organization" => "see the organisation you sign in with and your role in it",
         _ => "an application-specific permission",
     }
 }
@@ -85,9 +86,10 @@ async fn handle(
         sid: handle.0.clone(),
         amr: s.amr.clone(),
     });
+    let ctx = request_context(req);
     let outcome = state
         .authz
-        .authorize(&params, auth.as_ref(), decision, state.clock.now())
+        .authorize_in_context(&params, auth.as_ref(), decision, &ctx, state.clock.now())
         .await;
     match outcome {
         AuthorizeOutcome::ErrorPage {

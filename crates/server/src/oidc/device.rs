@@ -14,7 +14,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::DateTime;
 use gatehouse_authz::device::user_code;
-use gatehouse_authz::{AuthSession, DeviceAction, DeviceCodeRefusal, DeviceOutcome, DeviceRequest};
+use gatehouse_authz::{
+    AuthSession, DeviceAction, DeviceCodeRefusal, DeviceOutcome, DeviceRequest, ErrorCode,
+};
 use serde::Deserialize;
 
 use super::{client_credentials, oauth_error_response, read_form};
@@ -67,7 +69,7 @@ struct ConfirmPage<'a> {
     user_code: &'a str,
     client_id: &'a str,
     client_name: &'a str,
-    /// The client's organisation, once organisations exist (issue 12); always `None` now.
+    /// The organisation the request signs in to: the client's, or the one the device named.
     organisation: Option<&'a str>,
     requested_at: String,
     requested_at_unix: i64,
@@ -250,8 +252,15 @@ pub async fn submit(
         .app
         .verify_device_code(entered, &session, action, &ctx, now)
         .await
-        .map_err(|err| {
-            PageError::protocol(err.status(), "Device sign-in failed", err.description)
+        .map_err(|err| match err.code {
+            // A request in an organisation's context that this user may not decide (not a
+            // member, or the organisation is disabled): a 403 page saying so.
+            ErrorCode::AccessDenied => PageError::new(
+                StatusCode::FORBIDDEN,
+                "Not allowed for this account",
+                err.description,
+            ),
+            _ => PageError::protocol(err.status(), "Device sign-in failed", err.description),
         })?;
     match outcome {
         DeviceOutcome::Confirm(request) => confirm_page(&req, &state, &username, &request),
@@ -292,7 +301,7 @@ fn confirm_page(
         user_code: &request.user_code,
         client_id: &request.client_id,
         client_name: &request.client_name,
-        organisation: None,
+        organisation: request.organization.as_deref(),
         requested_at,
         requested_at_unix: request.requested_at,
         scopes: request

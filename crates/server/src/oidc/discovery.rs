@@ -95,7 +95,8 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
     .set_userinfo_endpoint(Some(UserInfoUrl::new(at("/userinfo"))?))
     .set_scopes_supported(Some(
         // `account`: the account REST API (/api/v1/account) for tokens carrying it; `admin`:
-        // the admin REST API (/api/v1/admin), for users and service accounts holding a role.
+        // the admin REST API (/api/v1/admin), for users and service accounts holding a role;
+        // `organization`: the organisation of the sign-in (`org_id`, `org_slug`, `org_roles`).
         [
             "openid",
             "profile",
@@ -103,6 +104,7 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             "offline_access",
             "account",
             "admin",
+            "organization",
         ]
         .into_iter()
         .map(|s| Scope::new(s.to_owned()))
@@ -139,6 +141,10 @@ pub fn build_document(issuer: &str) -> anyhow::Result<String> {
             "name",
             "email",
             "email_verified",
+            // Scope `organization` (ID token, access token, userinfo).
+            "org_id",
+            "org_slug",
+            "org_roles",
         ]
         .into_iter()
         .map(|c| CoreClaimName::new(c.to_owned()))

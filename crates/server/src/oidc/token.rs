@@ -21,9 +21,10 @@ pub async fn token(
     respond(
         async {
             let form = read_form(&req, body).await?;
+            let ctx = crate::browser::request_context(&req);
             let tokens = state
                 .authz
-                .token(&form, client_credentials(&req), state.clock.now())
+                .token_in_context(&form, client_credentials(&req), &ctx, state.clock.now())
                 .await?;
             // RFC 6749 §5.1: token responses MUST NOT be cached.
             Ok(HttpResponse::Ok()

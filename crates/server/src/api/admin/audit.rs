@@ -183,6 +183,9 @@ pub struct AuditEventsParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// An organisation (slug or id): only the events recorded in its scope. An organisation
+    /// admin only ever reads its organisation's events.
+    organization: Option<String>,
 }
 
 /// Longest `actor` or `target` filter; stored values are no longer than this in practice.
@@ -286,6 +289,8 @@ fn parse_query(query: &str) -> Result<AuditQuery, Problem> {
             "since" => filter.since = Some(instant("since", &value)?),
             "until" => filter.until = Some(instant("until", &value)?),
             "limit" => limit = Some(value),
+            // Read by the bearer extractor (`AdminToken::organization`).
+            "organization" => {}
             "cursor" => cursor = Some(decode_cursor(&value)?),
             other => {
                 return Err(invalid(
@@ -310,11 +315,9 @@ fn parse_query(query: &str) -> Result<AuditQuery, Problem> {
     })
 }
 
-/// Who is asking, for the audit trail.
+/// Who is asking (and in which organisation), for the audit trail.
 fn admin_context(req: &HttpRequest, token: &AdminToken) -> RequestContext {
-    let mut ctx = request_context(req);
-    ctx.actor = Some(token.actor.audit_name());
-    ctx
+    token.actor.context(&request_context(req))
 }
 
 /// How this module's failures read to an API client: a refusal of the gate is a 403 problem.
@@ -333,7 +336,10 @@ fn problem(err: AdminAuditError) -> Problem {
 }
 
 fn denied_problem(denied: &AdminDenied) -> Problem {
-    Problem::new(ProblemKind::Forbidden, denied.to_string())
+    match denied {
+        AdminDenied::OutOfScope => Problem::new(ProblemKind::NotFound, "not found"),
+        denied => Problem::new(ProblemKind::Forbidden, denied.to_string()),
+    }
 }
 
 #[utoipa::path(
@@ -363,7 +369,8 @@ pub async fn list_events(
     token: AdminToken,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let query = parse_query(req.query_string())?;
+    let mut query = parse_query(req.query_string())?;
+    query.filter.org_id = token.organization;
     let ctx = admin_context(&req, &token);
     let page = state
         .app
@@ -508,6 +515,8 @@ fn parse_algs(query: &str) -> Result<Vec<Algorithm>, Problem> {
                 "RS256" => Algorithm::RS256,
                 _ => return Err(invalid("alg", "`alg` must be `ES256` or `RS256`")),
             }),
+            // Read by the bearer extractor (`AdminToken::organization`).
+            "organization" => {}
             other => {
                 return Err(invalid(
                     other,
@@ -592,8 +601,9 @@ pub struct UserCountsView {
 }))]
 pub struct StatsView {
     pub users: UserCountsView,
-    /// Live browser sessions.
-    pub active_sessions: i64,
+    /// Live browser sessions; `null` for an organisation admin (sessions are not counted by
+    /// organisation).
+    pub active_sessions: Option<i64>,
     /// Completed sign-ins (every factor passed).
     pub sign_ins: WindowCounts,
     /// Refused passwords or second factors.

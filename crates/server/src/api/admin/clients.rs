@@ -38,6 +38,10 @@ use crate::routing::{Surface, resource};
     "require_2fa": false,
     "enabled": true,
     "roles": [],
+    "org_id": null,
+    "resources": [],
+    "exchange_audiences": [],
+    "allow_impersonation": false,
     "created_at": "2026-11-30T10:57:00Z",
     "updated_at": "2026-11-30T10:57:00Z"
 }))]
@@ -66,6 +70,16 @@ pub struct AdminClientView {
     pub enabled: bool,
     /// The roles of its service account (`client_credentials` tokens with the `admin` scope).
     pub roles: Vec<String>,
+    /// The organisation it belongs to (its id); `null` for a platform client. Only members
+    /// of that organisation sign in to it.
+    pub org_id: Option<String>,
+    /// The resource indicators (RFC 8707) it may ask tokens for.
+    pub resources: Vec<String>,
+    /// The audiences (client ids or resource URIs) it may ask for in a token exchange
+    /// (RFC 8693).
+    pub exchange_audiences: Vec<String>,
+    /// A token exchange without an actor token (impersonation) is allowed.
+    pub allow_impersonation: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -93,6 +107,10 @@ impl From<AdminClient> for AdminClientView {
             backchannel_logout_session_required: client.backchannel_logout_session_required,
             require_2fa: client.require_2fa,
             enabled: client.enabled,
+            org_id: client.org_id,
+            resources: client.resources,
+            exchange_audiences: client.exchange_audiences,
+            allow_impersonation: client.allow_impersonation,
             created_at: client.created_at,
             updated_at: client.updated_at,
         }
@@ -178,6 +196,21 @@ pub struct NewClientRequest {
     #[serde(default)]
     #[schema(schema_with = crate::api::openapi::schemas::roles)]
     pub roles: Vec<Role>,
+    /// The organisation (slug or id) it belongs to, for good: only its members sign in to it.
+    /// An organisation admin's clients always belong to its organisation.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Resource indicators (RFC 8707) it may ask tokens for: absolute URIs without fragment.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// With the token-exchange grant (confidential clients, at least one): the audiences
+    /// (client ids or resource URIs) it may ask for. Platform admins only.
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
+    /// With the token-exchange grant: exchanging without an actor token (impersonation) is
+    /// allowed. Platform admins only.
+    #[serde(default)]
+    pub allow_impersonation: bool,
 }
 
 /// Changes to a registration; an absent field stays as it is. Checked by the rules of a new
@@ -209,6 +242,12 @@ pub struct ClientPatchRequest {
     pub first_party: Option<bool>,
     /// `false` disables the client, `true` enables it again.
     pub enabled: Option<bool>,
+    /// Replaces its resource indicators (RFC 8707).
+    pub resources: Option<Vec<String>>,
+    /// Replaces its token-exchange audiences (platform admins only).
+    pub exchange_audiences: Option<Vec<String>>,
+    /// Allows or forbids impersonation in a token exchange (platform admins only).
+    pub allow_impersonation: Option<bool>,
 }
 
 /// A field that is present, `null` included: `Some(None)` for `null`.
@@ -239,6 +278,9 @@ pub struct ClientListParams {
     pub cursor: Option<String>,
     /// A prefix of the name (case-insensitive) or an exact client id.
     pub search: Option<String>,
+    /// An organisation (slug or id): only its clients. An organisation admin only ever sees
+    /// its organisation's clients (and names with it the one it acts in, if several).
+    pub organization: Option<String>,
 }
 
 fn page_query(req: &HttpRequest) -> Result<ClientListQuery, Problem> {
@@ -272,15 +314,19 @@ fn page_query(req: &HttpRequest) -> Result<ClientListQuery, Problem> {
         limit,
         after,
         search: params.search.filter(|s| !s.is_empty()),
+        organization: None,
     })
 }
 
 fn problem(err: ClientAdminError) -> Problem {
     match err {
+        ClientAdminError::Denied(gatehouse_app::AdminDenied::OutOfScope)
+        | ClientAdminError::NotFound => {
+            Problem::new(ProblemKind::NotFound, "no client has this id")
+        }
         ClientAdminError::Denied(denied) => {
             Problem::new(ProblemKind::Forbidden, denied.to_string())
         }
-        ClientAdminError::NotFound => Problem::new(ProblemKind::NotFound, "no client has this id"),
         ClientAdminError::Invalid { field, message } => {
             Problem::new(ProblemKind::Validation, message).with_field(field)
         }
@@ -322,7 +368,8 @@ pub async fn list(
     token: AdminToken,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let query = page_query(&req)?;
+    let mut query = page_query(&req)?;
+    query.organization = token.organization;
     let page = state
         .app
         .admin_list_clients(&token.actor, query, &context(&req), state.clock.now())
@@ -356,8 +403,7 @@ pub async fn list(
             (`field` names the field at fault)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 413, response = crate::api::openapi::TooLarge),
         (status = 500, response = crate::api::openapi::InternalError),
         (status = 503, response = crate::api::openapi::Unavailable),
@@ -370,11 +416,30 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let body: NewClientRequest = json_body(&req, payload).await?;
+    let org_id = match body.organization.filter(|name| !name.is_empty()) {
+        None => None,
+        Some(name) => {
+            let found = state
+                .accounts
+                .database()
+                .run(move |db| gatehouse_identity::organizations::find(db, &name))
+                .await
+                .map_err(Problem::from)?;
+            let org = found.ok_or_else(|| {
+                Problem::new(
+                    ProblemKind::Validation,
+                    "no organisation has this slug or id",
+                )
+                .with_field("organization")
+            })?;
+            Some(org.id.to_string())
+        }
+    };
     let new = NewClient {
-        org_id: None,
-        resources: Vec::new(),
-        exchange_audiences: Vec::new(),
-        allow_impersonation: false,
+        org_id,
+        resources: body.resources,
+        exchange_audiences: body.exchange_audiences,
+        allow_impersonation: body.allow_impersonation,
         name: body.name,
         client_type: body.client_type,
         redirect_uris: body.redirect_uris,
@@ -416,8 +481,7 @@ pub async fn create(
     responses(
         (status = 200, description = "The client", body = AdminClientView),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 500, response = crate::api::openapi::InternalError),
@@ -455,8 +519,7 @@ pub async fn show(
             (`field` names the field at fault)",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, response = crate::api::openapi::TooLarge),
@@ -473,9 +536,9 @@ pub async fn update(
 ) -> Result<HttpResponse, Problem> {
     let body: ClientPatchRequest = json_body(&req, payload).await?;
     let patch = ClientPatch {
-        allow_impersonation: None,
-        exchange_audiences: None,
-        resources: None,
+        allow_impersonation: body.allow_impersonation,
+        exchange_audiences: body.exchange_audiences,
+        resources: body.resources,
         name: body.name,
         redirect_uris: body.redirect_uris,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
@@ -517,8 +580,7 @@ async fn change(
     responses(
         (status = 200, description = "The client, disabled", body = AdminClientView),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 500, response = crate::api::openapi::InternalError),
@@ -548,8 +610,7 @@ pub async fn disable(
     responses(
         (status = 200, description = "The client, enabled", body = AdminClientView),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 500, response = crate::api::openapi::InternalError),
@@ -583,8 +644,7 @@ pub async fn enable(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 500, response = crate::api::openapi::InternalError),
@@ -619,8 +679,7 @@ pub async fn delete(
     responses(
         (status = 200, description = "The new secret, shown this once", body = ClientSecretView),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
-        (status = 403, description = "No `admin` scope, or roles that do not permit it",
-            body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, response = crate::api::openapi::AdminForbidden),
         (status = 404, description = "No client has this id",
             body = crate::api::openapi::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "A public client has no secret \

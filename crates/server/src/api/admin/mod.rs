@@ -5,11 +5,18 @@
 //! `insufficient_scope` (RFC 6750 §3.1); without the role: 403 problem+json. Cookies are not
 //! accepted here, so there is no CSRF surface.
 //!
+//! An organisation's `org_admin` uses the same endpoints, confined to its organisation (see
+//! `gatehouse_app::admin`): anything of another organisation answers 404, lists leave it out,
+//! and what it may never do (roles, keys, organisations) is a 403. A user who administers
+//! several organisations names the one it acts in with the `organization` query parameter on
+//! any request ([`super::bearer::AdminToken`]); for platform actors it narrows the lists.
+//!
 //! Lists share one convention: `?limit=` (default 50, at most 200) and an opaque `cursor`,
 //! answering `{items, next_cursor, total}` (see [`Page`]).
 
 pub mod audit;
 pub mod clients;
+pub mod organizations;
 pub mod users;
 
 use actix_web::web;
@@ -32,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     users::routes(cfg);
     clients::routes(cfg);
     audit::routes(cfg);
+    organizations::routes(cfg);
 }
 
 /// The admin API's part of the OpenAPI document.
@@ -40,5 +48,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = users::Doc::openapi();
     doc.merge(clients::Doc::openapi());
     doc.merge(audit::Doc::openapi());
+    doc.merge(organizations::Doc::openapi());
     doc
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_app::SessionView;
 use gatehouse_app::admin_users::{
     AdminUserGrant, NewUser, RoleInfo, UserAdminError, UserCursor, UserEdit, UserFilter,
-    UserSummary,
+    UserRemoval, UserSummary,
 };
 use gatehouse_identity::{Role, UserStatus};
 use serde::{Deserialize, Serialize};
@@ -88,11 +88,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         AdminSessionView,
         EndedUserSessions,
         GrantView,
+        MembershipRemoved,
     )),
     tags((name = "admin-users", description = "Administration of users: list and search, \
         create, edit, lock, roles, second factor, password reset, sessions and grants. Needs an \
         access token with the `admin` scope whose user or service account holds `admin`, \
-        `user_admin` (not on accounts holding `admin`) or, for reads, `auditor`"))
+        `user_admin` (not on accounts holding `admin`) or, for reads, `auditor`; or an \
+        organisation's `org_admin`, for that organisation's members only (anyone else is a 404; \
+        no role changes)"))
 )]
 pub struct Doc;
 
@@ -298,6 +301,22 @@ impl From<SessionView> for AdminSessionView {
     }
 }
 
+/// The answer when deleting a user removed only a membership: an organisation admin deleted a
+/// user who also belongs to another organisation.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "deleted": false,
+    "removed_from_organization": "acme",
+    "detail": "the user also belongs to another organisation: only the membership in acme was removed"
+}))]
+pub struct MembershipRemoved {
+    /// Always `false`: the account still exists.
+    pub deleted: bool,
+    /// The organisation (slug) the user no longer belongs to.
+    pub removed_from_organization: String,
+    pub detail: String,
+}
+
 /// How many sessions ended.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"count": 2}))]
@@ -357,6 +376,14 @@ pub struct ListParams {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// An organisation (slug or id): only its members. For a user who is `org_admin` of
+    /// several organisations and holds no platform role, it names the one acted in (on every
+    /// admin request); an organisation admin only ever sees its organisation's members.
+    #[expect(
+        dead_code,
+        reason = "read by the bearer extractor; here it documents the parameter"
+    )]
+    organization: Option<String>,
 }
 
 fn private(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
@@ -375,8 +402,9 @@ fn not_found() -> Problem {
 /// The application layer's answer as a problem.
 fn problem(err: UserAdminError) -> Problem {
     match err {
+        UserAdminError::Denied(gatehouse_app::AdminDenied::OutOfScope)
+        | UserAdminError::NotFound => not_found(),
         UserAdminError::Denied(denied) => Problem::new(ProblemKind::Forbidden, denied.to_string()),
-        UserAdminError::NotFound => not_found(),
         UserAdminError::Invalid { field, message } => invalid(field, message),
         UserAdminError::Duplicate { field } => Problem::new(
             ProblemKind::Conflict,
@@ -457,6 +485,7 @@ fn parse_list_params(query: &str) -> Result<(UserFilter, Option<UserCursor>, i64
         search: params.search.filter(|s| !s.is_empty()),
         status,
         role,
+        organization: None,
     };
     Ok((filter, cursor, i64::from(limit)))
 }
@@ -488,7 +517,8 @@ pub async fn list(
     token: AdminToken,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let (filter, cursor, limit) = parse_list_params(req.query_string())?;
+    let (mut filter, cursor, limit) = parse_list_params(req.query_string())?;
+    filter.organization = token.organization;
     let page = state
         .app
         .admin_list_users(
@@ -667,6 +697,9 @@ pub async fn update(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 200, description = "Not deleted: an organisation admin asked, and the user \
+            also belongs to another organisation, so only the membership in the organisation \
+            acted in was removed", body = MembershipRemoved),
         (status = 401, response = crate::api::openapi::AdminUnauthorized),
         (status = 403, description = "No `admin` scope, no role permitting this, or a guard \
             rail (oneself, the last admin, a `user_admin` deleting an admin)",
@@ -684,12 +717,24 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     let id = user_id(&path)?;
-    state
+    let removal = state
         .app
         .admin_delete_user(&token.actor, id, &request_context(&req), state.clock.now())
         .await
         .map_err(problem)?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(match removal {
+        UserRemoval::Deleted => HttpResponse::NoContent().finish(),
+        UserRemoval::LeftOrganization { organization } => {
+            private(HttpResponse::Ok()).json(MembershipRemoved {
+                deleted: false,
+                detail: format!(
+                    "the user also belongs to another organisation: only the membership in \
+                     {organization} was removed"
+                ),
+                removed_from_organization: organization,
+            })
+        }
+    })
 }
 
 /// Locks the account (until `until`, or until unlocked) and ends every session and grant of

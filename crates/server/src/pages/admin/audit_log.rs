@@ -106,6 +106,7 @@ impl FilterForm {
             outcome,
             since,
             until,
+            org_id: None,
         })
     }
 

@@ -12,6 +12,14 @@
 //! - before a destructive action, needs a sign-in within the re-authentication window, else
 //!   shows the "confirm it's you" page.
 //!
+//! An organisation admin opens the same console, confined to one organisation (shown in the
+//! header): the navigation leaves out what it may never open (keys, roles, organisations), its
+//! lists and dashboard show only its organisation, and anything of another organisation is a
+//! 404 page. With several organisations it switches between them with the header's form
+//! (`POST /admin/organization`), which only records the choice in a cookie scoped to `/admin`:
+//! the choice is checked against the account's memberships at every request
+//! ([`gatehouse_app::Gatehouse::console_access`]).
+//!
 //! What the admin may then do is the permission gate's decision, reached through the same
 //! `admin_*` functions of the application layer as the REST API; no handler here checks roles.
 //! An action answers with a redirect to the page it changed and a one-time notice (a flash
@@ -22,6 +30,7 @@ mod audit_log;
 mod clients;
 mod dashboard;
 mod keys;
+mod organizations;
 mod roles;
 mod users;
 
@@ -38,6 +47,8 @@ use crate::browser::{csrf_cookie, csrf_matches, csrf_token, current_session, req
 use crate::telemetry::current_request_id;
 
 const FLASH_COOKIE: &str = "gh_admin_flash";
+/// The organisation an organisation admin chose to administer (its slug).
+const ORG_COOKIE: &str = "gh_admin_org";
 const CONSOLE_PATH: &str = "/admin";
 /// Longest notice kept in the flash cookie.
 const MAX_FLASH_LEN: usize = 400;
@@ -49,6 +60,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     audit_log::routes(cfg);
     keys::routes(cfg);
     roles::routes(cfg);
+    cfg.service(
+        crate::routing::resource("/admin/organization", crate::routing::Surface::Page)
+            .post(switch_organization),
+    );
+    organizations::routes(cfg);
 }
 
 /// The console's sections, for the navigation bar.
@@ -57,16 +73,18 @@ pub(crate) enum Section {
     Dashboard,
     Users,
     Clients,
+    Organizations,
     Audit,
     Keys,
     Roles,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Dashboard,
         Section::Users,
         Section::Clients,
+        Section::Organizations,
         Section::Audit,
         Section::Keys,
         Section::Roles,
@@ -77,6 +95,7 @@ impl Section {
             Section::Dashboard => "/admin",
             Section::Users => "/admin/users",
             Section::Clients => "/admin/clients",
+            Section::Organizations => "/admin/organizations",
             Section::Audit => "/admin/audit",
             Section::Keys => "/admin/keys",
             Section::Roles => "/admin/roles",
@@ -88,11 +107,29 @@ impl Section {
             Section::Dashboard => "Dashboard",
             Section::Users => "Users",
             Section::Clients => "Clients",
+            Section::Organizations => "Organisations",
             Section::Audit => "Audit log",
             Section::Keys => "Signing keys",
             Section::Roles => "Roles",
         }
     }
+}
+
+impl Section {
+    /// Whether an organisation admin's console shows it.
+    fn for_organization_admins(self) -> bool {
+        matches!(
+            self,
+            Section::Dashboard | Section::Users | Section::Clients | Section::Audit
+        )
+    }
+}
+
+/// An organisation of the header's switcher.
+pub(crate) struct OrgChoice {
+    pub slug: String,
+    pub name: String,
+    pub current: bool,
 }
 
 /// A link of the navigation bar.
@@ -109,6 +146,11 @@ pub(crate) struct Chrome {
     pub username: String,
     pub notice: Option<String>,
     pub csrf_token: String,
+    /// The organisation an organisation admin administers (its name); `None` for a platform
+    /// admin.
+    pub organization: Option<String>,
+    /// The organisations it may switch to (more than one), the current one marked.
+    pub organizations: Vec<OrgChoice>,
 }
 
 /// Whether a posted form's action is destructive, and so needs a recent sign-in.
@@ -136,7 +178,14 @@ impl Console {
         let Some((_, _, session)) = current_session(state, req).await? else {
             return Err(ConsoleError::SignIn(resume_path(req)));
         };
-        let admin = match state.app.console_access(&session).await? {
+        let chosen = req
+            .cookie(ORG_COOKIE)
+            .map(|cookie| cookie.value().to_owned());
+        let admin = match state
+            .app
+            .console_access(&session, chosen.as_deref())
+            .await?
+        {
             ConsoleAccess::Open(admin) => admin,
             ConsoleAccess::Gone => return Err(ConsoleError::SignIn(resume_path(req))),
             ConsoleAccess::NoRole => {
@@ -146,8 +195,7 @@ impl Console {
             }
             ConsoleAccess::SecondFactorRequired => return Err(ConsoleError::EnrolSecondFactor),
         };
-        let mut ctx = request_context(req);
-        ctx.actor = Some(admin.actor.audit_name());
+        let ctx = admin.actor.context(&request_context(req));
         let (csrf_token, fresh_csrf) = csrf_token(req);
         let notice = req
             .cookie(FLASH_COOKIE)
@@ -199,9 +247,11 @@ impl Console {
 
     /// The frame of a page in `section`.
     pub(crate) fn chrome(&self, section: Section) -> Chrome {
+        let org = self.admin.actor.organization();
         Chrome {
             nav: Section::ALL
                 .into_iter()
+                .filter(|s| org.is_none() || s.for_organization_admins())
                 .map(|s| NavLink {
                     path: s.path(),
                     label: s.label(),
@@ -211,6 +261,20 @@ impl Console {
             username: self.admin.username.clone(),
             notice: self.notice.clone(),
             csrf_token: self.csrf_token.clone(),
+            organization: org.map(|org| org.name.clone()),
+            organizations: if self.admin.organizations.len() > 1 {
+                self.admin
+                    .organizations
+                    .iter()
+                    .map(|choice| OrgChoice {
+                        slug: choice.slug.clone(),
+                        name: choice.name.clone(),
+                        current: org.is_some_and(|org| org.id == choice.id),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -254,6 +318,45 @@ impl Console {
         )?;
         Ok(response)
     }
+}
+
+/// The header's organisation switcher.
+#[derive(serde::Deserialize)]
+struct SwitchForm {
+    organization: String,
+    csrf_token: Option<String>,
+}
+
+/// `POST /admin/organization`: records which of the admin's organisations the console shows
+/// and goes to its dashboard. An organisation the account does not administer is refused here
+/// (and would be ignored by [`Console::open`] anyway).
+async fn switch_organization(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SwitchForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let console = Console::for_form(&state, &req, form.csrf_token.as_deref(), Action::Safe).await?;
+    let Some(choice) = console
+        .admin
+        .organizations
+        .iter()
+        .find(|org| org.slug == form.organization)
+    else {
+        return Err(ConsoleError::Page(PageError::not_found()));
+    };
+    let cookie = Cookie::build(ORG_COOKIE, choice.slug.clone())
+        .path(CONSOLE_PATH)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.cookies_secure())
+        .finish();
+    let mut response = console.done(
+        &state,
+        CONSOLE_PATH,
+        format!("You now administer {}.", choice.name),
+    )?;
+    add_cookie(&mut response, &cookie)?;
+    Ok(response)
 }
 
 fn add_cookie(response: &mut HttpResponse, cookie: &Cookie<'_>) -> Result<(), ConsoleError> {
@@ -355,9 +458,13 @@ impl From<gatehouse_identity::IdentityError> for ConsoleError {
     }
 }
 
-/// A refusal of the permission gate: 403 with the gate's reason (a role, or a guard rail).
+/// A refusal of the permission gate: 403 with the gate's reason (a role, or a guard rail); a
+/// target outside an organisation admin's organisation is a 404, as if it did not exist.
 impl From<AdminDenied> for ConsoleError {
     fn from(denied: AdminDenied) -> Self {
+        if denied == AdminDenied::OutOfScope {
+            return ConsoleError::Page(PageError::not_found());
+        }
         ConsoleError::Page(PageError::forbidden(format!(
             "Not done: {denied}. The refusal is in the audit log."
         )))

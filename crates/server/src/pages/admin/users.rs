@@ -176,6 +176,7 @@ pub async fn list(
             .as_deref()
             .map(parse_status)
             .transpose()?,
+        organization: None,
         role: non_empty(query.role)
             .as_deref()
             .map(parse_role)
@@ -252,6 +253,7 @@ mod tests {
             search: Some("a&b".to_owned()),
             status: Some(UserStatus::Locked),
             role: Some(Role::UserAdmin),
+            organization: None,
         };
         let cursor = UserCursor {
             key: "alice".to_owned(),

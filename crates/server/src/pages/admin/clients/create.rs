@@ -73,10 +73,28 @@ pub(super) async fn submit(
         }
     };
     let console = Console::for_form(&state, &req, fields.csrf_token(), action).await?;
-    let (new, roles) = match form.to_new_client() {
+    let (mut new, roles) = match form.to_new_client() {
         Ok(registration) => registration,
         Err(error) => return refused(&state, &console, form, &error),
     };
+    let organization = form.organization.trim().to_owned();
+    if !organization.is_empty() {
+        let found = state
+            .accounts
+            .database()
+            .run(move |db| gatehouse_identity::organizations::find(db, &organization))
+            .await?;
+        match found {
+            Some(org) => new.org_id = Some(org.id.to_string()),
+            None => {
+                let error = FieldError {
+                    field: "organization",
+                    message: "no organisation has this slug or id".to_owned(),
+                };
+                return refused(&state, &console, form, &error);
+            }
+        }
+    }
     // The registration and its roles are written in one transaction.
     let created = state
         .app

@@ -30,6 +30,11 @@ struct ClientDetails {
     first_party: bool,
     require_2fa: bool,
     enabled: bool,
+    /// The id of the organisation it belongs to.
+    organization: Option<String>,
+    resources: Vec<String>,
+    exchange_audiences: Vec<String>,
+    allow_impersonation: bool,
     /// Its service account's roles.
     roles: Vec<&'static str>,
     /// It may use `client_credentials`, so it has a service account to give roles to.
@@ -55,6 +60,10 @@ impl From<&AdminClient> for ClientDetails {
             first_party: client.first_party,
             require_2fa: client.require_2fa,
             enabled: client.enabled,
+            organization: client.org_id.clone(),
+            resources: client.resources.clone(),
+            exchange_audiences: client.exchange_audiences.clone(),
+            allow_impersonation: client.allow_impersonation,
             roles: view.roles.iter().map(|r| r.as_str()).collect(),
             service_account: client.allows_grant(GrantType::ClientCredentials),
             created: shown_time(client.created_at),

@@ -65,6 +65,10 @@ pub(super) fn label(field: &str) -> &str {
         "grant_types" => "Grant types",
         "scopes" => "Scopes",
         "backchannel_logout_uri" => "Back-channel logout URI",
+        "organization" => "Organisation",
+        "resources" => "Resources",
+        "exchange_audiences" => "Token-exchange audiences",
+        "allow_impersonation" => "Impersonation",
         "role" | "roles" => "Service account roles",
         other => other,
     }
@@ -86,6 +90,16 @@ pub(super) struct ClientForm {
     pub backchannel_logout_uri: String,
     /// Of the service account (creation; a client's page has its own roles form).
     pub roles: Vec<String>,
+    /// The organisation's slug or id (creation, platform admins; an organisation admin's
+    /// clients belong to its organisation).
+    pub organization: String,
+    /// Resource indicators (RFC 8707), one per line.
+    pub resources: String,
+    /// Token-exchange audiences, one per line; `None` when the form did not carry the
+    /// platform-only fields (an organisation admin's form), which then stay as they are.
+    pub exchange_audiences: Option<String>,
+    /// `None` as for `exchange_audiences`.
+    pub allow_impersonation: Option<bool>,
 }
 
 impl ClientForm {
@@ -108,6 +122,16 @@ impl ClientForm {
             scopes: text("scopes"),
             backchannel_logout_uri: text("backchannel_logout_uri"),
             roles: fields.all("role").map(str::to_owned).collect(),
+            organization: text("organization"),
+            resources: text("resources"),
+            // The platform-only fields come with a marker, since an unticked checkbox sends
+            // nothing at all.
+            exchange_audiences: fields
+                .first("platform_fields")
+                .map(|_| text("exchange_audiences")),
+            allow_impersonation: fields
+                .first("platform_fields")
+                .map(|_| fields.first("allow_impersonation").is_some()),
         }
     }
 
@@ -127,6 +151,10 @@ impl ClientForm {
             scopes: client.scopes.join(" "),
             backchannel_logout_uri: client.backchannel_logout_uri.clone().unwrap_or_default(),
             roles: view.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            organization: client.org_id.clone().unwrap_or_default(),
+            resources: client.resources.join("\n"),
+            exchange_audiences: Some(client.exchange_audiences.join("\n")),
+            allow_impersonation: Some(client.allow_impersonation),
         }
     }
 
@@ -167,6 +195,13 @@ impl ClientForm {
             grant_types: self.grants()?,
             scopes: words(&self.scopes),
             backchannel_logout_uri: optional(&self.backchannel_logout_uri),
+            resources: lines(&self.resources),
+            exchange_audiences: self
+                .exchange_audiences
+                .as_deref()
+                .map(lines)
+                .unwrap_or_default(),
+            allow_impersonation: self.allow_impersonation.unwrap_or(false),
             ..NewClient::default()
         };
         Ok((new, parse_roles(self.roles.iter().map(String::as_str))?))
@@ -182,6 +217,9 @@ impl ClientForm {
             grant_types: Some(self.grants()?),
             scopes: Some(words(&self.scopes)),
             backchannel_logout_uri: Some(optional(&self.backchannel_logout_uri)),
+            resources: Some(lines(&self.resources)),
+            exchange_audiences: self.exchange_audiences.as_deref().map(lines),
+            allow_impersonation: self.allow_impersonation,
             ..ClientPatch::default()
         })
     }
@@ -295,6 +333,36 @@ mod tests {
         assert_eq!(form.to_new_client().unwrap_err().field, "roles");
         let form = ClientForm::from_fields(&fields(&[("client_type", "secretive")]));
         assert_eq!(form.to_new_client().unwrap_err().field, "client_type");
+    }
+
+    #[test]
+    fn platform_fields_change_only_when_the_form_carries_them() {
+        let org_admins = ClientForm::from_fields(&fields(&[
+            ("name", "x"),
+            ("resources", "https://api.example/\r\n"),
+            ("allow_impersonation", "on"),
+        ]));
+        let patch = org_admins.to_patch().unwrap();
+        assert_eq!(
+            patch.resources.as_deref(),
+            Some(&["https://api.example/".to_owned()][..])
+        );
+        assert_eq!(patch.exchange_audiences, None);
+        assert_eq!(patch.allow_impersonation, None);
+        let platform = ClientForm::from_fields(&fields(&[
+            ("name", "x"),
+            ("platform_fields", "1"),
+            ("exchange_audiences", "api\nhttps://b.example/"),
+        ]));
+        let patch = platform.to_patch().unwrap();
+        assert_eq!(
+            patch.exchange_audiences,
+            Some(vec!["api".to_owned(), "https://b.example/".to_owned()])
+        );
+        assert_eq!(patch.allow_impersonation, Some(false));
+        let (new, _) = platform.to_new_client().unwrap();
+        assert_eq!(new.exchange_audiences.len(), 2);
+        assert!(!new.allow_impersonation);
     }
 
     #[test]

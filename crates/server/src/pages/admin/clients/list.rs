@@ -78,6 +78,7 @@ fn list_query(params: &ListParams) -> Result<ClientListQuery, ConsoleError> {
         limit,
         after,
         search: search_of(params),
+        organization: None,
     })
 }
 

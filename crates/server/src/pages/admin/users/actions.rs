@@ -345,18 +345,21 @@ pub async fn delete(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (console, id, _) = open(&state, &req, &path, form.csrf_token.as_deref(), true).await?;
-    state
+    let removal = state
         .app
         .admin_delete_user(console.actor(), id, &console.ctx, state.clock.now())
         .await?;
-    console.done(
-        &state,
-        USERS_PATH,
-        format!(
+    let notice = match removal {
+        gatehouse_app::admin_users::UserRemoval::Deleted => format!(
             "Deleted user {id} with their credentials, sessions and grants; the audit log keeps \
              their username."
         ),
-    )
+        gatehouse_app::admin_users::UserRemoval::LeftOrganization { organization } => format!(
+            "User {id} also belongs to another organisation, so the account was not deleted: \
+             only its membership in {organization} was removed."
+        ),
+    };
+    console.done(&state, USERS_PATH, notice)
 }
 
 #[cfg(test)]
