@@ -425,24 +425,7 @@ async fn enable(
     id: web::Path<String>,
     fields: web::Form<Fields>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let path = organization_path(&id)?;
-    let console = Console::for_form(&state, &req, fields.csrf_token(), Action::Safe).await?;
-    let patch = OrganizationPatch {
-        name: None,
-        enabled: Some(true),
-    };
-    let updated = state
-        .app
-        .admin_update_organization(console.actor(), &id, patch, &console.ctx, state.clock.now())
-        .await?;
-    console.done(
-        &state,
-        &path,
-        format!(
-            "Enabled {}: its members can sign in to its clients again.",
-            updated.organization.organization.name
-        ),
-    )
+    switch(&req, &state, &id, &fields, true).await
 }
 
 /// `POST /admin/organizations/{id}/disable`: ends the members' grants for its clients.
@@ -452,31 +435,44 @@ async fn disable(
     id: web::Path<String>,
     fields: web::Form<Fields>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let path = organization_path(&id)?;
-    let console = Console::for_form(
-        &state,
-        &req,
-        fields.csrf_token(),
-        Action::Destructive { return_to: &path },
-    )
-    .await?;
+    switch(&req, &state, &id, &fields, false).await
+}
+
+/// Enables or disables the organisation; disabling is destructive (it ends grants), so it
+/// needs a recent sign-in.
+async fn switch(
+    req: &HttpRequest,
+    state: &AppState,
+    id: &str,
+    fields: &Fields,
+    enabled: bool,
+) -> Result<HttpResponse, ConsoleError> {
+    let path = organization_path(id)?;
+    let action = if enabled {
+        Action::Safe
+    } else {
+        Action::Destructive { return_to: &path }
+    };
+    let console = Console::for_form(state, req, fields.csrf_token(), action).await?;
     let patch = OrganizationPatch {
         name: None,
-        enabled: Some(false),
+        enabled: Some(enabled),
     };
     let updated = state
         .app
-        .admin_update_organization(console.actor(), &id, patch, &console.ctx, state.clock.now())
+        .admin_update_organization(console.actor(), id, patch, &console.ctx, state.clock.now())
         .await?;
-    console.done(
-        &state,
-        &path,
+    let name = &updated.organization.organization.name;
+    let notice = if enabled {
+        format!("Enabled {name}: its members can sign in to its clients again.")
+    } else {
         format!(
-            "Disabled {}: its members cannot sign in to its clients, and {} grant(s) they held \
-             there were revoked.",
-            updated.organization.organization.name, updated.grants_revoked
-        ),
-    )
+            "Disabled {name}: its members cannot sign in to its clients, and {} grant(s) they \
+             held there were revoked.",
+            updated.grants_revoked
+        )
+    };
+    console.done(state, &path, notice)
 }
 
 /// `POST /admin/organizations/{id}/delete`: refused while clients belong to it.
