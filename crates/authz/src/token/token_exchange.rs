@@ -58,7 +58,7 @@
 use chrono::{DateTime, Utc};
 use gatehouse_identity::{
     ActorKind, AuditAction, AuditOutcome, CLIENT_ACTOR_PREFIX, Client, GrantType, NewAuditEvent,
-    RequestContext, User, validate_resource,
+    RequestContext, User,
 };
 use gatehouse_tokens::{AccessTokenClaims, new_jti};
 use serde_json::{Value, json};
@@ -66,6 +66,7 @@ use serde_json::{Value, json};
 use crate::denylist;
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::{ParamMap, is_subset, parse_scope, scope_string};
+use crate::resources;
 use crate::service::Authz;
 use crate::tokens::AccessTokenRequest;
 
@@ -337,18 +338,13 @@ impl Authz {
         client: &Client,
     ) -> Result<Vec<String>, OAuthError> {
         let audiences = form.all("audience");
-        let resources = form.all("resource");
-        if audiences.is_empty() && resources.is_empty() {
+        if audiences.is_empty() && form.all("resource").is_empty() {
             return Err(OAuthError::invalid_target(
                 "audience or resource is required: name the service the token is for",
             ));
         }
         // RFC 8693 §2.1: a `resource` "MUST be an absolute URI" without a fragment (RFC 8707).
-        for resource in &resources {
-            if let Err(reason) = validate_resource(resource) {
-                return Err(OAuthError::invalid_target(format!("resource {reason}")));
-            }
-        }
+        let resources = resources::named(form)?;
         let mut targets: Vec<String> = Vec::new();
         for target in audiences.into_iter().chain(resources) {
             if !client
