@@ -8,10 +8,13 @@
 #   locks, unlocks a user and resets their 2FA, creates a client and rotates its secret, and once
 #   the re-authentication window (one minute here) has passed is asked to sign in again before a
 #   key rotation; with a screenshot of each console page in target/browser-screenshots/admin/BACKEND/
-#   (sqlite or postgres).
-# Both run against the same server, and both run even when the first fails.
+#   (sqlite or postgres);
+# - csp.mjs: every page (signed out, signed in, the code flow to a relying party on another origin,
+#   the device pages, the admin console as an administrator created here) with the Content-Security-
+#   Policy enforced; any violation or missing hardening header fails it.
+# All run against the same server, and each runs even when another fails.
 # usage: tests/browser/run.sh [path/to/gatehouse]   (default: target/debug/gatehouse)
-# BROWSER_TESTS="admin_console" runs only the tests named (default: "signup_reset admin_console").
+# BROWSER_TESTS="admin_console" runs only the tests named (default: "signup_reset admin_console csp").
 # With TEST_DATABASE_URL (a Postgres server URL) and TEST_REDIS_URL set, it runs on a scratch
 # Postgres database and a unique Redis key prefix, removing both afterwards.
 # Installs what is missing: Chromium (apt-get, when running as root) and the npm packages pinned
@@ -79,6 +82,13 @@ export GATEHOUSE__REGISTRATION__ENABLED=true
 reauth_window=60
 export GATEHOUSE__TWO_FACTOR__REAUTHENTICATION_WINDOW_SECS=$reauth_window
 scratch_serve
+# csp.mjs's own administrator, so that it does not depend on what admin_console.mjs did to the
+# bootstrap one; created once the server has created the bootstrap administrator (which it does
+# only while no administrator exists).
+export CSP_ADMIN_USERNAME=csp.admin CSP_ADMIN_PASSWORD="csp admin password 8812"
+printf '%s\n' "$CSP_ADMIN_PASSWORD" |
+  "$bin" user create --username "$CSP_ADMIN_USERNAME" --email csp.admin@example.com --admin >"$work/csp-admin.log" 2>&1 ||
+  { echo "cannot create the csp.mjs administrator:" >&2; cat "$work/csp-admin.log" >&2; exit 1; }
 
 backend=sqlite
 [ -n "$db_name" ] && backend=postgres
@@ -86,11 +96,12 @@ shots="$root/target/browser-screenshots/admin/$backend"
 rm -rf "$shots"
 
 failed=""
-for test in ${BROWSER_TESTS:-signup_reset admin_console}; do
+for test in ${BROWSER_TESTS:-signup_reset admin_console csp}; do
   echo "-- $test.mjs"
   case "$test" in
     signup_reset) args=("$mail") ;;
     admin_console) args=("$shots") ;;
+    csp) args=() ;;
     *) echo "unknown browser test: $test" >&2; exit 2 ;;
   esac
   if ! REAUTH_WINDOW_SECS=$reauth_window node "$here/$test.mjs" "http://127.0.0.1:$port" "${args[@]}"; then

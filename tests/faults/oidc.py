@@ -9,6 +9,12 @@ usage:
   oidc.py code-flow BASE CLIENT_ID CLIENT_SECRET REDIRECT_URI SESSION
       With that browser session: GET /authorize (first-party client, so no consent page), then
       exchanges the code at /token (client_secret_basic); prints the token response as JSON.
+  oidc.py load BASE SECONDS THREADS CLIENT_ID CLIENT_SECRET OUT
+      Keeps THREADS connections busy for SECONDS: each loops over a self-service registration
+      (POST /api/v1/users, a new username each time: a Postgres write) and a client_credentials
+      request at /token (which reads the client from Postgres whenever its 5 s cache expired).
+      Writes one line per answer to OUT: `SECONDS_SINCE_START STATUS KIND USERNAME` (status 000
+      when nothing came back within 5 s or the connection failed).
   oidc.py json FIELD [FIELD ...] < JSON
       Prints each top-level FIELD of the JSON document on stdin, one per line (empty if absent;
       true/false for booleans; nested values as JSON).
@@ -19,6 +25,8 @@ import http.client
 import json
 import re
 import sys
+import threading
+import time
 import urllib.parse
 
 TIMEOUT = 10
@@ -109,6 +117,67 @@ def code_flow(conn, client_id, client_secret, redirect_uri, session):
     return body.decode()
 
 
+def load(base, seconds, threads, client_id, client_secret, out):
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    started = time.monotonic()
+    lines = []
+    lock = threading.Lock()
+
+    def one(conn, kind, method, path, body, headers, username=""):
+        sent = time.monotonic() - started
+        try:
+            status, _, _ = request(conn, method, path, body, headers)
+        except (OSError, http.client.HTTPException):
+            status = 0
+            conn.close()
+        with lock:
+            lines.append(f"{sent:.3f} {status:03d} {kind} {username}")
+
+    def worker(n):
+        conn = http.client.HTTPConnection(
+            urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port, timeout=5
+        )
+        i = 0
+        while time.monotonic() - started < seconds:
+            i += 1
+            username = f"load{n}x{i}x{int(started)}"
+            one(
+                conn,
+                "register",
+                "POST",
+                "/api/v1/users",
+                json.dumps(
+                    {
+                        "username": username,
+                        "email": f"{username}@example.com",
+                        "password": f"{username} passphrase",
+                    }
+                ),
+                {"Content-Type": "application/json"},
+                username,
+            )
+            one(
+                conn,
+                "token",
+                "POST",
+                "/token",
+                "grant_type=client_credentials",
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Authorization": f"Basic {basic}",
+                },
+            )
+            time.sleep(0.02)
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    with open(out, "w") as f:
+        f.write("\n".join(sorted(lines, key=lambda l: float(l.split()[0]))) + "\n")
+
+
 def json_fields(fields):
     try:
         doc = json.load(sys.stdin)
@@ -136,6 +205,8 @@ def main(argv):
         print(*csrf(connect(args[0])))
     elif command == "login" and len(args) == 3:
         print(login(connect(args[0]), args[1], args[2]))
+    elif command == "load" and len(args) == 6:
+        load(args[0], float(args[1]), int(args[2]), *args[3:])
     elif command == "code-flow" and len(args) == 5:
         print(code_flow(connect(args[0]), *args[1:]))
     else:

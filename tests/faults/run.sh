@@ -13,7 +13,12 @@
 #   2. while Postgres is stopped every surface answers within 1 s: 503 + Retry-After in its own
 #      content type, unless it legitimately needs no database (a cached client, the login form);
 #   3. after Postgres comes back, the very first request (no readiness probe before it) succeeds;
-#   4. users, clients and revocations acknowledged before the outages are all still there.
+#   4. users, clients and revocations acknowledged before the outages are all still there;
+#   5. Postgres restarted mid-load (registrations and token requests from 4 connections): no
+#      answer but 200/201/503, service back within seconds of Postgres, the same server process,
+#      and every registration answered 201 is in the database.
+# The server reaches Postgres through a libpq multi-host URL whose first host is down
+# (target_session_attrs=read-write), as a deployment listing a primary and a standby would.
 # One PASS/FAIL line per check, then `N passed, N failed`; exits 1 if any check failed.
 # Needs: redis-server, redis-cli, initdb, pg_ctl (PATH or /usr/lib/postgresql/*/bin),
 # pg_isready, psql, curl, python3 (stdlib only), and runuser when run as root
@@ -119,6 +124,7 @@ rest_since() {
 
 redis_port=$(free_port)
 pg_port=$(free_port)
+dead_pg_port=$(free_port) # nothing listens there: the multi-host URL's first host is down
 port=$(free_port)
 base="http://127.0.0.1:$port"
 
@@ -148,7 +154,9 @@ start_postgres || die "Postgres did not start: $(tail -n 5 "$work/pg/postgres.lo
 psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE gatehouse" >/dev/null ||
   die "cannot create the database"
 
-export GATEHOUSE__DATABASE__URL="postgres://postgres@127.0.0.1:$pg_port/gatehouse"
+export GATEHOUSE__DATABASE__URL="postgres://postgres@127.0.0.1:$dead_pg_port,127.0.0.1:$pg_port/gatehouse?target_session_attrs=read-write"
+# Check 5's load registers a few hundred users from one address.
+export GATEHOUSE__RATE_LIMITS__REGISTRATION_PER_IP__LIMIT=100000
 export GATEHOUSE__SESSIONS__REDIS_URL="redis://127.0.0.1:$redis_port"
 export GATEHOUSE__SESSIONS__KEY_PREFIX="gatehouse:"
 export GATEHOUSE__SERVER__LISTEN="127.0.0.1:$port"
@@ -625,6 +633,63 @@ expect_inactive "after both restarts: client_credentials token revoked before th
 expect_inactive "after both restarts: access token of the grant replayed before the Redis restart" "$at2b" userinfo
 expect_inactive "after both restarts: access token revoked just before the Postgres stop" "$at5" userinfo
 expect_inactive "after both restarts: client_credentials token revoked just before the Postgres stop" "$cc5"
+
+# --- 5. Postgres restart under load -------------------------------------------------------------
+echo "== 5. Postgres restarted mid-load: 503s while it is down, then service again, nothing lost"
+load_out="$work/load.txt"
+load_started=$(now)
+python3 "$here/oidc.py" load "$base" 14 4 "$cc_id" "$cc_secret" "$load_out" &
+loader=$!
+rest_since "$load_started" 3
+pg_ctl_ -m fast -w stop >/dev/null || die "pg_ctl stop (check 5) failed"
+stopped_at=$(elapsed "$load_started")
+rest_since "$load_started" 7
+start_postgres || die "Postgres did not restart (check 5)"
+back_at=$(elapsed "$load_started")
+wait "$loader" || die "the load generator failed"
+echo "   Postgres stopped at ${stopped_at}s, accepting connections again at ${back_at}s"
+read -r answers bad first_ok_after < <(awk -v back="$back_at" '
+  { n++ }
+  $2 != "200" && $2 != "201" && $2 != "503" { bad++; if (!shown++) print "   unexpected: " $0 > "/dev/stderr" }
+  $3 == "register" && $2 == "201" && $1 >= back && first == "" { first = $1 - back }
+  END { printf "%d %d %s\n", n, bad + 0, (first == "" ? "never" : sprintf("%.1f", first)) }' "$load_out")
+outage_503=$(awk '$2 == "503"' "$load_out" | wc -l)
+if [ "$bad" = 0 ] && [ "$answers" -gt 0 ]; then
+  pass "under load: $answers answers, every one 200, 201 or 503 ($outage_503 × 503 during the outage)"
+else
+  fail "under load: every answer 200, 201 or 503" "$bad of $answers were something else"
+fi
+if [ "$outage_503" -gt 0 ]; then
+  pass "under load: requests that needed Postgres while it was down got 503"
+else
+  fail "under load: requests that needed Postgres while it was down got 503" "none did: did the stop happen?"
+fi
+if [ "$first_ok_after" != never ] && awk -v s="$first_ok_after" 'BEGIN { exit !(s <= 3) }'; then
+  pass "under load: registrations (writes) succeed again ${first_ok_after}s after Postgres accepted connections"
+else
+  fail "under load: registrations (writes) succeed again within 3 s of Postgres accepting connections" "first 201: $first_ok_after"
+fi
+late=$(awk -v back="$back_at" '$1 >= back + 3 && $2 != "200" && $2 != "201"' "$load_out" | wc -l)
+if [ "$late" = 0 ]; then
+  pass "under load: no failure from 3 s after the restart to the end of the load"
+else
+  fail "under load: no failure from 3 s after the restart to the end of the load" "$late failures"
+fi
+if kill -0 "$server" 2>/dev/null; then
+  pass "under load: the same server process served before, during and after (no restart)"
+else
+  fail "under load: the same server process served before, during and after (no restart)" "it exited"
+fi
+acked=$(awk '$3 == "register" && $2 == "201" { print $4 }' "$load_out" | sort -u)
+acked_count=$(grep -c . <<<"$acked" || true)
+stored=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d gatehouse -Atc \
+  "SELECT username FROM users WHERE username LIKE 'load%'" | sort -u)
+missing_users=$(comm -23 <(echo "$acked") <(echo "$stored") | grep -c . || true)
+if [ "$acked_count" -gt 0 ] && [ "$missing_users" = 0 ]; then
+  pass "under load: all $acked_count registrations answered 201 are in Postgres"
+else
+  fail "under load: every registration answered 201 is in Postgres" "$missing_users of $acked_count missing"
+fi
 
 if [ "$failed" -gt 0 ]; then
   echo "--- last server log lines" >&2

@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Prints run.sh's results as one table, each figure against its reference and target.
 
-usage: report.py RESULTS.tsv   (rows: backend, scenario, rate, p50_us, p99_us, errors)
+usage: report.py RESULTS.tsv   (rows: backend, scenario, rate, p50_us, p99_us, errors[, requests])
 Exit status 1 if any scenario had errors.
+
+A second table gives the cost of the hot scenarios per request in microseconds of the server's
+one core (1e6 / rate), split as the per-request budget of issue 13 does: the floor (HTTP and
+kernel, measured as discovery in the same run and backend), the cryptography (from the reference
+rates measured on the same core: ES256 sign/verify, RSA-2048 sign) and the overhead, the rest,
+held to a budget. A flow of the code flow is two requests, so two floors.
 """
 import sys
 
-rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+rows = [
+    (line.rstrip("\n").split("\t") + [""])[:7] for line in open(sys.argv[1]) if line.strip()
+]
 ref = {r[1]: float(r[2]) for r in rows if r[0] == "reference"}
 sign = ref.get("ES256 sign (openssl speed)", 0.0)
 verify = ref.get("ES256 verify (openssl speed)", 0.0)
+rsa_sign = ref.get("RSA-2048 sign (openssl speed)", 0.0)
 argon2 = next((v for k, v in ref.items() if k.startswith("argon2id")), 0.0)
 embedded = {r[1]: float(r[2]) for r in rows if r[0] == "embedded" and r[3]}
 measured = {(r[0], r[1]): float(r[2]) for r in rows if r[0] != "reference" and r[3]}
@@ -23,6 +32,7 @@ targets = {
     "POST /token client_credentials": ("ES256 sign", sign, 0.30, 5.0),
     "POST /token refresh_token (rotation)": ("ES256 sign", sign, 0.20, None),
     "POST /introspect (user access token)": ("ES256 verify", verify, 0.40, None),
+    "POST /introspect (10,000 distinct tokens)": ("ES256 verify", verify, 0.40, None),
     "GET /userinfo": ("ES256 verify", verify, 0.40, None),
     "POST /login (argon2id)": ("argon2id", argon2, 0.90, None),
     "POST /token client_credentials DURING login storm": (None, 0, 0, 20.0),
@@ -90,7 +100,7 @@ def verdict(backend, scenario, rate, p99_us):
 header = ("backend", "scenario", "req/s", "p50 ms", "p99 ms", "errors", "vs. target")
 table = [header]
 failed = False
-for backend, scenario, rate, p50, p99, errors in rows:
+for backend, scenario, rate, p50, p99, errors, _ in rows:
     if p50:
         shown = f"{float(rate):,.0f}"
         note = verdict(backend, scenario, float(rate), p99)
@@ -117,4 +127,71 @@ for n, row in enumerate(table):
     )
     if n == 0:
         print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+# --- cost per request against the budget ------------------------------------------------------
+DISCOVERY = "GET /.well-known/openid-configuration"
+INTROSPECT_MANY = "POST /introspect ("  # "... (10,000 distinct tokens)"
+
+
+def per_op(rate):
+    return 1e6 / rate if rate else float("nan")
+
+
+# scenario -> (floors per unit, crypto description, crypto in us, budget in us). The hot
+# introspection and userinfo present one token again and again: after the first request its
+# signature is in the verified-token cache, so no verification is counted.
+def cost_model(scenario, requests):
+    if scenario == "POST /token client_credentials":
+        return 1, "ES256 sign", per_op(sign), 20
+    if scenario == "POST /token refresh_token (rotation)":
+        return 1, "2 ES256 sign", 2 * per_op(sign), 30
+    if scenario == "POST /introspect (user access token)":
+        return 1, "none (cached verify)", 0.0, 25
+    if scenario.startswith(INTROSPECT_MANY) and scenario.endswith("distinct tokens)"):
+        # Each token's signature is verified once (the first pass), if the cache holds them.
+        count = int(scenario[len(INTROSPECT_MANY):].split()[0].replace(",", ""))
+        share = min(1.0, count / requests) if requests else 1.0
+        return 1, f"ES256 verify x {share:.2f}", share * per_op(verify), 25
+    if scenario == "GET /userinfo":
+        return 1, "none (cached verify)", 0.0, 25
+    if scenario == "code flow: authorize + token (flows/s)":
+        return 2, "2 ES256 sign", 2 * per_op(sign), 80
+    if scenario.startswith("code flow, RS256 ID token"):
+        return 2, "RSA-2048 + ES256 sign", per_op(rsa_sign) + per_op(sign), 80
+    return None
+
+
+cost_rows = [("backend", "scenario", "cost us", "floor us", "crypto", "crypto us",
+              "overhead us", "budget")]
+for backend, scenario, rate, p50, p99, errors, requests in rows:
+    if backend == "reference" or not p50:
+        continue
+    model = cost_model(scenario, int(requests) if requests else 0)
+    floor_rate = measured.get((backend, DISCOVERY))
+    if not model or not floor_rate:
+        continue
+    floors, crypto_name, crypto_us, budget = model
+    cost = per_op(float(rate))
+    floor = floors * per_op(floor_rate)
+    overhead = cost - floor - crypto_us
+    verdict_text = ("ok   " if overhead <= budget else "MISS ") + f"<= {budget} us"
+    cost_rows.append((backend, scenario, f"{cost:.1f}", f"{floor:.1f}", crypto_name,
+                      f"{crypto_us:.1f}", f"{overhead:.1f}", verdict_text))
+
+if len(cost_rows) > 1:
+    print()
+    print("Cost per request on the server core (code flow: per flow, two requests).")
+    widths = [max(len(str(row[i])) for row in cost_rows) for i in range(len(cost_rows[0]))]
+    for n, row in enumerate(cost_rows):
+        print(
+            "| "
+            + " | ".join(
+                str(c).rjust(w) if i in (2, 3, 5, 6) else str(c).ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths))
+            )
+            + " |"
+        )
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 sys.exit(1 if failed else 0)

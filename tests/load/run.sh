@@ -35,6 +35,9 @@
 # --exchange-audience URI`), gets the load user's access token for it and its own
 # client_credentials token (seed.py exchange), and exchanges them again and again: a delegation
 # to the API, with `act`, each one audited.
+# Introspection runs twice: one hot user token, and INTROSPECT_TOKENS (default 10,000) distinct
+# client_credentials tokens (seed.py tokens, lua/introspect_many.lua). A second table gives each
+# hot scenario's cost per request, floor, cryptography and overhead against its budget (report.py).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -55,7 +58,7 @@ while [ $# -gt 0 ]; do
     --only)
       case " $groups " in *" $2 "*) only="$only $2" ;; *) echo "--only: one of: $groups" >&2; exit 2 ;; esac
       shift ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -115,8 +118,8 @@ cleanup() {
 trap cleanup EXIT
 results="$work/results.tsv"
 : >"$results"
-record() { # backend scenario requests_per_sec p50_us p99_us errors
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"
+record() { # backend scenario requests_per_sec p50_us p99_us errors [requests]
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "${7:-}" >>"$results"
 }
 
 # --- reference rates on the server's core ------------------------------------------------------
@@ -131,6 +134,11 @@ argon2_secs=$((duration < 5 ? 2 : 5))
 argon2_per_sec=$(taskset -c "$server_core" "$argon2_rate" 19456 2 1 "$argon2_secs" | sed 's/.*=//')
 record reference "ES256 sign (openssl speed)" "$es256_sign" "" "" ""
 record reference "ES256 verify (openssl speed)" "$es256_verify" "" "" ""
+# The code flow's RS256 ID token (clients that register no id_token_signed_response_alg).
+echo "measuring RSA-2048 sign (openssl speed, core $server_core)" >&2
+rsa_sign=$(taskset -c "$server_core" openssl speed -seconds "$ossl_secs" rsa2048 2>/dev/null |
+  awk '$1 == "rsa" && $2 == "2048" {print $(NF-1)}')
+record reference "RSA-2048 sign (openssl speed)" "$rsa_sign" "" "" ""
 record reference "argon2id verify m=19456 t=2 p=1 (argon2 0.6)" "$argon2_per_sec" "" "" ""
 
 # --- one backend -------------------------------------------------------------------------------
@@ -144,6 +152,7 @@ wrk_run() {
   local script="$work/$1.lua"
   cat "$here/lua/common.lua" >"$script"
   [ "$2" = refresh ] && cat "$work/refresh_tokens.lua" >>"$script"
+  [ "$2" = introspect_many ] && cat "$work/introspect_tokens.lua" >>"$script"
   cat "$here/lua/$2.lua" >>"$script"
   shift 2
   local out
@@ -163,7 +172,7 @@ scenario() {
   echo "    server RSS now $(($(rss "$server" VmRSS) / 1024)) MB" >&2
 }
 
-record_line() { # backend name RESULT-line
+record_line() { # backend name RESULT-line (the 7th column, requests, is for report.py's costs)
   local requests duration_us p50 p99 status socket flows rate
   eval "$(sed 's/^RESULT //; s/\([a-z_0-9]*\)=/local_\1=/g' <<<"$3")"
   # shellcheck disable=SC2154 # set by the eval above
@@ -172,7 +181,7 @@ record_line() { # backend name RESULT-line
   status=$local_status_errors socket=$local_socket_errors flows=$local_flows
   [ "$flows" -gt 0 ] && requests=$flows
   rate=$(python3 -c "print(f'{$requests / ($duration_us / 1e6):.1f}')")
-  record "$1" "$2" "$rate" "$p50" "$p99" "$((status + socket))"
+  record "$1" "$2" "$rate" "$p50" "$p99" "$((status + socket))" "$requests"
 }
 
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
@@ -196,6 +205,11 @@ run_backend() {
   export GATEHOUSE__RATE_LIMITS__REGISTRATION_PER_IP__LIMIT=100000000
   export GATEHOUSE__RATE_LIMITS__PASSWORD_RESET_PER_IP__LIMIT=100000000
   export GATEHOUSE__RATE_LIMITS__PASSWORD_RESET_PER_ACCOUNT__LIMIT=100000000
+  # One client and one IP drive ~18,000 token and ~10,000 introspection requests/s; these
+  # limits are counted in memory and flushed to the store per 1% of the limit.
+  export GATEHOUSE__RATE_LIMITS__TOKEN_PER_CLIENT__LIMIT=100000000
+  export GATEHOUSE__RATE_LIMITS__TOKEN_PER_IP__LIMIT=100000000
+  export GATEHOUSE__RATE_LIMITS__INTROSPECT_PER_CLIENT__LIMIT=100000000
   # Reset and verification mails go to files in the scratch directory.
   export GATEHOUSE__EMAIL__TRANSPORT=file
   export GATEHOUSE__EMAIL__FILE_DIR="$work/mail-$backend"
@@ -273,6 +287,14 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   scenario "$backend" "POST /token refresh_token (rotation)" refresh BASIC_AUTH="$basic"
   scenario "$backend" "POST /introspect (user access token)" static METHOD=POST \
     REQ_PATH=/introspect BODY="token=$ACCESS_TOKEN" "$form" HEADER_2="Authorization: $basic"
+  # The same scenario over INTROSPECT_TOKENS (default 10,000) distinct client_credentials
+  # tokens, round robin: the first pass verifies each signature, later ones find it cached.
+  echo "  seeding ${INTROSPECT_TOKENS:-10000} client_credentials tokens to introspect" >&2
+  python3 "$here/seed.py" tokens "$base" "$client_id" "$client_secret" \
+    "${INTROSPECT_TOKENS:-10000}" "$work/introspect_tokens.lua"
+  scenario "$backend" "POST /introspect ($(python3 -c \
+    "print(f'{${INTROSPECT_TOKENS:-10000}:,}')") distinct tokens)" introspect_many \
+    BASIC_AUTH="$basic"
   scenario "$backend" "GET /userinfo" static REQ_PATH=/userinfo \
     HEADER_1="Authorization: Bearer $ACCESS_TOKEN"
   local authorize_path
@@ -281,6 +303,17 @@ print(base64.urlsafe_b64encode(raw[:16]).rstrip(b"=").decode())' "$UNUSED_CODE")
   authorize_path="$authorize_path&scope=openid%20profile%20email%20offline_access&state=s&nonce=n"
   scenario "$backend" "code flow: authorize + token (flows/s)" codeflow \
     AUTHORIZE_PATH="$authorize_path" SESSION_COOKIE="$SESSION_COOKIE" BASIC_AUTH="$basic" \
+    REDIRECT_URI_ENC="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect")"
+  # The same flow for a client that registered no ID token algorithm: an RS256 ID token.
+  local rs_client rs_client_id rs_basic
+  rs_client=$("$bin" client create --name "Load test RS256" --redirect-uri "$redirect" \
+    --grant authorization-code --grant refresh-token --first-party --json)
+  rs_client_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$rs_client")
+  rs_basic="Basic $(python3 -c 'import json,sys; c = json.load(sys.stdin)
+print(c["client_id"] + ":" + c["client_secret"])' <<<"$rs_client" | tr -d '\n' | base64 -w0)"
+  scenario "$backend" "code flow, RS256 ID token: authorize + token (flows/s)" codeflow \
+    AUTHORIZE_PATH="${authorize_path/client_id=$client_id/client_id=$rs_client_id}" \
+    SESSION_COOKIE="$SESSION_COOKIE" BASIC_AUTH="$rs_basic" \
     REDIRECT_URI_ENC="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect")"
   scenario "$backend" "POST /login (argon2id)" "${login_args[@]}"
   fi

@@ -4,6 +4,7 @@ runs real authorization code flows, and prints what the wrk scripts need as shel
 
 usage: seed.py BASE_URL CLIENT_ID CLIENT_SECRET USERNAME PASSWORD REDIRECT_URI REFRESH_POOL OUT_DIR
        seed.py exchange BASE_URL CLIENT_ID CLIENT_SECRET USERNAME PASSWORD REDIRECT_URI SCOPE
+       seed.py tokens BASE_URL CLIENT_ID CLIENT_SECRET COUNT OUT_FILE
 
 Writes OUT_DIR/refresh_tokens.lua (the refresh-token pool) and prints `KEY=value` lines:
 SESSION_COOKIE, CSRF_COOKIE, CSRF_TOKEN, ACCESS_TOKEN (a user token with openid profile email),
@@ -16,6 +17,9 @@ afresh (the session of the first form may have been pushed out by the login scen
 runs one code flow for that client and prints SUBJECT_TOKEN (the user's access token with SCOPE,
 issued to the client, so the client may exchange it) and ACTOR_TOKEN (the client's own
 client_credentials token, the actor of the delegation).
+`tokens` mints COUNT distinct client_credentials access tokens for the introspection scenario
+over many tokens (lua/introspect_many.lua) and writes them to OUT_FILE as the Lua table
+`introspect_tokens`; it prints nothing.
 Standard library only, no redirects followed.
 """
 import base64
@@ -25,6 +29,45 @@ import json
 import re
 import sys
 import urllib.parse
+
+if len(sys.argv) > 1 and sys.argv[1] == "tokens":
+    import concurrent.futures
+
+    base, client_id, client_secret, count, out_file = sys.argv[2:7]
+    url = urllib.parse.urlsplit(base)
+    basic = "Basic " + base64.b64encode(
+        f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(client_secret, safe='')}".encode()
+    ).decode()
+
+    def mint(n):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        tokens = []
+        for _ in range(n):
+            conn.request(
+                "POST",
+                "/token",
+                "grant_type=client_credentials",
+                {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic},
+            )
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                sys.exit(f"seed: client_credentials returned {resp.status}: {body[:200]!r}")
+            tokens.append(json.loads(body)["access_token"])
+        return tokens
+
+    count, workers = int(count), 4
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        shares = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+        minted = [t for part in pool.map(mint, shares) for t in part]
+    if len(set(minted)) != count:
+        sys.exit(f"seed: {len(set(minted))} distinct tokens of {count}")
+    with open(out_file, "w") as f:
+        f.write("introspect_tokens = {\n")
+        for token in minted:
+            f.write(f'  "{token}",\n')
+        f.write("}\n")
+    sys.exit(0)
 
 exchange_mode = len(sys.argv) > 1 and sys.argv[1] == "exchange"
 if exchange_mode:

@@ -60,6 +60,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: actix_web::web::Data<AppState>,
+    /// Where `/metrics` is served; `None` unless the test turned `metrics.listen` on.
+    pub metrics_address: Option<std::net::SocketAddr>,
     handle: ServerHandle,
     redis: Option<(String, String)>,
     _db: TestDatabase,
@@ -118,6 +120,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let master: [u8; 32] = rand_bytes();
     settings.keys.master_key =
         Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master).into());
+    // Each app would bind the default metrics port: a test that scrapes turns it on itself.
+    settings.metrics.listen = gatehouse_server::metrics::MetricsListen::Off;
     if let Some(configure) = options.configure {
         configure(&mut settings);
     }
@@ -129,6 +133,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         .await
         .expect("build the application");
     let state = app.state();
+    let metrics_address = app.metrics_address();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
 
@@ -138,6 +143,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         client: new_client(),
         clock,
         state,
+        metrics_address,
         handle,
         redis: redis_url.map(|url| (url, prefix)),
         _db: db,
@@ -285,20 +291,24 @@ pub fn page_marker(html: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
-fn delete_redis_prefix(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_connection() else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-    }
+/// Through the store itself, so any URL it accepts works (a cluster's keys are on every
+/// primary); on a side thread with its own runtime because this runs in `Drop`.
+pub fn delete_redis_prefix(url: &str, prefix: &str) {
+    std::thread::scope(|scope| {
+        let _ = scope
+            .spawn(|| {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                if let Ok(store) = gatehouse_sessions::RedisStore::new(url, prefix) {
+                    let _ = runtime.block_on(store.delete_all_keys());
+                }
+            })
+            .join();
+    });
 }
 
 /// Reads the hidden `csrf_token` field of a rendered form.

@@ -35,11 +35,13 @@ mod admin_console;
 pub mod admin_orgs;
 pub mod admin_users;
 mod audit;
+mod brute_force;
 mod connected_apps;
 mod consents;
 mod device;
 mod email;
 mod error;
+mod metrics;
 mod passwords;
 mod session_end_requests;
 mod session_list;
@@ -58,6 +60,7 @@ pub use admin::{
     Actor, AdminDenied, AdminOperation, OrgScope, TargetClient, TargetUser, judge, judge_on_client,
 };
 pub use admin_console::{AdminIdentity, ConsoleAccess, ConsoleAdmin};
+pub use brute_force::{BruteForceGuard, SourcePolicy};
 pub use connected_apps::{ConnectedApp, RevokedApp};
 pub use email::{
     AccountMailSettings, AfterSignUp, DEFAULT_RESET_TTL_SECS, DEFAULT_VERIFICATION_TTL_SECS,
@@ -98,6 +101,8 @@ pub struct Gatehouse {
     authz: Authz,
     settings: AppSettings,
     mail: Arc<email::AccountMail>,
+    /// Failed sign-ins per source, and the delays they earn (`docs/brute-force.md`).
+    brute_force: BruteForceGuard,
 }
 
 impl Gatehouse {
@@ -107,6 +112,7 @@ impl Gatehouse {
         pending: PendingLogins,
         authz: Authz,
         settings: AppSettings,
+        brute_force: BruteForceGuard,
     ) -> Self {
         Self {
             mail: Arc::new(email::AccountMail::new(&settings.mail)),
@@ -115,6 +121,7 @@ impl Gatehouse {
             pending,
             authz,
             settings,
+            brute_force,
         }
     }
 

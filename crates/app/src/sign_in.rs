@@ -7,6 +7,12 @@
 //! that session in place (its `amr` and `auth_time`), so the relying parties already signed
 //! in through it keep their tokens.
 //!
+//! Brute force (`docs/brute-force.md`): before a password or a code is looked at, the source's
+//! standing is read ([`crate::brute_force`]); a source that must wait is refused with the time
+//! to wait, whatever it sent. Each refused password or code counts against the login from that
+//! source and against the source; the account-wide ceiling (the lock for everyone) is the
+//! identity layer's. A sign-in that completes wipes that source's failures for that login.
+//!
 //! [`PendingLogins`]: gatehouse_sessions::PendingLogins
 
 use chrono::{DateTime, Utc};
@@ -17,6 +23,7 @@ use gatehouse_sessions::{
     Attempt, BrowserSession, BrowserSessions, PendingLogin, PendingPurpose, SessionHandle,
 };
 
+use crate::brute_force::{DelayScope, SourceStanding};
 use crate::sessions::{SessionEnd, SessionRef};
 use crate::{AppError, Gatehouse};
 
@@ -48,6 +55,10 @@ pub enum SignInError {
     /// response does not tell which.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many failures of this login from this source (or of any login from it): no attempt
+    /// is looked at for `retry_after_secs`. Unknown usernames get it alike.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Backend(#[from] AppError),
 }
@@ -79,6 +90,10 @@ pub enum SecondFactorFailure {
     /// `remaining` attempts are left; at 0 the pending sign-in is over.
     #[error("invalid code")]
     InvalidCode { remaining: u64 },
+    /// Too many wrong codes (or passwords) for this account from this source: no code is
+    /// looked at for `retry_after_secs`; the pending sign-in stays.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Backend(#[from] AppError),
 }
@@ -95,13 +110,21 @@ impl Gatehouse {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<PasswordSignIn, SignInError> {
+        let standing = self.source_standing(username, ctx, now).await;
+        if let Some(retry_after_secs) = standing.retry_after_secs {
+            return Err(SignInError::Throttled { retry_after_secs });
+        }
         let verified = match self
             .accounts
             .authenticate(username, password, ctx, now)
             .await
         {
             Ok(verified) => verified,
-            Err(LoginError::InvalidCredentials) => return Err(SignInError::InvalidCredentials),
+            Err(LoginError::InvalidCredentials) => {
+                self.count_failure(username, ctx, now).await;
+                crate::metrics::sign_in("password", "failure");
+                return Err(SignInError::InvalidCredentials);
+            }
             Err(LoginError::Internal(err)) => return Err(AppError::from(err).into()),
         };
         if verified.second_factor_required {
@@ -116,11 +139,16 @@ impl Gatehouse {
                 .create(&pending)
                 .await
                 .map_err(AppError::from)?;
+            crate::metrics::sign_in("password", "second_factor_required");
             return Ok(PasswordSignIn::SecondFactorRequired { pending_token });
         }
         let signed_in = self
             .open_session(&verified.user, &PASSWORD_ONLY, previous_cookie, ctx, now)
             .await?;
+        if standing.pair_failures {
+            self.forget_failures(username, ctx).await;
+        }
+        crate::metrics::sign_in("password", "success");
         Ok(PasswordSignIn::SignedIn(signed_in))
     }
 
@@ -182,6 +210,11 @@ impl Gatehouse {
                 Some(handle)
             }
         };
+        // Read before the attempt is spent: a source that must wait keeps its pending sign-in.
+        let standing = self.source_standing(&pending.username, ctx, now).await;
+        if let Some(retry_after_secs) = standing.retry_after_secs {
+            return Err(SecondFactorFailure::Throttled { retry_after_secs });
+        }
         let remaining = match self
             .pending
             .begin_attempt(pending_token)
@@ -198,6 +231,8 @@ impl Gatehouse {
         {
             Ok(passed) => passed,
             Err(SecondFactorError::Rejected) => {
+                self.count_failure(&pending.username, ctx, now).await;
+                crate::metrics::sign_in("second_factor", "failure");
                 return Err(SecondFactorFailure::InvalidCode { remaining });
             }
             Err(SecondFactorError::Internal(err)) => return Err(AppError::from(err).into()),
@@ -207,6 +242,9 @@ impl Gatehouse {
             .finish(pending_token)
             .await
             .map_err(AppError::from)?;
+        if standing.pair_failures {
+            self.forget_failures(&pending.username, ctx).await;
+        }
         let amr = method.amr();
         match step_up_of {
             None => {
@@ -215,8 +253,11 @@ impl Gatehouse {
                     .await
                     .map_err(|err| match err {
                         SignInError::Backend(err) => SecondFactorFailure::Backend(err),
-                        SignInError::InvalidCredentials => SecondFactorFailure::Expired,
+                        SignInError::InvalidCredentials | SignInError::Throttled { .. } => {
+                            SecondFactorFailure::Expired
+                        }
                     })?;
+                crate::metrics::sign_in("second_factor", "success");
                 Ok(SecondFactorPassed::SignedIn(signed_in))
             }
             Some(handle) => {
@@ -317,5 +358,74 @@ impl Gatehouse {
             cookie_secret: created.cookie_secret,
             session,
         })
+    }
+
+    /// The source's standing for `login`. A store that cannot be read lets the attempt through
+    /// (logged): the account-wide ceiling, in the database, still holds.
+    async fn source_standing(
+        &self,
+        login: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> SourceStanding {
+        match self
+            .brute_force
+            .standing(login, ctx.ip.as_deref(), now)
+            .await
+        {
+            Ok(standing) => standing,
+            Err(err) => {
+                tracing::warn!(error = %err, "brute-force counts unreadable; attempt let through");
+                SourceStanding::default()
+            }
+        }
+    }
+
+    /// Counts a refused password or code of `login` from the request's source; each delay it
+    /// starts is audited as `login.delay`.
+    async fn count_failure(&self, login: &str, ctx: &RequestContext, now: DateTime<Utc>) {
+        let started = match self
+            .brute_force
+            .count_failure(login, ctx.ip.as_deref(), now)
+            .await
+        {
+            Ok(started) => started,
+            Err(err) => {
+                tracing::warn!(error = %err, "brute-force failure not counted");
+                return;
+            }
+        };
+        for delay in started {
+            let target = match delay.scope {
+                DelayScope::LoginFromSource => login.to_owned(),
+                DelayScope::Source => ctx.ip.clone().unwrap_or_default(),
+            };
+            tracing::info!(
+                scope = delay.scope.as_str(),
+                failures = delay.failures,
+                delay_secs = delay.delay.num_seconds(),
+                "sign-in attempts delayed"
+            );
+            self.audit(
+                AuditAction::LoginDelay,
+                target,
+                serde_json::json!({
+                    "scope": delay.scope.as_str(),
+                    "failures": delay.failures,
+                    "delay_secs": delay.delay.num_seconds(),
+                    "until": delay.until,
+                }),
+                ctx,
+                now,
+            )
+            .await;
+        }
+    }
+
+    /// A sign-in completed: the source's failures for this login are forgotten.
+    async fn forget_failures(&self, login: &str, ctx: &RequestContext) {
+        if let Err(err) = self.brute_force.forget_pair(login, ctx.ip.as_deref()).await {
+            tracing::warn!(error = %err, "brute-force failures not cleared after a sign-in");
+        }
     }
 }

@@ -135,7 +135,9 @@ impl Gatehouse {
             {
                 Ok(()) | Err(SecondFactorFailure::Expired) => {}
                 Err(SecondFactorFailure::Backend(err)) => return Err(err.into()),
-                Err(SecondFactorFailure::InvalidCode { .. }) => {}
+                Err(
+                    SecondFactorFailure::InvalidCode { .. } | SecondFactorFailure::Throttled { .. },
+                ) => {}
             }
         }
         Ok(codes)

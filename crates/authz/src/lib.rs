@@ -37,7 +37,8 @@
 //! families, revocation markers, the access-token denylist), always with a TTL; the `store`
 //! module documents the key layout, and `epoch` why losing all of it revokes rather than revives. Durable data (clients, users, consents) is read from the
 //! identity database on the blocking pool; client registrations are then kept for a few seconds
-//! (`cache`).
+//! (`cache`). Access tokens whose signature passed are remembered by their hash so the same
+//! token is not verified twice (`verified_tokens`); revocation is still checked every time.
 
 pub mod acr;
 pub mod authorize;
@@ -68,6 +69,7 @@ mod store;
 mod token;
 mod tokens;
 mod userinfo;
+mod verified_tokens;
 
 pub use authorize::{AuthSession, AuthorizeOutcome, ConsentDecision};
 pub use backchannel::{

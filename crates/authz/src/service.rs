@@ -10,7 +10,9 @@ use gatehouse_identity::{
 };
 use gatehouse_sessions::KvStore;
 use gatehouse_tokens::keystore::KeyManager;
-use gatehouse_tokens::{AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token};
+use gatehouse_tokens::{
+    AccessTokenClaims, KeySet, TokenError, Validation, verify_access_token_for_reuse,
+};
 
 use crate::cache::{CLIENT_CACHE_TTL, ClientCache, UserCache};
 use crate::epoch::StoreEpoch;
@@ -18,6 +20,7 @@ use crate::error::OAuthError;
 use crate::grant_ids::{GrantId, TokenCodec};
 use crate::refresh_tokens::{self, FamilyRecord};
 use crate::settings::AuthzSettings;
+use crate::verified_tokens::VerifiedTokenCache;
 
 /// Whether an account may be served: `Active`, or `Locked` with the lock already over (the
 /// stored status only returns to `Active` at the next login, and the identity crate's login
@@ -46,6 +49,7 @@ struct Inner {
     secrets: ClientSecretHasher,
     clients: ClientCache,
     users: UserCache,
+    verified_tokens: VerifiedTokenCache,
     token_codec: TokenCodec,
     epoch: StoreEpoch,
 }
@@ -59,6 +63,7 @@ impl Authz {
         secrets: ClientSecretHasher,
     ) -> Self {
         let user_cache_ttl = settings.user_cache_ttl;
+        let verified_tokens = VerifiedTokenCache::new(settings.verified_token_cache_entries);
         let token_codec = TokenCodec::new(keys.derive_secret("code-and-refresh-token-hmac-sha256"));
         Self {
             inner: Arc::new(Inner {
@@ -69,6 +74,7 @@ impl Authz {
                 secrets,
                 clients: ClientCache::new(CLIENT_CACHE_TTL),
                 users: UserCache::new(user_cache_ttl),
+                verified_tokens,
                 token_codec,
                 epoch: StoreEpoch::default(),
             }),
@@ -134,6 +140,19 @@ impl Authz {
             Err(err) => {
                 tracing::debug!(%client_id, error = %err.description, "client name lookup failed");
                 None
+            }
+        }
+    }
+
+    /// The redirect URIs a registered, enabled client registered (a page whose form leads on to
+    /// the client names their origins in its CSP `form-action`), from the same cache. Empty for
+    /// an unknown client or when the lookup fails: the page then allows only its own origin.
+    pub async fn client_redirect_uris(&self, client_id: &str) -> Vec<String> {
+        match self.find_client(client_id).await {
+            Ok(client) => client.map_or_else(Vec::new, |client| client.redirect_uris.clone()),
+            Err(err) => {
+                tracing::debug!(%client_id, error = %err.description, "client lookup failed");
+                Vec::new()
             }
         }
     }
@@ -236,13 +255,21 @@ impl Authz {
     /// audience is the resource's to check: Gatehouse's own APIs want the issuer in `aud`
     /// (the `bearer` module), while introspection, revocation and token exchange take tokens
     /// addressed to other resources too (RFC 8707, RFC 8693). The denylist is a separate,
-    /// asynchronous check.
+    /// asynchronous check, made by every caller on every request.
+    ///
+    /// A token verified before is not verified again: see [`crate::verified_tokens`].
     pub(crate) fn verify_access_token(
         &self,
         token: &str,
         now: i64,
     ) -> Result<AccessTokenClaims, TokenError> {
         let validation = Validation::new(self.inner.settings.issuer.as_str(), now);
-        verify_access_token(token, &self.key_set(), &validation)
+        let keys = self.key_set();
+        self.inner
+            .verified_tokens
+            .verify(token, &keys, &validation, || {
+                verify_access_token_for_reuse(token, &keys, &validation)
+            })
+            .map(|verified| verified.claims)
     }
 }

@@ -7,6 +7,10 @@
 use chrono::Duration;
 use gatehouse_tokens::Algorithm;
 
+/// The default of [`AuthzSettings::verified_token_cache_entries`]: the working set of a busy
+/// deployment (about 1 KB each), a few MB at most.
+pub const DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES: u64 = 16_384;
+
 #[derive(Debug, Clone)]
 pub struct AuthzSettings {
     /// The issuer identifier (OIDC Core §2, RFC 9207 §2): an `https` URL without query or
@@ -22,6 +26,9 @@ pub struct AuthzSettings {
     /// How long a user row read for the "still active?" check is reused (refresh, userinfo,
     /// introspection, code exchange). Zero reads the database every time.
     pub user_cache_ttl: std::time::Duration,
+    /// How many verified access tokens are kept so that the same token's signature is checked
+    /// once (`verified_tokens`); zero checks it every time.
+    pub verified_token_cache_entries: u64,
     /// Delivery of logout tokens (OpenID Connect Back-Channel Logout 1.0).
     pub backchannel_logout: BackchannelLogoutSettings,
 }
@@ -78,6 +85,7 @@ impl AuthzSettings {
             code_ttl: Duration::seconds(60),
             access_token_alg: Algorithm::ES256,
             user_cache_ttl: std::time::Duration::ZERO,
+            verified_token_cache_entries: DEFAULT_VERIFIED_TOKEN_CACHE_ENTRIES,
             backchannel_logout: BackchannelLogoutSettings::default(),
         }
     }

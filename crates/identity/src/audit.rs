@@ -130,6 +130,10 @@ pub enum AuditAction {
     LoginStepUp,
     #[strum(serialize = "account.lockout")]
     AccountLockout,
+    /// A source must wait before its next sign-in attempt (`docs/brute-force.md`); target: the
+    /// login as typed, or the client address for a delay of every login from it.
+    #[strum(serialize = "login.delay")]
+    LoginDelay,
     /// Sign-out in this browser (account page, RP-initiated logout).
     #[strum(serialize = "logout")]
     Logout,
@@ -232,6 +236,10 @@ pub enum AuditAction {
     /// An administrator rotated the signing keys (`POST /api/v1/admin/keys/rotate`).
     #[strum(serialize = "admin.keys_rotate")]
     AdminKeysRotate,
+    /// `gatehouse keys rewrap` re-sealed the master key's material and the signing keys under a
+    /// new master key (details: how many of each).
+    #[strum(serialize = "keys.rewrap")]
+    KeysRewrap,
     /// An administrator registered a client (details: name, type, grants, roles; never the
     /// secret).
     #[strum(serialize = "admin.client_create")]

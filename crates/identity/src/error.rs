@@ -48,7 +48,7 @@ impl IdentityError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             IdentityError::Connect(_) | IdentityError::Pool(_) => true,
-            IdentityError::Query(err) => is_connection_lost(err),
+            IdentityError::Query(err) => is_connection_lost(err) || is_statement_timeout(err),
             IdentityError::Migration(_)
             | IdentityError::Hash(_)
             | IdentityError::Join(_)
@@ -71,6 +71,18 @@ pub(crate) fn is_connection_lost(err: &DieselError) -> bool {
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _
         )
+    )
+}
+
+/// Whether Postgres cancelled the statement because it ran past `database.statement_timeout_ms`
+/// (SQLSTATE 57014, which Diesel reports as an unknown kind; the message is the server's, in
+/// English unless `lc_messages` says otherwise). The database is overloaded or a lock is held:
+/// the request may succeed later, so it is answered as unavailable, not as a fault.
+pub(crate) fn is_statement_timeout(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info.message().contains("statement timeout")
     )
 }
 
@@ -103,10 +115,16 @@ mod tests {
                 "no connection to the server",
             ),
             IdentityError::Connect("connection refused".to_owned()),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
         ];
         for err in unavailable {
             assert!(err.is_unavailable(), "{err}");
         }
+        let fault = database_error(DatabaseErrorKind::Unknown, "syntax error at or near");
+        assert!(!fault.is_unavailable(), "{fault}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod consents;
 mod db;
 mod email_tokens;
 mod error;
+mod key_material;
 mod mail_outbox;
 pub mod organizations;
 mod password;
@@ -48,9 +49,10 @@ pub use clients::{
     Client, ClientError, ClientSecretHasher, ClientType, GrantType, NewClient,
     TokenEndpointAuthMethod, is_plausible_client_id, validate_resource,
 };
-pub use db::{Backend, Database};
+pub use db::{Backend, ConnectOptions, Database};
 pub use email_tokens::{EmailTokenPurpose, IssuedToken, MAX_CODE_ATTEMPTS};
 pub use error::IdentityError;
+pub use key_material::Resealed;
 pub use mail_outbox::{
     ClaimedMail, MailFailure, MailRetryPolicy, MailStatus, OutboxEntry, OutboxMail,
 };

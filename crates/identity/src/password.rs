@@ -205,6 +205,7 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce() -> Result<T, IdentityError> + Send + 'static,
     {
+        let queued = std::time::Instant::now();
         let permit = Arc::clone(&self.inner.slots)
             .acquire_owned()
             .await
@@ -212,7 +213,14 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            span.in_scope(work)
+            // Waiting covers the slot and the blocking pool's start: what a login storm adds.
+            let started = std::time::Instant::now();
+            metrics::histogram!("gatehouse_password_hash_queue_wait_seconds")
+                .record(started.duration_since(queued));
+            let result = span.in_scope(work);
+            metrics::histogram!("gatehouse_password_hash_duration_seconds")
+                .record(started.elapsed());
+            result
         })
         .await?
     }

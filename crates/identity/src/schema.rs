@@ -100,6 +100,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_material (name) {
+        name -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     mail_outbox (id) {
         id -> BigInt,
         recipient -> Text,
@@ -225,6 +234,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     consents,
     email_tokens,
+    key_material,
     mail_outbox,
     recovery_codes,
     roles,

@@ -5,21 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use gatehouse_app::{AccountMailSettings, AppSettings, Gatehouse};
 use gatehouse_authz::{Authz, AuthzSettings, BackchannelLogoutSettings};
 use gatehouse_identity::{
-    Accounts, Argon2Params, ClientSecretHasher, Database, LockoutPolicy, PasswordHasher,
-    TotpSettings,
+    Accounts, Argon2Params, ClientSecretHasher, ConnectOptions, Database, LockoutPolicy,
+    PasswordHasher, TotpSettings,
 };
 use gatehouse_mail::AccountMailer;
+use gatehouse_sessions::rate_limit::BatchedLimiter;
 use gatehouse_sessions::{
     BrowserSessions, KvStore, PendingLogins, RateDecision, RateLimiter, RateRule, open_store,
 };
 use gatehouse_tokens::Algorithm;
-use gatehouse_tokens::keystore::{KeyManager, KeyPolicy, MasterKey};
+use gatehouse_tokens::keystore::{
+    KeyManager, KeyPolicy, KeyStoreError, MasterKey, MasterKeys, unlock_derivation_root,
+};
 use secrecy::ExposeSecret;
 
 use crate::backchannel::{self, BackchannelWorker};
@@ -78,6 +81,28 @@ pub struct RateLimits {
     email_verification_account: RateRule,
     device_code: RateRule,
     device_code_session: RateRule,
+    /// The token and introspection endpoints' limits; `None` when `rate_limits.enabled` is false.
+    hot: Option<HotLimits>,
+}
+
+/// The limits of the hot protocol endpoints, counted locally and shared in batches
+/// ([`BatchedLimiter`]): no store round trip per request.
+struct HotLimits {
+    token_client: BatchedLimiter,
+    token_ip: BatchedLimiter,
+    introspect_client: BatchedLimiter,
+    failed_client_auth_weight: u64,
+}
+
+/// The limits of [`RateLimits::take`] and [`RateLimits::blocked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotLimited {
+    /// `rate_limits.token_per_client`; subject: the authenticated client's id.
+    TokenClient,
+    /// `rate_limits.token_per_ip`; subject: `crate::client_ip::rate_limit_subject`.
+    TokenIp,
+    /// `rate_limits.introspect_per_client`; subject: the authenticated client's id.
+    IntrospectClient,
 }
 
 impl RateLimits {
@@ -88,7 +113,7 @@ impl RateLimits {
             window: Duration::from_secs(configured.window_secs),
         };
         Self {
-            limiter: settings.enabled.then(|| RateLimiter::new(store)),
+            limiter: settings.enabled.then(|| RateLimiter::new(store.clone())),
             login: rule("login_per_ip", settings.login_per_ip),
             second_factor: rule("second_factor_per_ip", settings.second_factor_per_ip),
             registration: rule("registration_per_ip", settings.registration_per_ip),
@@ -103,6 +128,95 @@ impl RateLimits {
             ),
             device_code: rule("device_code_per_ip", settings.device_code_per_ip),
             device_code_session: rule("device_code_per_session", settings.device_code_per_session),
+            hot: settings.enabled.then(|| HotLimits {
+                token_client: BatchedLimiter::new(
+                    store.clone(),
+                    rule("token_per_client", settings.token_per_client),
+                ),
+                token_ip: BatchedLimiter::new(
+                    store.clone(),
+                    rule("token_per_ip", settings.token_per_ip),
+                ),
+                introspect_client: BatchedLimiter::new(
+                    store.clone(),
+                    rule("introspect_per_client", settings.introspect_per_client),
+                ),
+                failed_client_auth_weight: settings.token_failed_client_auth_weight,
+            }),
+        }
+    }
+
+    fn hot(&self, request: HotLimited) -> Option<&BatchedLimiter> {
+        let hot = self.hot.as_ref()?;
+        Some(match request {
+            HotLimited::TokenClient => &hot.token_client,
+            HotLimited::TokenIp => &hot.token_ip,
+            HotLimited::IntrospectClient => &hot.introspect_client,
+        })
+    }
+
+    /// What a failed client authentication at `/token` counts toward `token_per_ip`.
+    pub fn failed_client_auth_weight(&self) -> u64 {
+        self.hot
+            .as_ref()
+            .map_or(1, |hot| hot.failed_client_auth_weight)
+    }
+
+    /// `Some(retry_after_secs)` if `subject` is over `request`'s limit in this instance's view,
+    /// counting nothing and without a store round trip: asked before the work of a request
+    /// that is counted once it has proved whose it is.
+    pub fn blocked(
+        &self,
+        request: HotLimited,
+        subject: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<u64> {
+        let limiter = self.hot(request)?;
+        match limiter.blocked(subject, now)? {
+            RateDecision::Limited {
+                retry_after_secs, ..
+            } => {
+                tracing::debug!(rule = limiter.rule().name, "rate limited");
+                Some(retry_after_secs)
+            }
+            RateDecision::Allowed => None,
+        }
+    }
+
+    /// Counts `cost` requests of `subject` under `request` and returns `Some(retry_after_secs)`
+    /// if they are over the limit (and were not counted). Logged and failing open like
+    /// [`RateLimits::check`].
+    pub async fn take(
+        &self,
+        request: HotLimited,
+        subject: &str,
+        cost: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<u64> {
+        let limiter = self.hot(request)?;
+        let rule = limiter.rule().name;
+        match limiter.take(subject, cost, now).await {
+            Ok(RateDecision::Allowed) => None,
+            Ok(RateDecision::Limited {
+                retry_after_secs,
+                first_in_window,
+            }) => {
+                if first_in_window {
+                    tracing::info!(
+                        rule,
+                        subject,
+                        retry_after_secs,
+                        "rate limit reached; refusing until the window ends"
+                    );
+                } else {
+                    tracing::debug!(rule, subject, "rate limited");
+                }
+                Some(retry_after_secs)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, rule, "rate limit not counted");
+                None
+            }
         }
     }
 
@@ -197,6 +311,10 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// The `/metrics` listener, unless `metrics.listen` is off.
+    metrics: Option<crate::metrics::MetricsEndpoint>,
+    /// The served certificate when `server.tls_cert_file` is set.
+    tls: Option<Arc<crate::tls::ServerCertificates>>,
 }
 
 /// Number of argon2 computations at once: the configured value, or one per core.
@@ -210,9 +328,14 @@ fn hashing_slots(configured: usize) -> usize {
 
 /// Connects the database, applies pending migrations and builds the account service. Blocking.
 pub fn open_accounts(settings: &Settings) -> anyhow::Result<Accounts> {
-    let db = Database::connect(
+    let db = Database::connect_with(
         settings.database.url.expose_secret(),
-        settings.database.max_connections,
+        ConnectOptions {
+            max_connections: settings.database.max_connections,
+            statement_timeout: Some(Duration::from_millis(
+                settings.database.statement_timeout_ms,
+            )),
+        },
     )
     .context("database.url: cannot connect")?;
     let applied = db.run_migrations().context("applying migrations")?;
@@ -236,6 +359,58 @@ pub fn open_accounts(settings: &Settings) -> anyhow::Result<Accounts> {
         lock_for: chrono::Duration::seconds(i64::try_from(l.lock_secs).unwrap_or(i64::MAX)),
     };
     Ok(Accounts::new(db, hasher, lockout))
+}
+
+/// The master key ([`load_master_key`]) and, during a rotation, `keys.previous_master_key`.
+pub fn load_master_keys(settings: &Settings) -> anyhow::Result<MasterKeys> {
+    let previous = match &settings.keys.previous_master_key {
+        Some(key) => Some(
+            MasterKey::from_base64(key.expose_secret())
+                .map_err(|err| anyhow::anyhow!("keys.previous_master_key: {err}"))?,
+        ),
+        None => None,
+    };
+    Ok(MasterKeys::new(load_master_key(settings)?, previous))
+}
+
+/// Where this instance's master key came from, for messages.
+pub fn master_key_source(settings: &Settings) -> String {
+    if settings.keys.master_key.is_some() {
+        "keys.master_key (GATEHOUSE__KEYS__MASTER_KEY)".to_owned()
+    } else {
+        format!(
+            "keys.master_key_file ({}), as keys.master_key (GATEHOUSE__KEYS__MASTER_KEY) is unset",
+            settings.keys.master_key_file.display()
+        )
+    }
+}
+
+/// A key-store failure as the reason the process stops. A master key that does not open what
+/// the database holds names the setting it came from and how to fix it.
+pub fn master_key_error(settings: &Settings, err: KeyStoreError) -> anyhow::Error {
+    match err {
+        KeyStoreError::MasterKeyMismatch { .. } => anyhow::anyhow!(
+            "refusing to start: {err}. This instance's master key comes from {}. Every instance \
+             of a deployment needs the master key the database was sealed with: set \
+             GATEHOUSE__KEYS__MASTER_KEY to the key the other instances use. To change the \
+             master key, run `gatehouse keys rewrap` and set keys.previous_master_key \
+             (GATEHOUSE__KEYS__PREVIOUS_MASTER_KEY) to the old key while instances roll over \
+             (docs/operations.md)",
+            master_key_source(settings)
+        ),
+        other => anyhow::Error::new(other).context("signing keys"),
+    }
+}
+
+/// The derivation root (`gatehouse_tokens::keystore`), for tools that hash client secrets
+/// without a key manager. Blocking.
+pub fn derivation_root(
+    db: &Database,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<MasterKey> {
+    unlock_derivation_root(db, &load_master_keys(settings)?, now)
+        .map_err(|err| master_key_error(settings, err))
 }
 
 /// The master key from `keys.master_key`, else from (or into) `keys.master_key_file`.
@@ -277,7 +452,8 @@ pub fn key_policy(settings: &Settings) -> KeyPolicy {
     }
 }
 
-/// The client-secret hashing key is derived from the master key, so every instance agrees on it.
+/// The client-secret hashing key is derived from the derivation root
+/// ([`KeyManager::derivation_root`]), so every instance agrees on it, across master keys.
 pub fn client_secret_hasher(master: &MasterKey) -> ClientSecretHasher {
     ClientSecretHasher::new(master.derive("client-secret-hmac-sha256"))
 }
@@ -350,6 +526,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         .map(|url| url.expose_secret().to_owned());
     let store = open_store(redis_url.as_deref(), &settings.sessions.key_prefix)
         .context("sessions: cannot open the session store")?;
+    let store = crate::metrics::instrument_store(store);
     if let Err(err) = store.ping().await {
         // A stateless instance may come up before its Redis; /readyz reports it meanwhile.
         tracing::warn!(error = %err, "session store not reachable yet");
@@ -362,18 +539,20 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
 
     bootstrap::ensure_admin(&accounts, &settings.bootstrap, clock.now()).await?;
 
-    let master = load_master_key(&settings)?;
-    let totp =
-        TotpSettings::new(&master, &settings.two_factor.issuer).context("two_factor.issuer")?;
-    let secrets = client_secret_hasher(&master);
+    let master = load_master_keys(&settings)?;
     let db = accounts.database().clone();
     let policy = key_policy(&settings);
     let now = clock.now();
+    // First the master key check (the derivation root), then the signing keys.
     let keys = Arc::new(
-        tokio::task::spawn_blocking(move || KeyManager::open(db, &master, policy, now))
+        tokio::task::spawn_blocking(move || KeyManager::open_with(db, &master, policy, now))
             .await?
-            .context("signing keys")?,
+            .map_err(|err| master_key_error(&settings, err))?,
     );
+    let totp = TotpSettings::new(keys.derivation_root(), &settings.two_factor.issuer)
+        .context("two_factor.issuer")?;
+    let secrets = client_secret_hasher(keys.derivation_root());
+    crate::metrics::spawn_gauges(accounts.database().clone(), keys.clone(), clock.clone());
     spawn_key_maintenance(
         keys.clone(),
         clock.clone(),
@@ -394,6 +573,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
                 SigningAlgorithm::RS256 => Algorithm::RS256,
             },
             user_cache_ttl: Duration::from_secs(t.user_cache_secs),
+            verified_token_cache_entries: t.verified_cache_entries,
             backchannel_logout: BackchannelLogoutSettings::default(),
         },
         accounts.database().clone(),
@@ -431,6 +611,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
             },
             admin_require_second_factor: settings.admin.require_2fa,
         },
+        gatehouse_app::BruteForceGuard::new(store.clone(), settings.lockout.source_policy()),
     );
     spawn_expiry_sweep(
         app.clone(),
@@ -500,32 +681,50 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_secs;
+        // Before anything else: a bad certificate or key stops the start, naming the key.
+        let tls = match settings.tls_files() {
+            Some((cert, key)) => {
+                let (cert, key) = (cert.to_owned(), key.to_owned());
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        crate::tls::ServerCertificates::load(&cert, &key)
+                    })
+                    .await??,
+                )
+            }
+            None => None,
+        };
+        let metrics = crate::metrics::start(&settings.metrics)?;
         let state = web::Data::new(build_state(settings, clock).await?);
         let shared = state.clone();
+        let security_headers = crate::security_headers::SecurityHeaders::for_issuer(&state.issuer);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(security_headers)
                 .wrap(from_fn(crate::unavailable::retry_after))
                 .wrap(from_fn(telemetry::request_id))
                 .configure(configure)
                 .default_service(web::to(pages::not_found))
         })
-        .listen(listener)?
         // SIGTERM/SIGINT stop accepting and let in-flight requests finish for this long.
         .shutdown_timeout(shutdown);
+        server = match &tls {
+            Some(certificates) => {
+                crate::tls::reload_on_sighup(certificates).context("cannot listen for SIGHUP")?;
+                server.listen_rustls_0_23(listener, certificates.server_config()?)?
+            }
+            None => server.listen(listener)?,
+        };
         if workers > 0 {
             server = server.workers(workers);
         }
         Ok(Self {
             port,
             server: server.run(),
+            metrics,
             state,
+            tls,
         })
     }
 
@@ -539,10 +738,24 @@ impl Application {
 
     /// Runs until SIGTERM/SIGINT (graceful) or the server handle stops it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop().await;
+        }
+        result
+    }
+
+    /// Where `/metrics` is served (`metrics.listen`, its port resolved), if it is.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|metrics| metrics.address)
     }
 
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// The certificate being served over native TLS, to reload it (as SIGHUP does).
+    pub fn tls(&self) -> Option<Arc<crate::tls::ServerCertificates>> {
+        self.tls.clone()
     }
 }

@@ -96,9 +96,12 @@ impl BackchannelWorker {
             outcome = %outcome.describe(),
             "back-channel logout POST"
         );
-        self.authz
+        let disposition = self
+            .authz
             .finish_backchannel_logout(delivery, &outcome, self.clock.now())
-            .await
+            .await?;
+        crate::metrics::backchannel_delivery(&disposition);
+        Ok(disposition)
     }
 
     /// Runs rounds on the current runtime: every `every`, and at once again after a full batch.

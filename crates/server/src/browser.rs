@@ -81,13 +81,14 @@ pub fn csrf_matches(req: &HttpRequest, submitted: Option<&str>) -> bool {
     }
 }
 
-/// Who is asking, for audit events: the peer address (not X-Forwarded-For, which any client
-/// can forge), the user agent, and the request id this response carries in `x-request-id`.
+/// Who is asking, for audit events: the client address of [`crate::client_ip`] (the peer, or
+/// what a trusted proxy forwards; never a header of an untrusted peer), the user agent, and the
+/// request id this response carries in `x-request-id`.
 pub fn request_context(req: &HttpRequest) -> RequestContext {
     let request_id = crate::telemetry::current_request_id();
     RequestContext {
         org_id: None,
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: crate::client_ip::client_ip(req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

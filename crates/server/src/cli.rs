@@ -56,6 +56,13 @@ pub enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(crate::mail::MailCommand),
+    /// Ask the server on `server.listen` (this host) for a health endpoint; exit status 0 when
+    /// it answers 200. For container health checks: the image ships no curl or wget.
+    Healthcheck {
+        /// `/healthz` (the process answers) or `/readyz` (its database and store answer too).
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +123,11 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys(command) => crate::cli_clients::run_keys(command, settings).await,
         Command::Org(command) => crate::cli_orgs::run(command, settings).await,
         Command::Mail(command) => crate::mail::run_command(command, settings).await,
+        Command::Healthcheck { path } => {
+            let status = crate::cli_keys::healthcheck(&settings, &path)?;
+            println!("{path}: {status}");
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", crate::api::openapi::document_json());
             Ok(())

@@ -18,7 +18,7 @@ use gatehouse_tokens::Algorithm;
 use gatehouse_tokens::keystore::KeyManager;
 use secrecy::ExposeSecret;
 
-use crate::app::{client_secret_hasher, key_policy, load_master_key};
+use crate::app::{client_secret_hasher, key_policy};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 
@@ -165,6 +165,9 @@ pub enum KeysCommand {
     },
     /// Show the published keys.
     List,
+    /// Re-seal the signing keys and the derivation root from an old master key to a new one
+    /// (online: running instances keep working). See docs/operations.md.
+    Rewrap(crate::cli_keys::RewrapArgs),
 }
 
 /// Connects to the configured database and applies pending migrations: what every command that
@@ -245,8 +248,8 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
         },
         None => None,
     };
-    let master = load_master_key(settings)?;
-    let hasher = client_secret_hasher(&master);
+    let root = crate::app::derivation_root(db, settings, SystemClock.now())?;
+    let hasher = client_secret_hasher(&root);
     let new = NewClient {
         name: args.name,
         client_type: Some(client_type),
@@ -313,9 +316,15 @@ fn create_client(db: &Database, settings: &Settings, args: CreateClient) -> anyh
 pub async fn run_keys(command: KeysCommand, settings: Settings) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let db = open_database(&settings)?;
-        let master = load_master_key(&settings)?;
+        if let KeysCommand::Rewrap(args) = command {
+            return crate::cli_keys::rewrap(&db, &settings, &args, SystemClock.now());
+        }
+        let master = crate::app::load_master_keys(&settings)?;
         let now = SystemClock.now();
-        let keys = Arc::new(KeyManager::open(db, &master, key_policy(&settings), now)?);
+        let keys = Arc::new(
+            KeyManager::open_with(db, &master, key_policy(&settings), now)
+                .map_err(|err| crate::app::master_key_error(&settings, err))?,
+        );
         if let KeysCommand::Rotate { alg } = &command {
             let algs = match alg {
                 Some(AlgArg::ES256) => vec![Algorithm::ES256],

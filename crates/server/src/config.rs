@@ -6,7 +6,7 @@
 //! `bootstrap.admin_password`) are `SecretString`s and never reach a log line.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -39,6 +39,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub audit: AuditSettings,
     pub admin: AdminSettings,
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +49,15 @@ pub struct ServerSettings {
     pub issuer: Url,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// PEM certificate chain (leaf first) for native TLS; set together with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching `tls_cert_file`'s leaf certificate.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (`crate::client_ip`).
+    #[serde(default)]
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +65,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
+    /// Postgres cancels a statement running longer than this; 0 = no limit.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +95,7 @@ pub struct TokenSettings {
     pub code_ttl_secs: u64,
     pub access_token_alg: SigningAlgorithm,
     pub user_cache_secs: u64,
+    pub verified_cache_entries: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +103,10 @@ pub struct TokenSettings {
 pub struct KeySettings {
     #[serde(default)]
     pub master_key: Option<SecretString>,
+    /// During a master-key rotation only: the old key, which unseals (never seals) what is
+    /// still sealed under it (`gatehouse keys rewrap`, docs/operations.md).
+    #[serde(default)]
+    pub previous_master_key: Option<SecretString>,
     pub master_key_file: std::path::PathBuf,
     pub rotation_interval_days: u32,
     pub reload_interval_secs: u64,
@@ -141,12 +158,38 @@ pub struct AuditSettings {
     pub retention_days: u32,
 }
 
+/// Brute-force protection (`docs/brute-force.md`): per-source delays in the session store, and
+/// the account-wide ceiling (`max_failures` in `window_secs` lock the account for `lock_secs`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSettings {
     pub max_failures: u32,
     pub window_secs: u64,
     pub lock_secs: u64,
+    /// Failures of one login from one client address before that address must wait; 0: never.
+    pub delay_after: u32,
+    /// Failures from one client address, over all logins, before it waits for every login;
+    /// 0: never.
+    pub source_delay_after: u32,
+    /// The first wait; each further failure doubles it, up to `max_delay_secs`.
+    pub delay_secs: u64,
+    pub max_delay_secs: u64,
+}
+
+impl LockoutSettings {
+    /// The per-source half of the scheme, for the application layer. Failures from a source
+    /// are remembered for `window_secs` after the last one (or after the end of its wait).
+    pub fn source_policy(&self) -> gatehouse_app::SourcePolicy {
+        let seconds =
+            |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        gatehouse_app::SourcePolicy {
+            delay_after: self.delay_after,
+            source_delay_after: self.source_delay_after,
+            first_delay: seconds(self.delay_secs),
+            max_delay: seconds(self.max_delay_secs),
+            memory: seconds(self.window_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +222,15 @@ pub struct RateLimitSettings {
     pub device_code_per_ip: RateLimitRule,
     /// Wrong user codes on `/device`, per browser session.
     pub device_code_per_session: RateLimitRule,
+    /// `POST /token`, per authenticated client (`crate::oidc::token`).
+    pub token_per_client: RateLimitRule,
+    /// `POST /token`, per client IP; a failed client authentication counts
+    /// `token_failed_client_auth_weight` requests.
+    pub token_per_ip: RateLimitRule,
+    /// What one failed client authentication at `/token` counts toward `token_per_ip`.
+    pub token_failed_client_auth_weight: u64,
+    /// `POST /introspect`, per authenticated client (the resource server asking).
+    pub introspect_per_client: RateLimitRule,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -303,6 +355,7 @@ impl Settings {
     /// Checks that serde cannot express.
     fn validate(&self) -> Result<(), ConfigError> {
         self.email.mail_config()?;
+        self.validate_tls()?;
         let issuer = &self.server.issuer;
         if !matches!(issuer.scheme(), "http" | "https") {
             return Err(ConfigError::new(
@@ -327,11 +380,14 @@ impl Settings {
             ));
         }
         if let Some(url) = &self.sessions.redis_url {
-            let url = url.expose_secret();
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            // One server, a cluster or Sentinel (`gatehouse_sessions::redis_target`); the
+            // message never repeats the URL, which may hold a password.
+            if let Err(err) = gatehouse_sessions::RedisTarget::parse(url.expose_secret()) {
                 return Err(ConfigError::new(
                     "sessions.redis_url",
-                    "must start with redis:// or rediss://",
+                    format!(
+                        "must be a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL ({err})"
+                    ),
                 ));
             }
         }
@@ -421,6 +477,12 @@ impl Settings {
                 "rate_limits.device_code_per_session",
                 limits.device_code_per_session,
             ),
+            ("rate_limits.token_per_client", limits.token_per_client),
+            ("rate_limits.token_per_ip", limits.token_per_ip),
+            (
+                "rate_limits.introspect_per_client",
+                limits.introspect_per_client,
+            ),
         ] {
             if rule.limit == 0 {
                 return Err(ConfigError::new(
@@ -434,6 +496,12 @@ impl Settings {
                     "must be between 1 and 86400 seconds",
                 ));
             }
+        }
+        if !(1..=1000).contains(&limits.token_failed_client_auth_weight) {
+            return Err(ConfigError::new(
+                "rate_limits.token_failed_client_auth_weight",
+                "must be between 1 and 1000",
+            ));
         }
         for (key, secs) in [
             (
@@ -463,10 +531,30 @@ impl Settings {
                 "must be the base64 encoding of exactly 32 bytes",
             ));
         }
+        if let Some(key) = &self.keys.previous_master_key
+            && gatehouse_tokens::keystore::MasterKey::from_base64(key.expose_secret()).is_err()
+        {
+            return Err(ConfigError::new(
+                "keys.previous_master_key",
+                "must be the base64 encoding of exactly 32 bytes",
+            ));
+        }
         if self.lockout.max_failures == 0 {
             return Err(ConfigError::new(
                 "lockout.max_failures",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=86_400).contains(&self.lockout.delay_secs) {
+            return Err(ConfigError::new(
+                "lockout.delay_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(self.lockout.delay_secs..=86_400).contains(&self.lockout.max_delay_secs) {
+            return Err(ConfigError::new(
+                "lockout.max_delay_secs",
+                "must be between lockout.delay_secs and 86400",
             ));
         }
         if self.passwords.memory_kib < 8 * self.passwords.parallelism.max(1) {
@@ -482,6 +570,38 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// `server.tls_cert_file` and `server.tls_key_file` come together (an empty value counts as
+    /// unset, as an empty line in an `.env` file gives); their contents are read, and refused
+    /// naming the key, when the server starts (`crate::tls`).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let set = |path: &Option<PathBuf>| path.as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        match (
+            set(&self.server.tls_cert_file),
+            set(&self.server.tls_key_file),
+        ) {
+            (true, false) => Err(ConfigError::new(
+                "server.tls_key_file",
+                "must be set when server.tls_cert_file is",
+            )),
+            (false, true) => Err(ConfigError::new(
+                "server.tls_cert_file",
+                "must be set when server.tls_key_file is",
+            )),
+            (true, true) if self.server.issuer.scheme() != "https" => Err(ConfigError::new(
+                "server.issuer",
+                "must be an https URL when server.tls_cert_file is set (the server speaks only TLS)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The certificate chain and key files when native TLS is on.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        let cert = self.server.tls_cert_file.as_deref()?;
+        let key = self.server.tls_key_file.as_deref()?;
+        (!cert.as_os_str().is_empty() && !key.as_os_str().is_empty()).then_some((cert, key))
     }
 
     /// The issuer as clients see it: no trailing slash (OIDC Discovery §4.3 compares it exactly).
@@ -527,7 +647,25 @@ mod tests {
             "sqlite://data/gatehouse.db"
         );
         assert_eq!(settings.passwords.memory_kib, 19456);
-        assert_eq!(settings.lockout.max_failures, 5);
+        assert_eq!(settings.lockout.max_failures, 50);
+        // The code's defaults are the documented ones.
+        assert_eq!(
+            settings.lockout.source_policy(),
+            gatehouse_app::SourcePolicy::default()
+        );
+        let ceiling = gatehouse_identity::LockoutPolicy::default();
+        assert_eq!(
+            (
+                ceiling.max_failures,
+                ceiling.window.num_seconds(),
+                ceiling.lock_for.num_seconds()
+            ),
+            (
+                settings.lockout.max_failures,
+                i64::try_from(settings.lockout.window_secs).unwrap(),
+                i64::try_from(settings.lockout.lock_secs).unwrap()
+            )
+        );
         assert_eq!(
             settings.sessions.max_per_user,
             gatehouse_sessions::DEFAULT_MAX_PER_USER
@@ -535,6 +673,36 @@ mod tests {
         assert!(!settings.cookies_secure());
         assert!(settings.rate_limits.enabled);
         assert_eq!(settings.rate_limits.login_per_ip.limit, 100);
+    }
+
+    #[test]
+    fn lockout_keys_of_earlier_releases_still_work_and_bad_delays_are_refused() {
+        let settings = load_with_env(&[
+            ("GATEHOUSE__LOCKOUT__MAX_FAILURES", "5"),
+            ("GATEHOUSE__LOCKOUT__WINDOW_SECS", "600"),
+            ("GATEHOUSE__LOCKOUT__LOCK_SECS", "1800"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                settings.lockout.max_failures,
+                settings.lockout.window_secs,
+                settings.lockout.lock_secs
+            ),
+            (5, 600, 1800)
+        );
+        assert_eq!(
+            settings.lockout.source_policy().memory,
+            chrono::Duration::seconds(600)
+        );
+        let err = load_with_env(&[("GATEHOUSE__LOCKOUT__DELAY_SECS", "0")]).unwrap_err();
+        assert_eq!(err.key, "lockout.delay_secs");
+        let err = load_with_env(&[
+            ("GATEHOUSE__LOCKOUT__DELAY_SECS", "60"),
+            ("GATEHOUSE__LOCKOUT__MAX_DELAY_SECS", "30"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "lockout.max_delay_secs");
     }
 
     #[test]
@@ -593,6 +761,72 @@ mod tests {
             let err = load_with_env(&[("GATEHOUSE__SESSIONS__MAX_PER_USER", bad)]).unwrap_err();
             assert_eq!(err.key, "sessions.max_per_user", "{bad}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_come_comma_separated_from_the_environment() {
+        let settings = Settings::defaults().unwrap();
+        assert!(settings.server.trusted_proxies.is_empty());
+        let settings = load_with_env(&[(
+            "GATEHOUSE__SERVER__TRUSTED_PROXIES",
+            "10.0.0.0/8,192.0.2.7, fd00::/8",
+        )])
+        .unwrap();
+        let proxies = &settings.server.trusted_proxies;
+        assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("192.0.2.7".parse().unwrap()));
+        assert!(proxies.contains("fd00::1".parse().unwrap()));
+        assert!(!proxies.contains("192.0.2.8".parse().unwrap()));
+        for bad in ["10.0.0.0/40", "proxy.internal", "10.0.0.0/8;10.1.0.0/16"] {
+            let err = load_with_env(&[("GATEHOUSE__SERVER__TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(err.key, "server.trusted_proxies", "{bad}: {err}");
+        }
+        let err = load_with_env(&[(
+            "GATEHOUSE__RATE_LIMITS__TOKEN_FAILED_CLIENT_AUTH_WEIGHT",
+            "0",
+        )])
+        .unwrap_err();
+        assert_eq!(err.key, "rate_limits.token_failed_client_auth_weight");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_on_an_https_issuer() {
+        let https = ("GATEHOUSE__SERVER__ISSUER", "https://id.example.com");
+        let cert = ("GATEHOUSE__SERVER__TLS_CERT_FILE", "/etc/tls/fullchain.pem");
+        let key = ("GATEHOUSE__SERVER__TLS_KEY_FILE", "/etc/tls/privkey.pem");
+        assert!(Settings::defaults().unwrap().tls_files().is_none());
+
+        let settings = load_with_env(&[https, cert, key]).unwrap();
+        let (cert_file, key_file) = settings.tls_files().unwrap();
+        assert_eq!(cert_file, Path::new("/etc/tls/fullchain.pem"));
+        assert_eq!(key_file, Path::new("/etc/tls/privkey.pem"));
+
+        assert_eq!(
+            load_with_env(&[https, cert]).unwrap_err().key,
+            "server.tls_key_file"
+        );
+        assert_eq!(
+            load_with_env(&[https, key]).unwrap_err().key,
+            "server.tls_cert_file"
+        );
+        assert_eq!(
+            load_with_env(&[https, cert, ("GATEHOUSE__SERVER__TLS_KEY_FILE", "")])
+                .unwrap_err()
+                .key,
+            "server.tls_key_file"
+        );
+        // The server speaks only TLS then, so an http issuer would be wrong for every client.
+        assert_eq!(
+            load_with_env(&[cert, key]).unwrap_err().key,
+            "server.issuer"
+        );
+        // Empty values (an `.env` line with nothing after `=`) leave TLS off.
+        let settings = load_with_env(&[
+            ("GATEHOUSE__SERVER__TLS_CERT_FILE", ""),
+            ("GATEHOUSE__SERVER__TLS_KEY_FILE", ""),
+        ])
+        .unwrap();
+        assert!(settings.tls_files().is_none());
     }
 
     #[test]

@@ -101,6 +101,7 @@ impl MailWorker {
                     attempt = claimed.attempts + 1,
                     "mail sent: {delivery}"
                 );
+                crate::metrics::outbox_delivery("sent");
                 let held = self
                     .db
                     .run(move |db| db.mark_mail_sent(&claimed, now))
@@ -125,6 +126,11 @@ impl MailWorker {
                     .db
                     .run(move |db| db.mark_mail_failed(&claimed, &error, now, &policy))
                     .await?;
+                crate::metrics::outbox_delivery(match failure {
+                    MailFailure::Retry { .. } => "retry",
+                    MailFailure::Dead => "failed",
+                    MailFailure::ClaimLost => "claim_lost",
+                });
                 match failure {
                     MailFailure::Retry { at } => tracing::warn!(
                         to = %mail.to,

@@ -294,7 +294,10 @@ impl ResponseError for Problem {
             response.insert_header((WWW_AUTHENTICATE, challenge.clone()));
         }
         if let Some(secs) = self.retry_after {
-            response.insert_header((RETRY_AFTER, secs));
+            // A refusal is about this moment: no cache may replay it after the window.
+            response
+                .insert_header((RETRY_AFTER, secs))
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
         }
         response.body(json)
     }

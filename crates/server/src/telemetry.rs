@@ -43,11 +43,31 @@ pub fn init(settings: &LoggingSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal: escape codes corrupt log files and collectors,
     // and styling every span's fields costs time on each request.
+    let ansi = std::io::stderr().is_terminal();
+    install(filter, settings.format, std::io::stderr, ansi);
+}
+
+/// Installs the subscriber [`init`] does, at `level` (an `EnvFilter` directive, `RUST_LOG`
+/// ignored), writing to `writer`: for tests and tools that read the log as an operator would.
+/// false if a global subscriber was installed already.
+pub fn init_with_writer<W>(format: LogFormat, level: &str, writer: W) -> bool
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("debug"));
+    install(filter, format, writer, false)
+}
+
+fn install<W>(filter: EnvFilter, format: LogFormat, writer: W, ansi: bool) -> bool
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let output = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    // Both formats print the enclosing spans' fields, so every line carries the request id.
-    let output = match settings.format {
+        .with_ansi(ansi)
+        .with_writer(writer);
+    // Both formats print the enclosing spans' fields, so every line carries the request id,
+    // the route and the client address.
+    let output = match format {
         LogFormat::Json => output
             .json()
             .flatten_event(true)
@@ -57,11 +77,12 @@ pub fn init(settings: &LoggingSettings) {
         LogFormat::Pretty => output.boxed(),
     };
     // try_init: a second call (tests) keeps the first subscriber instead of panicking.
-    let _ = tracing_subscriber::registry()
+    tracing_subscriber::registry()
         .with(filter)
         .with(output)
         .with(ClientFaultDemotion)
-        .try_init();
+        .try_init()
+        .is_ok()
 }
 
 /// Where actix-http logs at ERROR what a client caused, by target and message prefix. Anything
@@ -177,21 +198,31 @@ pub async fn request_id(
         .get(REQUEST_ID_HEADER)
         .and_then(accept_incoming)
         .unwrap_or_else(new_request_id);
+    // The route pattern (`/reset-password/{token}`), never the path: a path can carry a secret,
+    // and the pattern is what the metrics are labelled with.
+    let route = req.match_pattern();
+    let route = route.as_deref().unwrap_or(crate::metrics::UNMATCHED_ROUTE);
+    // The proxy-aware address (`server.trusted_proxies`), the same value audit and limits use.
+    let client_ip = crate::client_ip::client_ip(req.request());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.path(),
+        route,
+        client_ip = client_ip.map(tracing::field::display),
     );
+    let method = req.method().clone();
     let started = std::time::Instant::now();
     let result = REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await;
+    let elapsed = started.elapsed();
     let _entered = span.enter();
     match result {
         Ok(mut response) => {
             let status = response.status();
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            crate::metrics::record_request(route, &method, status, elapsed);
+            let latency_ms = elapsed.as_secs_f64() * 1000.0;
             if status.is_server_error() {
                 tracing::error!(status = status.as_u16(), latency_ms, "request failed");
             } else {
@@ -207,7 +238,9 @@ pub async fn request_id(
         Err(err) => {
             // An error that never became a response (a middleware or extractor refusing the
             // request) is the client's unless it maps to a 5xx.
-            if err.as_response_error().status_code().is_server_error() {
+            let status = err.as_response_error().status_code();
+            crate::metrics::record_request(route, &method, status, elapsed);
+            if status.is_server_error() {
                 tracing::error!(error = %err, "request failed before a response");
             } else {
                 tracing::debug!(error = %err, "request refused before a response");

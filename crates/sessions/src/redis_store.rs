@@ -5,64 +5,109 @@
 //! never collide. Connecting is lazy: an unreachable Redis must not stop the server from starting;
 //! the readiness probe ([`KvStore::ping`]) reports it instead, and every operation fails with
 //! [`StoreError::Unavailable`] until Redis answers again.
+//!
+//! One server, a Redis Cluster or a Sentinel-watched master, as the URL says
+//! ([`crate::redis_target`]). Cluster-safe by construction: every `MULTI` block and Lua script
+//! here touches exactly one key, so it can never span hash slots, whatever the key layout; the
+//! only multi-key commands are the reads `MGET`/`EXISTS` (and `KEYS`/`DEL` in
+//! [`RedisStore::delete_all_keys`]), which the cluster client splits by slot, and whose callers
+//! need no snapshot across keys. A future operation that must be atomic over several keys has to
+//! take keys that share a hash tag (`kind:{id}:…`), so that they land in one slot.
+//! In Sentinel mode every write but a counter increment is confirmed by replicas (`WAIT`) before
+//! it is reported done (`redis_connection`).
 
 use std::fmt;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, Script};
-use tokio::sync::OnceCell;
+use redis::Script;
 
+use crate::redis_connection::{Connector, StoreConnection, unavailable};
+use crate::redis_target::RedisTarget;
 use crate::store::{KvStore, StoreError, effective_ttl};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bounds the readiness probe as a whole (connecting and answering together).
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// Keys deleted per `DEL` by [`RedisStore::delete_all_keys`].
+const DELETE_BATCH: usize = 500;
 
 pub struct RedisStore {
-    client: Client,
+    /// Connections are made on first use because they need a running tokio runtime and
+    /// [`RedisStore::new`] may be called before one exists; after a connection error the next
+    /// call starts a new attempt, and concurrent callers share one attempt.
+    connector: Connector,
     key_prefix: String,
-    /// Created on first use because `ConnectionManager` needs a running tokio runtime and
-    /// [`RedisStore::new`] may be called before one exists. The manager connects lazily and, after a
-    /// connection error, starts a new attempt that the next call picks up; concurrent callers
-    /// share one attempt instead of queueing behind each other.
-    connection: OnceCell<ConnectionManager>,
+    kind: &'static str,
 }
 
 impl RedisStore {
     /// Does NOT connect eagerly: an unreachable Redis must not stop the server from starting
     /// (readiness reports it). An unparseable URL is an immediate Err.
     pub fn new(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let client = Client::open(url)
-            .map_err(|err| StoreError::Unavailable(format!("invalid Redis URL: {err}")))?;
+        let target = RedisTarget::parse(url)?;
+        let kind = target.kind();
         Ok(Self {
-            client,
+            connector: Connector::new(target)?,
             key_prefix: key_prefix.to_owned(),
-            connection: OnceCell::new(),
+            kind,
         })
+    }
+
+    /// `single`, `cluster` or `sentinel`.
+    pub fn topology(&self) -> &'static str {
+        self.kind
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.key_prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self
-            .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    // A failed attempt is retried by the next call, not by sleeping inside this
-                    // one: callers (and the readiness probe) get their answer within the timeout.
-                    .set_number_of_retries(0);
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
+    async fn connection(&self) -> Result<StoreConnection, StoreError> {
+        self.connector.connection().await
+    }
+
+    /// Every key under this store's prefix, without the prefix (`KEYS`, on every primary of a
+    /// cluster). O(keys in the database): for tests and maintenance, never a request path.
+    pub async fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", glob_escape(&self.key_prefix)))
+            .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(manager.clone())
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&self.key_prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes every key under this store's prefix; returns how many. Like
+    /// [`RedisStore::list_keys`], for tests and maintenance.
+    pub async fn delete_all_keys(&self) -> Result<usize, StoreError> {
+        let keys = self.list_keys().await?;
+        let mut conn = self.connection().await?;
+        let mut deleted = 0;
+        for batch in keys.chunks(DELETE_BATCH) {
+            let mut cmd = redis::cmd("DEL");
+            for key in batch {
+                cmd.arg(self.key(key));
+            }
+            let removed: usize = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+            deleted += removed;
+        }
+        Ok(deleted)
+    }
+
+    /// The remaining TTL of `key` as Redis reports it (`PTTL`): `None` for a missing key or one
+    /// without expiry. For tests that check what reaches the server.
+    pub async fn remaining_ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let mut conn = self.connection().await?;
+        let millis: i64 = redis::cmd("PTTL")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(millis).ok().map(Duration::from_millis))
     }
 }
 
@@ -100,10 +145,6 @@ static CLAIM_DUE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-fn unavailable(err: RedisError) -> StoreError {
-    StoreError::Unavailable(err.to_string())
-}
-
 /// A score Redis answered (a double) as the integer [`KvStore::sorted_add`] wrote: exact for
 /// every score the contract allows (|score| ≤ 2^53).
 fn exact_score(score: f64, key: &str) -> Result<i64, StoreError> {
@@ -114,6 +155,18 @@ fn exact_score(score: f64, key: &str) -> Result<i64, StoreError> {
             "score {score} under {key:?} is not one we wrote"
         )))
     }
+}
+
+/// `KEYS` pattern characters taken literally.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -131,7 +184,8 @@ impl KvStore for RedisStore {
             .arg(millis(ttl))
             .query_async::<()>(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        conn.confirm_write().await
     }
 
     async fn put_if_absent(
@@ -150,6 +204,9 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if written.is_some() {
+            conn.confirm_write().await?;
+        }
         Ok(written.is_some())
     }
 
@@ -164,11 +221,16 @@ impl KvStore for RedisStore {
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.connection().await?;
-        redis::cmd("GETDEL")
+        let taken: Option<Vec<u8>> = redis::cmd("GETDEL")
             .arg(self.key(key))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        // A taken code must stay taken after a fail-over.
+        if taken.is_some() {
+            conn.confirm_write().await?;
+        }
+        Ok(taken)
     }
 
     async fn replace_if(
@@ -187,6 +249,9 @@ impl KvStore for RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if replaced == 1 {
+            conn.confirm_write().await?;
+        }
         Ok(replaced == 1)
     }
 
@@ -222,6 +287,9 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if removed > 0 {
+            conn.confirm_write().await?;
+        }
         Ok(removed > 0)
     }
 
@@ -242,6 +310,9 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        // Not confirmed by replicas (Sentinel): counters only limit rates and attempts, and a
+        // fail-over that loses the last few counts costs less than a round trip on every
+        // rate-limited request.
         Ok(count)
     }
 
@@ -263,17 +334,22 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        conn.confirm_write().await?;
         Ok(len)
     }
 
     async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
-        redis::cmd("SREM")
+        let removed: u64 = redis::cmd("SREM")
             .arg(self.key(key))
             .arg(member)
-            .query_async::<()>(&mut conn)
+            .query_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if removed > 0 {
+            conn.confirm_write().await?;
+        }
+        Ok(())
     }
 
     async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
@@ -307,7 +383,8 @@ impl KvStore for RedisStore {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        conn.confirm_write().await
     }
 
     async fn sorted_add_trimmed(
@@ -339,6 +416,7 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        conn.confirm_write().await?;
         Ok(dropped)
     }
 
@@ -385,14 +463,18 @@ impl KvStore for RedisStore {
             return Ok(Vec::new());
         }
         let mut conn = self.connection().await?;
-        CLAIM_DUE
+        let claimed: Vec<String> = CLAIM_DUE
             .key(self.key(key))
             .arg(due_by)
             .arg(lease_until)
             .arg(limit)
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if !claimed.is_empty() {
+            conn.confirm_write().await?;
+        }
+        Ok(claimed)
     }
 
     async fn sorted_remove(&self, key: &str, member: &str) -> Result<bool, StoreError> {
@@ -403,6 +485,9 @@ impl KvStore for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if removed > 0 {
+            conn.confirm_write().await?;
+        }
         Ok(removed > 0)
     }
 

@@ -63,10 +63,12 @@ pub trait KvStore: Send + Sync + 'static {
     /// true if a live key was removed.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
     /// true if at least one of `keys` holds a live value or set, in one round trip (Redis
-    /// EXISTS); false for an empty list.
+    /// EXISTS); false for an empty list. On a Redis Cluster the keys may live in several hash
+    /// slots: the check is then one command per slot, not one snapshot of all the keys.
     async fn exists_any(&self, keys: &[&str]) -> Result<bool, StoreError>;
     /// The values under `keys`, in order, in one round trip (Redis MGET): `None` for a key that
-    /// is missing, expired or holds a set.
+    /// is missing, expired or holds a set. On a Redis Cluster, one MGET per hash slot (no
+    /// snapshot across slots).
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
     /// Atomic increment; the TTL is set when the counter is created and NOT extended by later
     /// increments, so a rate-limit window cannot be kept open by hammering it. Returns the new
@@ -148,16 +150,22 @@ pub(crate) fn effective_ttl(ttl: Duration) -> Duration {
 }
 
 /// Factory used by the server: `None` → [`MemoryStore`] (and spawns its sweeper if inside a tokio
-/// runtime), `Some(url)` → [`RedisStore`], which connects lazily so that an unreachable Redis does
-/// not stop the server from starting.
+/// runtime), `Some(url)` → [`RedisStore`] on one server, a cluster or Sentinel
+/// ([`crate::redis_target`]), which connects lazily so that an unreachable Redis does not stop
+/// the server from starting.
 pub fn open_store(
     redis_url: Option<&str>,
     key_prefix: &str,
 ) -> Result<Arc<dyn KvStore>, StoreError> {
     match redis_url {
         Some(url) => {
-            tracing::info!(key_prefix, "session store: Redis");
-            Ok(Arc::new(RedisStore::new(url, key_prefix)?))
+            let store = RedisStore::new(url, key_prefix)?;
+            tracing::info!(
+                key_prefix,
+                topology = store.topology(),
+                "session store: Redis"
+            );
+            Ok(Arc::new(store))
         }
         None => {
             tracing::info!(

@@ -52,4 +52,7 @@ pub use mint::{
 };
 pub use signing_key::SigningKey;
 pub use thumbprint::jwk_thumbprint;
-pub use verify::{Validation, verify_access_token, verify_id_token};
+pub use verify::{
+    Validation, VerifiedAccessToken, verify_access_token, verify_access_token_for_reuse,
+    verify_id_token,
+};

@@ -65,6 +65,49 @@ pub fn verify_access_token(
     keys: &KeySet,
     v: &Validation,
 ) -> Result<AccessTokenClaims, TokenError> {
+    verify_access_token_for_reuse(token, keys, v).map(|verified| verified.claims)
+}
+
+/// An access token that passed [`verify_access_token`], with what it takes to accept it again
+/// without its signature (a cache of verified tokens, keyed by the token's hash):
+/// [`VerifiedAccessToken::revalidate`].
+#[derive(Debug, Clone)]
+pub struct VerifiedAccessToken {
+    pub claims: AccessTokenClaims,
+    /// The key whose signature passed (an RFC 7638 thumbprint, so it names that key alone).
+    kid: String,
+    nbf: Option<i64>,
+}
+
+impl VerifiedAccessToken {
+    /// Checks again everything of [`verify_access_token`] that can change after the signature
+    /// passed: the key must still be published at `v.now` (a retired key past its window
+    /// takes its tokens with it), and `exp`, `nbf`, `iat`, `iss` and `aud` must hold against
+    /// `v`. The `typ` and the signature cannot change for the same token bytes.
+    pub fn revalidate(&self, keys: &KeySet, v: &Validation) -> Result<(), TokenError> {
+        if keys.verification_key(&self.kid, v.now).is_none() {
+            return Err(TokenError::UnknownKey(self.kid.clone()));
+        }
+        let claims = &self.claims;
+        check_registered_claims(
+            RegisteredClaimsRef {
+                iss: &claims.iss,
+                aud: &claims.aud,
+                exp: claims.exp,
+                iat: claims.iat,
+                nbf: self.nbf,
+            },
+            v,
+        )
+    }
+}
+
+/// [`verify_access_token`], keeping what [`VerifiedAccessToken::revalidate`] needs.
+pub fn verify_access_token_for_reuse(
+    token: &str,
+    keys: &KeySet,
+    v: &Validation,
+) -> Result<VerifiedAccessToken, TokenError> {
     let verified = verify_signature(token, keys, v.now)?;
     let expected = v.expected_typ.unwrap_or(ACCESS_TOKEN_TYP);
     if !verified
@@ -74,8 +117,13 @@ pub fn verify_access_token(
     {
         return Err(TokenError::WrongType);
     }
-    check_registered_claims(&parse_json(&verified.payload)?, v)?;
-    parse_json(&verified.payload)
+    let registered: RegisteredClaims = parse_json(&verified.payload)?;
+    check_registered_claims(registered.as_ref(), v)?;
+    Ok(VerifiedAccessToken {
+        claims: parse_json(&verified.payload)?,
+        kid: verified.kid,
+        nbf: registered.nbf,
+    })
 }
 
 pub fn verify_id_token(
@@ -94,7 +142,8 @@ pub fn verify_id_token(
     if !typ_ok {
         return Err(TokenError::WrongType);
     }
-    check_registered_claims(&parse_json(&verified.payload)?, v)?;
+    let registered: RegisteredClaims = parse_json(&verified.payload)?;
+    check_registered_claims(registered.as_ref(), v)?;
     parse_json(&verified.payload)
 }
 
@@ -118,8 +167,31 @@ struct RegisteredClaims {
     nbf: Option<i64>,
 }
 
+impl RegisteredClaims {
+    fn as_ref(&self) -> RegisteredClaimsRef<'_> {
+        RegisteredClaimsRef {
+            iss: &self.iss,
+            aud: &self.aud,
+            exp: self.exp,
+            iat: self.iat,
+            nbf: self.nbf,
+        }
+    }
+}
+
+/// What [`check_registered_claims`] reads, borrowed from wherever the claims are.
+#[derive(Clone, Copy)]
+struct RegisteredClaimsRef<'a> {
+    iss: &'a str,
+    aud: &'a [String],
+    exp: i64,
+    iat: i64,
+    nbf: Option<i64>,
+}
+
 struct Verified {
     typ: Option<String>,
+    kid: String,
     payload: Vec<u8>,
 }
 
@@ -142,7 +214,7 @@ fn verify_signature(token: &str, keys: &KeySet, now: i64) -> Result<Verified, To
     let kid = header.kid.ok_or(TokenError::Malformed)?;
     let key = keys
         .verification_key(&kid, now)
-        .ok_or(TokenError::UnknownKey(kid))?;
+        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
     if key.algorithm() != alg {
         return Err(TokenError::AlgorithmMismatch {
             header: header.alg,
@@ -155,11 +227,15 @@ fn verify_signature(token: &str, keys: &KeySet, now: i64) -> Result<Verified, To
         .map_err(|_| TokenError::BadSignature)?;
     Ok(Verified {
         typ: header.typ,
+        kid,
         payload: decode_part(payload)?,
     })
 }
 
-fn check_registered_claims(claims: &RegisteredClaims, v: &Validation) -> Result<(), TokenError> {
+fn check_registered_claims(
+    claims: RegisteredClaimsRef<'_>,
+    v: &Validation,
+) -> Result<(), TokenError> {
     let leeway = v.leeway_secs.max(0);
     // Saturating: `exp` and friends are attacker-chosen and must not overflow into a pass.
     if v.now.saturating_sub(leeway) >= claims.exp {

@@ -9,9 +9,15 @@ use gatehouse_tests::{
 };
 use serde_json::Value;
 
+/// Five failures from one address lock an account (per-source delays off, so that one address
+/// reaches the account-wide ceiling).
 async fn spawn() -> TestApp {
     TestApp::builder()
-        .configure(|s| s.admin.require_2fa = false)
+        .configure(|s| {
+            s.admin.require_2fa = false;
+            s.lockout.max_failures = 5;
+            s.lockout.delay_after = 0;
+        })
         .spawn()
         .await
 }

@@ -1,4 +1,5 @@
-//! Browser sign-in: the form, the session cookie, lockout, logout, and `return_to`.
+//! Browser sign-in: the form, the session cookie, the account-wide lockout ceiling, logout, and
+//! `return_to`. (The per-source delays in front of the ceiling: `brute_force.rs`.)
 
 use std::time::Instant;
 
@@ -146,10 +147,20 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
     assert!(ratio > 0.5, "unknown {unknown:?} vs known {known:?}");
 }
 
+/// The account-wide ceiling on its own: five failures, per-source delays off (so that one
+/// address can reach it, as it could before delays existed).
+fn ceiling_of_five_without_delays(settings: &mut gatehouse_server::Settings) {
+    settings.lockout.max_failures = 5;
+    settings.lockout.delay_after = 0;
+}
+
 #[tokio::test]
 async fn five_failures_lock_the_account_until_the_lock_expires() {
-    let app = spawn_app().await;
-    app.create_user("ivan").await;
+    let app = gatehouse_tests::TestApp::builder()
+        .configure(ceiling_of_five_without_delays)
+        .with_user("ivan")
+        .spawn()
+        .await;
     for _ in 0..5 {
         assert_eq!(app.login("ivan", "wrong password!!").await.status(), 401);
     }
@@ -177,8 +188,11 @@ async fn five_failures_lock_the_account_until_the_lock_expires() {
 
 #[tokio::test]
 async fn failures_spread_beyond_the_window_do_not_lock() {
-    let app = spawn_app().await;
-    app.create_user("judy").await;
+    let app = gatehouse_tests::TestApp::builder()
+        .configure(ceiling_of_five_without_delays)
+        .with_user("judy")
+        .spawn()
+        .await;
     for _ in 0..4 {
         assert_eq!(app.login("judy", "wrong password!!").await.status(), 401);
     }

@@ -101,7 +101,16 @@ async fn refresh_status(app: &TestApp, rp: &TestClient, tokens: &Value) -> (u16,
 #[tokio::test]
 async fn a_wrong_current_password_is_403_and_counts_toward_lockout() {
     let sink = SmtpSink::start().await;
-    let app = app_with(&sink, "ada").await;
+    point_at(&sink);
+    // The account-wide ceiling at five, so that five wrong current passwords reach it.
+    let app = TestApp::builder()
+        .configure(|settings| {
+            use_sink(settings);
+            settings.lockout.max_failures = 5;
+        })
+        .with_user("ada")
+        .spawn()
+        .await;
     let rp = client(&app);
     let tokens = account_tokens(&app, &new_client(), &rp, "ada").await;
     let failures = count(&app, "login.failure");

@@ -135,7 +135,18 @@ async fn the_enrolment_code_is_refused_at_the_first_sign_in() {
 
 #[tokio::test]
 async fn five_wrong_codes_end_the_pending_sign_in_and_the_lockout_reveals_nothing() {
-    let (app, secret, _) = app_with_totp_user("vera").await;
+    // The account-wide ceiling at five and per-source delays off, so that one browser's five
+    // wrong codes reach it (the delays have their own tests in `brute_force.rs`).
+    let app = TestApp::builder()
+        .configure(|settings| {
+            settings.lockout.max_failures = 5;
+            settings.lockout.delay_after = 0;
+        })
+        .with_user("vera")
+        .spawn()
+        .await;
+    let (secret, _) = app.enrol_totp("vera").await;
+    app.advance_clock(chrono::Duration::seconds(30));
     let browser = new_client();
     password_step(&app, &browser, "vera").await;
     for attempt in 1..=4 {

@@ -83,6 +83,18 @@ impl Authz {
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
+        let result = self.grant_tokens(form, auth, ctx, now).await;
+        record_token_outcome(form, &result);
+        result
+    }
+
+    async fn grant_tokens(
+        &self,
+        form: &Params,
+        auth: ClientCredentials,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
         let (form, client) = authenticated_form(self, form, &auth).await?;
         let Some(grant_type) = form.get("grant_type") else {
             return Err(OAuthError::invalid_request("grant_type is missing"));
@@ -102,6 +114,26 @@ impl Authz {
             )),
         };
         response.map(TokenResponse::into_json)
+    }
+}
+
+/// `gatehouse_tokens_issued_total{grant_type}` or `gatehouse_token_errors_total{error}`: labels
+/// from closed sets (an unknown grant type counts as `unsupported`), never from the request text.
+fn record_token_outcome(form: &Params, result: &Result<Value, OAuthError>) {
+    match result {
+        Ok(_) => {
+            let grant_type = form
+                .iter()
+                .find(|(name, _)| name == "grant_type")
+                .and_then(|(_, grant)| grant.parse::<GrantType>().ok())
+                .map_or("unsupported", |grant| grant.as_str());
+            metrics::counter!("gatehouse_tokens_issued_total", "grant_type" => grant_type)
+                .increment(1);
+        }
+        Err(err) => {
+            metrics::counter!("gatehouse_token_errors_total", "error" => err.code.as_str())
+                .increment(1);
+        }
     }
 }
 

@@ -172,6 +172,7 @@ impl Authz {
             %family,
             "refresh token reused: revoking its family (RFC 9700 §4.14.2)"
         );
+        metrics::counter!("gatehouse_refresh_reuse_detected_total").increment(1);
         refresh_tokens::revoke(self.store(), family, now, self.latest_access_token_exp(now))
             .await?;
         Ok(())

@@ -31,3 +31,4 @@ mod store_loss;
 mod store_outage;
 mod token_exchange;
 mod userinfo;
+mod verified_token_cache;

@@ -61,6 +61,7 @@ pub(super) fn record(
             &event(AuditAction::AccountLockout, AuditOutcome::Success, details),
         )?;
         tracing::warn!(%user_id, reason = failure_reason, "account locked after repeated failures");
+        metrics::counter!("gatehouse_lockouts_total").increment(1);
     }
     Ok(())
 }

@@ -1,6 +1,12 @@
 //! The lockout state machine, free of I/O: given an account's login state, whether the password
 //! matched, and the time, decide the outcome and the next state. `login` applies the verdict
 //! inside the transaction that read the state.
+//!
+//! This is the account-wide ceiling of the brute-force scheme (`docs/brute-force.md`): failures
+//! from every source count, and reaching `max_failures` within the window locks the account for
+//! everyone. A success does not wipe an open window's count: a victim who signs in between an
+//! attacker's guesses must not reset the ceiling the attacker is climbing. The count starts
+//! over when its window ends, when a lock ends, or when an administrator unlocks.
 
 use chrono::{DateTime, Utc};
 
@@ -9,8 +15,8 @@ use crate::users::{LoginState, UserStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// The account may log in; `reset` holds the cleared state when counters or an expired lock
-    /// need wiping.
+    /// The account may log in; `reset` holds the state to write when an expired lock or an
+    /// ended window needs wiping.
     Success { reset: Option<LoginState> },
     /// Refused whatever the password; counters do not move.
     Refused { reason: Refusal },
@@ -55,18 +61,18 @@ pub(super) fn judge(
         UserStatus::Active => false,
     };
 
-    if password_ok {
-        let cleared = LoginState::clear();
-        let reset = (*state != cleared).then_some(cleared);
-        return Verdict::Success { reset };
-    }
-
     // Failures from before an expired lock do not count against the fresh start it grants.
     let window_open = !lock_expired
         && state
             .window_started_at
             .and_then(|start| start.checked_add_signed(policy.window))
             .is_some_and(|window_end| window_end >= now);
+
+    if password_ok {
+        let cleared = LoginState::clear();
+        let reset = (!window_open && *state != cleared).then_some(cleared);
+        return Verdict::Success { reset };
+    }
     let (failed_logins, window_started_at) = if window_open {
         (
             state.failed_logins.saturating_add(1),
@@ -250,8 +256,37 @@ mod tests {
             judge(&policy(), &LoginState::clear(), true, t0()),
             Verdict::Success { reset: None }
         );
+    }
+
+    #[test]
+    fn success_keeps_an_open_windows_failures_and_clears_an_ended_one() {
+        // An attacker's failures stay counted toward the ceiling when the owner signs in.
         assert_eq!(
-            judge(&policy(), &failing(2, t0()), true, t0()),
+            judge(
+                &policy(),
+                &failing(2, t0()),
+                true,
+                t0() + Duration::minutes(10)
+            ),
+            Verdict::Success { reset: None }
+        );
+        let Verdict::Failed { next, locks: true } = judge(
+            &policy(),
+            &failing(2, t0()),
+            false,
+            t0() + Duration::minutes(10),
+        ) else {
+            panic!("the third failure in the window locks, success or not in between");
+        };
+        assert_eq!(next.failed_logins, 3);
+        // Once the window has ended, a success wipes the stale count.
+        assert_eq!(
+            judge(
+                &policy(),
+                &failing(2, t0()),
+                true,
+                t0() + Duration::minutes(10) + Duration::seconds(1)
+            ),
             Verdict::Success {
                 reset: Some(LoginState::clear())
             }

@@ -1,4 +1,5 @@
-//! Account rules on top of the store: registration and password login with lockout. Each
+//! Account rules on top of the store: registration and password login with the account-wide
+//! lockout. Each
 //! operation owns its transaction and takes `now` from the caller; every outcome is audited.
 
 mod attempts;
@@ -27,8 +28,11 @@ use crate::error::IdentityError;
 use crate::password::PasswordHasher;
 pub use crate::validation::FieldError;
 
-/// Brute-force protection: `max_failures` wrong passwords within `window` lock the account for
-/// `lock_for`. A `max_failures` of zero turns locking off.
+/// The account-wide ceiling of brute-force protection: `max_failures` wrong passwords or codes
+/// within `window` (from the first one, from any source) lock the account for everyone for
+/// `lock_for`. A `max_failures` of zero turns locking off. The other half, the per-source delays
+/// that keep one source from reaching the ceiling, is the application layer's (kept in the
+/// session store); `docs/brute-force.md` tells both.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
     pub max_failures: u32,
@@ -37,9 +41,10 @@ pub struct LockoutPolicy {
 }
 
 impl Default for LockoutPolicy {
+    /// The defaults of `config/default.toml`.
     fn default() -> Self {
         LockoutPolicy {
-            max_failures: 5,
+            max_failures: 50,
             window: chrono::Duration::minutes(15),
             lock_for: chrono::Duration::minutes(15),
         }

@@ -34,7 +34,7 @@ impl SecondFactorMethod {
         ["pwd", "otp", "mfa"]
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             SecondFactorMethod::Totp => "totp",
             SecondFactorMethod::RecoveryCode => "recovery_code",
@@ -99,6 +99,8 @@ impl Accounts {
                 }
             })
             .await?;
+        let result = checked.as_ref().map_or_else(refusal_reason, |()| "success");
+        metrics::counter!("gatehouse_second_factor_total", "method" => method.as_str(), "result" => result).increment(1);
         let (policy, ctx) = (self.lockout, ctx.clone());
         let settled = self
             .db

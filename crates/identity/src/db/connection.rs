@@ -117,25 +117,67 @@ impl TrackedConnection {
     }
 }
 
-/// Opens `DbConnection`s for r2d2, preparing each SQLite connection for concurrent use.
+/// Opens `DbConnection`s for r2d2, preparing each SQLite connection for concurrent use and
+/// giving each Postgres connection the configured statement timeout.
 #[derive(Debug)]
 pub(crate) struct DbManager {
     target: Target,
     health: Arc<Health>,
+    statement_timeout: Option<Duration>,
 }
 
 impl DbManager {
-    pub(crate) fn new(target: Target, health: Arc<Health>) -> Self {
-        DbManager { target, health }
+    pub(crate) fn new(
+        target: Target,
+        health: Arc<Health>,
+        statement_timeout: Option<Duration>,
+    ) -> Self {
+        DbManager {
+            target,
+            health,
+            statement_timeout,
+        }
     }
 
     fn open(&self) -> Result<DbConnection, IdentityError> {
         match &self.target {
-            Target::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(|err| IdentityError::Connect(format!("postgres: {err}"))),
+            Target::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)
+                    .map_err(|err| IdentityError::Connect(format!("postgres: {err}")))?;
+                set_statement_timeout(&mut conn, self.statement_timeout).map_err(|err| {
+                    IdentityError::Connect(format!("postgres: setting statement_timeout: {err}"))
+                })?;
+                Ok(DbConnection::Pg(conn))
+            }
             Target::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
         }
+    }
+}
+
+/// Puts a connection that ran without the timeout (migrations) back under it.
+pub(crate) fn restore_statement_timeout(
+    conn: &mut DbConnection,
+    timeout: Option<Duration>,
+) -> Result<(), IdentityError> {
+    match conn {
+        DbConnection::Pg(pg) => Ok(set_statement_timeout(pg, timeout)?),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// `SET statement_timeout` for the session: Postgres cancels any statement that runs longer
+/// (SQLSTATE 57014), so a stuck query frees its pooled connection instead of holding it until
+/// the client gives up. `None` or zero: Postgres' own setting (by default, no limit). SQLite
+/// has no equivalent; its writers wait at most `busy_timeout` for the lock.
+pub(crate) fn set_statement_timeout(
+    conn: &mut PgConnection,
+    timeout: Option<Duration>,
+) -> diesel::QueryResult<()> {
+    match timeout.filter(|t| !t.is_zero()) {
+        Some(timeout) => {
+            conn.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))
+        }
+        None => Ok(()),
     }
 }
 

@@ -19,6 +19,9 @@ const PG_MIGRATION_UNLOCK: &str = "SELECT pg_advisory_unlock(7194306158802471)";
 pub(crate) fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, IdentityError> {
     match conn {
         DbConnection::Pg(pg) => {
+            // The pool's statement timeout does not apply to migrations (nor to waiting for
+            // another instance's); `Database::run_migrations` restores it afterwards.
+            pg.batch_execute("SET statement_timeout = 0")?;
             pg.batch_execute(PG_MIGRATION_LOCK)?;
             let applied = apply(pg, POSTGRES);
             let unlocked = pg.batch_execute(PG_MIGRATION_UNLOCK);

@@ -8,6 +8,7 @@ mod connection;
 mod json;
 mod mail_outbox;
 mod migrations;
+mod pool_metrics;
 mod session_end_requests;
 mod timestamp;
 mod transaction;
@@ -35,6 +36,15 @@ use crate::error::IdentityError;
 use crate::signing_keys::{self, StoredSigningKey};
 use crate::users::{self, User};
 
+/// How [`Database::connect_with`] builds its pool.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// Postgres cancels a statement running longer (`SET statement_timeout`); `None` or zero
+    /// leaves the server's setting. Ignored on SQLite.
+    pub statement_timeout: Option<Duration>,
+}
+
 /// Which SQL dialect a `Database` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -53,6 +63,7 @@ pub struct Database {
     pool: Pool<DbManager>,
     backend: Backend,
     health: Arc<Health>,
+    statement_timeout: Option<Duration>,
 }
 
 /// How long a query waits for a pooled connection while the database is up.
@@ -89,6 +100,25 @@ impl Database {
     /// created). One connection is opened at once, so a bad URL fails here with its real cause.
     #[tracing::instrument(skip(url))]
     pub fn connect(url: &str, max_connections: u32) -> Result<Database, IdentityError> {
+        Self::connect_with(
+            url,
+            ConnectOptions {
+                max_connections,
+                statement_timeout: None,
+            },
+        )
+    }
+
+    /// [`Database::connect`] with every pool option. A multi-host Postgres URL
+    /// (`postgres://h1:5432,h2:5432/db?target_session_attrs=read-write`) is libpq's: each new
+    /// connection tries the hosts in order and keeps the first that accepts writes, so after
+    /// a fail-over the pool's replacement connections find the new primary by themselves.
+    #[tracing::instrument(skip(url))]
+    pub fn connect_with(url: &str, options: ConnectOptions) -> Result<Database, IdentityError> {
+        let ConnectOptions {
+            max_connections,
+            statement_timeout,
+        } = options;
         if max_connections == 0 {
             return Err(IdentityError::Connect(
                 "max_connections must be at least 1".to_owned(),
@@ -97,7 +127,7 @@ impl Database {
         let target = Target::parse(url)?;
         let backend = target.backend();
         let health = Arc::new(Health::default());
-        let manager = DbManager::new(target, Arc::clone(&health));
+        let manager = DbManager::new(target, Arc::clone(&health), statement_timeout);
         // r2d2's `build` would retry for the whole timeout and then report only the last error;
         // one direct attempt fails at once with the driver's message.
         drop(manager.connect()?);
@@ -109,12 +139,14 @@ impl Database {
             // `checkout` module pings only connections that are suspect.
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
+            .event_handler(Box::new(pool_metrics::PoolMetrics::new()))
             .build_unchecked(manager);
         tracing::debug!(?backend, max_connections, "database pool ready");
         Ok(Database {
             pool,
             backend,
             health,
+            statement_timeout,
         })
     }
 
@@ -125,7 +157,12 @@ impl Database {
     /// Applies pending migrations for this backend's dialect; returns the names of those applied
     /// (empty when the schema was already current).
     pub fn run_migrations(&self) -> Result<Vec<String>, IdentityError> {
-        migrations::run_pending(&mut *self.conn()?)
+        let mut conn = self.conn()?;
+        let applied = migrations::run_pending(&mut conn);
+        // Migrations run without the statement timeout (a large table's index build may take
+        // longer than any request should); the connection goes back to the pool under it.
+        connection::restore_statement_timeout(&mut conn, self.statement_timeout)?;
+        applied
     }
 
     /// `SELECT 1`, waiting at most a second for a pooled connection.
@@ -364,5 +401,6 @@ struct LogPoolErrors;
 impl HandleError<IdentityError> for LogPoolErrors {
     fn handle_error(&self, error: IdentityError) {
         tracing::debug!(%error, "database pool could not open a connection");
+        pool_metrics::connect_failed();
     }
 }

@@ -22,6 +22,7 @@ const CLIENT_ENABLED: &str = "2026-11-30-000008_client_enabled";
 const USER_COUNTS: &str = "2026-11-30-000009_user_counts";
 const AUDIT_CONTEXT: &str = "2026-11-30-000011_audit_context";
 const ORGANIZATIONS: &str = "2026-11-30-000012_organizations";
+const KEY_MATERIAL: &str = "2026-12-01-000001_key_material";
 
 fn all_migrations() -> Vec<String> {
     vec![
@@ -38,6 +39,7 @@ fn all_migrations() -> Vec<String> {
         USER_COUNTS.to_owned(),
         AUDIT_CONTEXT.to_owned(),
         ORGANIZATIONS.to_owned(),
+        KEY_MATERIAL.to_owned(),
     ]
 }
 

@@ -1,4 +1,5 @@
-//! `Accounts::authenticate`: outcomes, lockout with an injected clock, and their audit trail.
+//! `Accounts::authenticate`: outcomes, the account-wide lockout ceiling with an injected clock,
+//! and their audit trail. (The per-source delays in front of it are the application layer's.)
 
 use chrono::Duration;
 
@@ -33,6 +34,15 @@ fn assert_invalid(result: Result<User, LoginError>) {
             assert_eq!(err.to_string(), "invalid username or password");
         }
         other => panic!("expected InvalidCredentials, got {other:?}"),
+    }
+}
+
+/// A ceiling of five failures in 15 minutes and a 15-minute lock: small enough to reach.
+fn five_failures() -> LockoutPolicy {
+    LockoutPolicy {
+        max_failures: 5,
+        window: Duration::minutes(15),
+        lock_for: Duration::minutes(15),
     }
 }
 
@@ -93,24 +103,45 @@ async fn an_unknown_user_gets_the_same_answer_and_is_audited_by_the_attempted_lo
     assert_eq!(fx.db.count_users().unwrap(), 0);
 }
 
+/// The owner signing in between an attacker's guesses does not reset the ceiling the attacker
+/// is climbing; the end of the window does.
 #[tokio::test]
-async fn a_success_clears_earlier_failures() {
-    let fx = fixture();
+async fn a_success_keeps_the_windows_failures_until_the_window_ends() {
+    let fx = fixture_with(five_failures());
     let user = registered(&fx, "erin").await;
-    for minute in 1..=3 {
-        assert_invalid(attempt(&fx, "erin", WRONG, t0() + Duration::minutes(minute)).await);
-    }
-    assert_eq!(
+    let failed_logins = |fx: &Fixture| {
         fx.db
             .find_user_by_id(user.id)
             .unwrap()
             .unwrap()
-            .failed_logins,
-        3
-    );
+            .failed_logins
+    };
+    for minute in 1..=3 {
+        assert_invalid(attempt(&fx, "erin", WRONG, t0() + Duration::minutes(minute)).await);
+    }
+    assert_eq!(failed_logins(&fx), 3);
     let logged_in = attempt(&fx, "erin", PASSWORD, t0() + Duration::minutes(4))
         .await
         .unwrap();
+    assert_eq!(logged_in.status, UserStatus::Active);
+    assert_eq!(failed_logins(&fx), 3, "a success does not wipe the count");
+    // Two more inside the window reach the ceiling of five.
+    for minute in 5..=6 {
+        assert_invalid(attempt(&fx, "erin", WRONG, t0() + Duration::minutes(minute)).await);
+    }
+    assert_eq!(
+        fx.db.find_user_by_id(user.id).unwrap().unwrap().status,
+        UserStatus::Locked
+    );
+
+    // After the window (and the lock) a success wipes the count.
+    let fx = fixture_with(five_failures());
+    let user = registered(&fx, "erin").await;
+    for minute in 1..=3 {
+        assert_invalid(attempt(&fx, "erin", WRONG, t0() + Duration::minutes(minute)).await);
+    }
+    let later = t0() + Duration::minutes(17);
+    let logged_in = attempt(&fx, "erin", PASSWORD, later).await.unwrap();
     assert_eq!(logged_in.failed_logins, 0);
     assert_eq!(
         fx.db
@@ -124,9 +155,9 @@ async fn a_success_clears_earlier_failures() {
 
 #[tokio::test]
 async fn five_failures_in_the_window_lock_the_account_until_the_lock_expires() {
-    let fx = fixture();
+    let policy = five_failures();
+    let fx = fixture_with(policy);
     let user = registered(&fx, "frank").await;
-    let policy = LockoutPolicy::default();
 
     for minute in 1..=4 {
         assert_invalid(attempt(&fx, "frank", WRONG, t0() + Duration::minutes(minute)).await);
@@ -196,7 +227,7 @@ async fn five_failures_in_the_window_lock_the_account_until_the_lock_expires() {
 
 #[tokio::test]
 async fn failures_spread_beyond_the_window_never_lock() {
-    let fx = fixture();
+    let fx = fixture_with(five_failures());
     let user = registered(&fx, "grace").await;
     for minute in 1..=4 {
         assert_invalid(attempt(&fx, "grace", WRONG, t0() + Duration::minutes(minute)).await);

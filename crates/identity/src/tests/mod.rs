@@ -11,6 +11,7 @@ mod email;
 mod login;
 mod mail_outbox;
 mod organizations;
+mod pool_options;
 mod reconnect;
 mod recovery_codes;
 mod register;

@@ -112,13 +112,15 @@ async fn handle(
         AuthorizeOutcome::LoginRequired { force } => Ok(redirect_to_login(&params, force)),
         AuthorizeOutcome::SecondFactorRequired => Ok(redirect_to_step_up(&params)),
         AuthorizeOutcome::ConsentRequired {
+            client_id,
             client_name,
             scopes,
-            ..
         } => {
             let Some((_, _, session)) = session else {
                 return Ok(redirect_to_login(&params, false));
             };
+            // The answer redirects to the client (CSP `form-action`).
+            crate::security_headers::form_redirects_to_client(req, &client_id);
             let (token, fresh) = csrf_token(req);
             let page = ConsentPage {
                 client_name: &client_name,

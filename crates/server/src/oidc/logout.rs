@@ -96,6 +96,10 @@ async fn handle(
             Some(id) => state.authz.client_name(id).await,
             None => None,
         };
+        if let Some(redirect) = &request.redirect {
+            // The confirmation redirects there (CSP `form-action`).
+            crate::security_headers::form_redirects_to(req, redirect);
+        }
         let (token, fresh) = csrf_token(req);
         let page = ConfirmPage {
             client_name: client_name.as_deref(),

@@ -191,6 +191,7 @@ async fn render_unverified(
     if address.verified && address.pending.is_none() {
         return Ok(see_other(landing(return_to)));
     }
+    crate::security_headers::form_continues_to(req, return_to);
     let (token, fresh) = csrf_token(req);
     let page = UnverifiedPage {
         email: &address.email,

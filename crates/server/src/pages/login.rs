@@ -1,4 +1,8 @@
 //! `/login`: password sign-in that opens a browser session.
+//!
+//! A client address that keeps failing for a login is made to wait (`docs/brute-force.md`):
+//! the form comes back with 429 Too Many Requests (RFC 6585 §4), `Retry-After` in seconds
+//! (RFC 9110 §10.2.3) and a message saying when to retry, the same for unknown usernames.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -51,6 +55,7 @@ fn render_login(
     username: &str,
     error: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
+    crate::security_headers::form_continues_to(req, return_to);
     let (token, fresh) = csrf_token(req);
     let page = LoginPage {
         csrf_token: &token,
@@ -66,6 +71,18 @@ fn render_login(
         }),
     };
     form_page(state, status, &page, &token, fresh)
+}
+
+/// What a delayed source reads: when to try again, nothing about the account.
+pub(super) fn retry_message(retry_after_secs: u64) -> String {
+    let wait = if retry_after_secs == 1 {
+        "1 second".to_owned()
+    } else if retry_after_secs < 120 {
+        format!("{retry_after_secs} seconds")
+    } else {
+        format!("{} minutes", retry_after_secs.div_ceil(60))
+    };
+    format!("Too many failed attempts. Please try again in {wait}.")
 }
 
 fn redirect(to: &str) -> HttpResponse {
@@ -158,6 +175,21 @@ pub async fn submit(
                 username,
                 Some(FAILED_LOGIN),
             );
+        }
+        Err(SignInError::Throttled { retry_after_secs }) => {
+            let mut response = render_login(
+                &req,
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                return_field,
+                username,
+                Some(&retry_message(retry_after_secs)),
+            )?;
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            return Ok(response);
         }
         Err(SignInError::Backend(err)) => return Err(PageError::from(err)),
     };

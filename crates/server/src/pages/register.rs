@@ -67,6 +67,7 @@ fn render(
     error: Option<&str>,
     errors: &FieldErrors,
 ) -> Result<HttpResponse, PageError> {
+    crate::security_headers::form_continues_to(req, typed.return_to);
     let (token, fresh) = csrf_token(req);
     let page = RegisterPage {
         csrf_token: &token,

@@ -121,6 +121,7 @@ pub async fn show(
 ) -> Result<HttpResponse, PageError> {
     let return_to = safe_return_to(query.return_to.as_deref());
     let return_to = return_to.as_deref().unwrap_or(DEFAULT_LANDING);
+    crate::security_headers::form_continues_to(&req, return_to);
     let pending = match req.cookie(PENDING_COOKIE) {
         Some(cookie) => state.app.pending_sign_in(cookie.value()).await?,
         None => None,
@@ -168,6 +169,7 @@ pub async fn submit(
     let form = form.into_inner();
     let return_to = safe_return_to(form.return_to.as_deref());
     let return_to = return_to.as_deref().unwrap_or(DEFAULT_LANDING);
+    crate::security_headers::form_continues_to(&req, return_to);
     let Some(pending_token) = req.cookie(PENDING_COOKIE).map(|c| c.value().to_owned()) else {
         return sign_in_again(
             &state,
@@ -258,6 +260,20 @@ pub async fn submit(
             "Your sign-in expired. Please sign in again.",
             return_to,
         ),
+        Err(SecondFactorFailure::Throttled { retry_after_secs }) => {
+            // The pending sign-in stays: the code can be entered once the wait is over.
+            let mut response = rerender(
+                StatusCode::TOO_MANY_REQUESTS,
+                &super::login::retry_message(retry_after_secs),
+                &pending.username,
+                step_up,
+            )?;
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            Ok(response)
+        }
         Err(SecondFactorFailure::Backend(err)) => Err(PageError::from(err)),
     }
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_sessions::{KvStore, MemoryStore, RedisStore};
-use redis::Commands as _;
 
 /// TTL for expiry tests: short, because on Redis the test really waits.
 pub const TTL: Duration = Duration::from_millis(200);
@@ -69,44 +68,54 @@ impl TestStore {
 }
 
 /// A test's key prefix in Redis; its keys are deleted on drop, also when the test fails.
+///
+/// Reads and deletes through a [`RedisStore`] of its own (on a side thread with its own runtime,
+/// so it also works from `Drop` and from sync code), which lists keys on every primary of a
+/// cluster and follows a Sentinel master: `TEST_REDIS_URL` may be any URL the store accepts.
 pub struct RedisKeys {
     pub url: String,
     pub prefix: String,
 }
 
 impl RedisKeys {
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url.as_str())?.get_connection()
+    fn with_store<T: Send>(
+        &self,
+        work: impl AsyncFnOnce(&RedisStore) -> T + Send,
+    ) -> Result<T, String> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|err| err.to_string())?;
+                    let store =
+                        RedisStore::new(&self.url, &self.prefix).map_err(|err| err.to_string())?;
+                    Ok(runtime.block_on(work(&store)))
+                })
+                .join()
+                .map_err(|_| "the Redis side thread panicked".to_owned())?
+        })
     }
 
     pub fn list(&self) -> Vec<String> {
-        let mut conn = self.connection().unwrap();
-        let keys: Vec<String> = conn
-            .scan_match(format!("{}*", self.prefix))
+        self.with_store(async |store| store.list_keys().await)
             .unwrap()
-            .map(|key| key.unwrap())
-            .collect();
-        keys.into_iter()
-            .map(|key| key[self.prefix.len()..].to_owned())
-            .collect()
+            .unwrap()
+    }
+
+    /// What Redis itself reports as `key`'s remaining TTL.
+    pub fn pttl(&self, key: &str) -> Option<Duration> {
+        self.with_store(async |store| store.remaining_ttl(key).await)
+            .unwrap()
+            .unwrap()
     }
 }
 
 impl Drop for RedisKeys {
     fn drop(&mut self) {
         // Best effort and without panicking: this also runs while a failed test unwinds.
-        let Ok(mut conn) = self.connection() else {
-            return;
-        };
-        let Ok(keys) = conn
-            .scan_match::<_, String>(format!("{}*", self.prefix))
-            .map(|iter| iter.filter_map(Result::ok).collect::<Vec<_>>())
-        else {
-            return;
-        };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = conn.del(keys);
-        }
+        let _ = self.with_store(async |store| store.delete_all_keys().await);
     }
 }
 

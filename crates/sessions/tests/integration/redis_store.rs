@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_sessions::{KvStore, RedisStore, StoreError, open_store};
-use redis::{Commands as _, IntoConnectionInfo as _};
+use gatehouse_sessions::{KvStore, RedisStore, RedisTarget, StoreError, open_store};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{HOUR, RedisKeys, redis_url, unique_prefix};
@@ -77,16 +76,26 @@ async fn connects_once_redis_becomes_reachable() {
         url: redis_url(),
         prefix: unique_prefix(),
     };
-    let store = RedisStore::new(&format!("redis://{addr}"), &keys.prefix).unwrap();
+    // The proxy stands in for the server (or the first cluster seed, or the first sentinel);
+    // cluster nodes and the Sentinel master are then reached at their own addresses.
+    let (upstream, url) = match RedisTarget::parse(&keys.url).unwrap() {
+        RedisTarget::Single(info) => (info.addr().to_string(), format!("redis://{addr}")),
+        RedisTarget::Cluster(nodes) => (
+            nodes[0].addr().to_string(),
+            format!("redis+cluster://{addr}"),
+        ),
+        RedisTarget::Sentinel {
+            sentinels,
+            master_name,
+            ..
+        } => (
+            sentinels[0].addr().to_string(),
+            format!("redis+sentinel://{addr}/{master_name}?wait_replicas=0"),
+        ),
+    };
+    let store = RedisStore::new(&url, &keys.prefix).unwrap();
     assert_unavailable(store.ping().await);
 
-    let upstream = keys
-        .url
-        .as_str()
-        .into_connection_info()
-        .unwrap()
-        .addr()
-        .to_string();
     let listener = TcpListener::bind(addr).await.unwrap();
     let proxy = tokio::spawn(async move {
         loop {
@@ -138,23 +147,17 @@ async fn stores_with_different_prefixes_do_not_see_each_other() {
 #[tokio::test]
 async fn ttls_reach_redis_and_increment_keeps_the_first_one() {
     let (store, keys) = store_with_keys();
-    let mut conn = redis::Client::open(keys.url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let pttl = |conn: &mut redis::Connection, key: &str| -> i64 {
-        conn.pttl(format!("{}{key}", keys.prefix)).unwrap()
-    };
+    let pttl = |key: &str| -> u128 { keys.pttl(key).unwrap().as_millis() };
 
     store.put("k", b"v", Duration::from_secs(10)).await.unwrap();
-    assert!((9_000..=10_000).contains(&pttl(&mut conn, "k")));
+    assert!((9_000..=10_000).contains(&pttl("k")));
 
     store.increment("n", Duration::from_secs(10)).await.unwrap();
     store
         .increment("n", Duration::from_secs(100))
         .await
         .unwrap();
-    assert!((9_000..=10_000).contains(&pttl(&mut conn, "n")));
+    assert!((9_000..=10_000).contains(&pttl("n")));
 
     store
         .set_add("s", "a", Duration::from_secs(10))
@@ -164,5 +167,5 @@ async fn ttls_reach_redis_and_increment_keeps_the_first_one() {
         .set_add("s", "b", Duration::from_secs(100))
         .await
         .unwrap();
-    assert!((99_000..=100_000).contains(&pttl(&mut conn, "s")));
+    assert!((99_000..=100_000).contains(&pttl("s")));
 }

@@ -20,6 +20,14 @@ pub enum KeyStoreError {
     /// key that is read, so the message points at it.
     #[error("stored signing key {kid:?} cannot be loaded: {reason}")]
     StoredKey { kid: String, reason: String },
+    /// The database holds `what` sealed under a master key this instance does not have: it
+    /// was given another deployment's key, or the key changed without `gatehouse keys
+    /// rewrap`. The server adds which setting to fix.
+    #[error(
+        "the database holds {what} sealed under a different master key than this instance's \
+         ({reason})"
+    )]
+    MasterKeyMismatch { what: String, reason: String },
     /// The master key cannot be loaded, or a key cannot be sealed under it.
     #[error(transparent)]
     Secrets(#[from] SecretsError),

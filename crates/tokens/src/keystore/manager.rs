@@ -17,6 +17,7 @@ use gatehouse_identity::{Database, KeyStatus, MasterKey, StoredSigningKey};
 use parking_lot::{Mutex, RwLock};
 
 use super::error::KeyStoreError;
+use super::root::{MasterKeys, unlock_derivation_root};
 use super::stored;
 use super::{ALGORITHMS, KeyPolicy};
 use crate::algorithm::Algorithm;
@@ -31,7 +32,9 @@ const MAX_ENSURE_ROUNDS: usize = 4;
 /// Signing keys persisted (sealed) in the database and shared by every instance.
 pub struct KeyManager {
     db: Database,
-    master: MasterKey,
+    master: MasterKeys,
+    /// What [`KeyManager::derive_secret`] derives from (module `root`).
+    root: MasterKey,
     policy: KeyPolicy,
     loaded: RwLock<Arc<Loaded>>,
     /// Held while reading the table and swapping in what was read, so a slower, older read
@@ -76,10 +79,25 @@ impl KeyManager {
         policy: KeyPolicy,
         now: DateTime<Utc>,
     ) -> Result<Self, KeyStoreError> {
+        Self::open_with(db, &MasterKeys::single(master), policy, now)
+    }
+
+    /// [`KeyManager::open`] with a previous master key too, during a master-key rotation:
+    /// keys still sealed under it are unsealed with it; new keys are sealed under the current
+    /// one. First of all it unlocks the derivation root, which refuses a master key the
+    /// database was not sealed under ([`KeyStoreError::MasterKeyMismatch`]).
+    pub fn open_with(
+        db: Database,
+        master: &MasterKeys,
+        policy: KeyPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Self, KeyStoreError> {
         policy.validate()?;
+        let root = unlock_derivation_root(&db, master, now)?;
         let manager = Self {
             db,
             master: master.duplicate(),
+            root,
             policy,
             loaded: RwLock::new(Arc::new(Loaded::empty())),
             writer: Mutex::new(()),
@@ -93,10 +111,26 @@ impl KeyManager {
         Arc::clone(&self.loaded.read().keys)
     }
 
-    /// A 256-bit key for `purpose`, derived from the master key ([`MasterKey::derive`]): the
-    /// same on every instance that shares the master key.
+    /// A 256-bit key for `purpose`, derived from the derivation root ([`MasterKey::derive`]):
+    /// the same on every instance of the deployment, and across master-key rotations.
     pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
-        self.master.derive(purpose)
+        self.root.derive(purpose)
+    }
+
+    /// The key every derived server secret comes from (module `root`): TOTP settings and the
+    /// client-secret hasher are built from it, not from the master key.
+    pub fn derivation_root(&self) -> &MasterKey {
+        &self.root
+    }
+
+    /// When each algorithm's active key became active (for the signing-key age metric).
+    pub fn active_since(&self) -> Vec<(Algorithm, DateTime<Utc>)> {
+        let loaded = self.loaded.read();
+        loaded
+            .active
+            .iter()
+            .map(|(alg, _, since)| (*alg, *since))
+            .collect()
     }
 
     /// The serialized JWKS document (`{"keys":[...]}`), built once per reload or rotation.
@@ -164,7 +198,7 @@ impl KeyManager {
             rounds += 1;
             for (alg, status) in missing {
                 let key = SigningKey::generate(alg)?;
-                let row = stored::new_row(&key, status, &self.master, now)?;
+                let row = stored::new_row(&key, status, &self.master.current, now)?;
                 if self.db.insert_signing_key(&row)? {
                     tracing::info!(kid = %row.kid, %alg, ?status, "generated signing key");
                 } else {
@@ -191,7 +225,7 @@ impl KeyManager {
         let new_next = stored::new_row(
             &SigningKey::generate(alg)?,
             KeyStatus::Next,
-            &self.master,
+            &self.master.current,
             now,
         )?;
 

@@ -12,16 +12,23 @@
 //! | `Active` | [`KeyState::Active`](crate::KeyState::Active) | yes; signs |
 //! | `Retired` + `published_until` | [`KeyState::Retired`](crate::KeyState::Retired) | until `published_until` |
 //!
+//! The master key seals the signing keys and the *derivation root* every other server secret
+//! is derived from (module `root`); changing the master key re-seals both (module `rewrap`).
+//!
 //! This module is the crate's only contact with the database; the rest
 //! of the crate stays pure and takes `now` from its caller, as does everything here.
 
 mod error;
 mod manager;
+mod rewrap;
+mod root;
 mod stored;
 
 pub use error::KeyStoreError;
 pub use gatehouse_identity::secrets::MasterKey;
 pub use manager::KeyManager;
+pub use rewrap::{RewrapReport, rewrap};
+pub use root::{MasterKeys, unlock_derivation_root};
 
 use crate::algorithm::Algorithm;
 

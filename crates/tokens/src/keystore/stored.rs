@@ -6,6 +6,7 @@ use gatehouse_identity::secrets as seal;
 use gatehouse_identity::{KeyStatus, MasterKey, StoredSigningKey};
 
 use super::error::KeyStoreError;
+use super::root::MasterKeys;
 use crate::algorithm::Algorithm;
 use crate::key_set::KeyState;
 use crate::signing_key::SigningKey;
@@ -31,18 +32,19 @@ pub(super) fn algorithm(row: &StoredSigningKey) -> Result<Algorithm, KeyStoreErr
     })
 }
 
-/// Unseals and loads the row's private key. The `kid` is the key's RFC 7638 thumbprint, so
-/// recomputing it proves the sealed blob belongs to this row and was not swapped in from another.
+/// Unseals and loads the row's private key (under the current master key, else the previous
+/// one). The `kid` is the key's RFC 7638 thumbprint, so recomputing it proves the sealed blob
+/// belongs to this row and was not swapped in from another.
 pub(super) fn unseal(
     row: &StoredSigningKey,
-    master: &MasterKey,
+    master: &MasterKeys,
 ) -> Result<SigningKey, KeyStoreError> {
     let unusable = |reason: String| KeyStoreError::StoredKey {
         kid: row.kid.clone(),
         reason,
     };
     let alg = algorithm(row)?;
-    let pem = seal::open(master.bytes(), &row.sealed_private_key).map_err(|err| {
+    let pem = master.open(&row.sealed_private_key).map_err(|err| {
         unusable(format!(
             "cannot unseal it ({err}); is this the master key it was sealed with?"
         ))

@@ -10,6 +10,7 @@
 )]
 
 mod instances;
+mod master_key;
 mod open;
 mod rotation;
 mod support;
