@@ -381,7 +381,7 @@ def totp_flows(op, issuer, username, password, password_acr):
 
     # 3. The spent recovery code is refused; the fifth wrong code ends the pending sign-in, after
     #    which even an unused recovery code is refused: the user starts over with the password.
-    #    (Last: five failures lock the account.)
+    #    (run.sh raises lockout.delay_after so that the brute-force delay does not answer first.)
     browser = requests.Session()
     response = sign_in(browser, issuer, username, password, "/account")
     check(response.status_code == 303, f"sign-in: {response.status_code}")
